@@ -1,0 +1,60 @@
+"""agentflow_nb: human-in-the-loop agent graphs you can debug inside Jupyter.
+
+Example:
+    >>> from agentflow_nb import END, START, InMemoryCheckpointer, StateGraph
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentflow_nb.checkpointer import BaseCheckpointer, Checkpoint, InMemoryCheckpointer
+from agentflow_nb.graph import (
+    END,
+    START,
+    AgentflowError,
+    Command,
+    CompiledGraph,
+    GraphError,
+    GraphRecursionError,
+    GraphRun,
+    NodeError,
+    StateGraph,
+    StreamChunk,
+    StreamEventType,
+    ThreadBusyError,
+    UnknownThreadError,
+)
+from agentflow_nb.publisher import BasePublisher, ConsolePublisher
+from agentflow_nb.publisher.events import EventModel, EventType
+from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "END",
+    "START",
+    "AgentState",
+    "AgentflowError",
+    "BaseCheckpointer",
+    "BasePublisher",
+    "Checkpoint",
+    "Command",
+    "CompiledGraph",
+    "ConsolePublisher",
+    "EventModel",
+    "EventType",
+    "ExecutionMeta",
+    "ExecutionStatus",
+    "GraphError",
+    "GraphRecursionError",
+    "GraphRun",
+    "InMemoryCheckpointer",
+    "Message",
+    "NodeError",
+    "StateGraph",
+    "StreamChunk",
+    "StreamEventType",
+    "ThreadBusyError",
+    "UnknownThreadError",
+]

@@ -1,0 +1,13 @@
+"""Checkpointers save every step of a thread so runs can pause, resume and travel in time.
+
+Example:
+    >>> from agentflow_nb.checkpointer import InMemoryCheckpointer
+    >>> saver = InMemoryCheckpointer()
+"""
+
+from __future__ import annotations
+
+from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
+
+__all__ = ["BaseCheckpointer", "Checkpoint", "InMemoryCheckpointer", "StateChanges"]

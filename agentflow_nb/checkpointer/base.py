@@ -1,0 +1,210 @@
+"""The checkpointer interface, the `Checkpoint` record and the JSON codec they share.
+
+A checkpointer saves one `Checkpoint` per step. The engine tells it what the step changed
+(`StateChanges`) so a store can write only that: new messages and changed fields. Loading goes
+through the state schema from JSON text alone; nothing named in the data is imported or called.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agentflow_nb.errors import ThreadBusyError
+from agentflow_nb.state import AgentState, ExecutionStatus
+
+__all__ = [
+    "BaseCheckpointer",
+    "Checkpoint",
+    "CheckpointSource",
+    "StateChanges",
+    "appended_since",
+    "decode_state",
+    "encode_fields",
+    "encode_messages",
+    "new_checkpoint_id",
+]
+
+CheckpointSource = Literal["run", "edit", "fork"]
+MESSAGES = "messages"
+
+
+def new_checkpoint_id() -> str:
+    """A fresh, time-ordered checkpoint id."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One saved step of a thread. Treat it as read-only; loads hand out fresh copies."""
+
+    checkpoint_id: str
+    thread_id: str
+    step: int
+    node: str | None
+    status: ExecutionStatus
+    source: CheckpointSource
+    parent_id: str | None
+    state: AgentState
+    created_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def of(
+        cls, state: AgentState, *, source: CheckpointSource = "run", parent_id: str | None = None
+    ) -> Checkpoint:
+        """A new checkpoint of `state`, its position read from `state.execution_meta`."""
+        meta = state.execution_meta
+        return cls(
+            checkpoint_id=new_checkpoint_id(),
+            thread_id=meta.thread_id or "",
+            step=meta.step,
+            node=meta.current_node,
+            status=meta.status,
+            source=source,
+            parent_id=parent_id,
+            state=state,
+        )
+
+
+@dataclass(frozen=True)
+class StateChanges:
+    """What a checkpoint changed relative to its parent.
+
+    `messages_from`: messages before this index are the parent's, unchanged (None: all new).
+    `fields`: the other fields that changed (None: all of them).
+    """
+
+    messages_from: int | None = None
+    fields: frozenset[str] | None = None
+
+    @classmethod
+    def between(cls, old: AgentState, new: AgentState) -> StateChanges:
+        """Compare two states; cheap when messages were only appended."""
+        messages_from = appended_since(old.messages, new.messages)
+        names = set(_field_names(old)) | set(_field_names(new))
+        names.discard(MESSAGES)
+        changed = frozenset(n for n in names if getattr(old, n, None) != getattr(new, n, None))
+        return cls(messages_from=messages_from, fields=changed)
+
+
+def appended_since(old: list[Any], new: list[Any]) -> int | None:
+    """`len(old)` when `new` is `old` plus items appended at the end, else None."""
+    k = len(old)
+    # List equality checks identity first, so an untouched prefix compares at C speed.
+    return k if len(new) >= k and new[:k] == old else None
+
+
+def _field_names(state: AgentState) -> Iterable[str]:
+    yield from type(state).model_fields
+    if state.model_extra:
+        yield from state.model_extra
+
+
+def encode_messages(state: AgentState, start: int = 0) -> list[str]:
+    """JSON text of each message from index `start` on."""
+    return [m.model_dump_json() for m in state.messages[start:]]
+
+
+def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, str]:
+    """JSON text of each named non-message field (all of them when `names` is None)."""
+    wanted = set(_field_names(state) if names is None else names)
+    wanted.discard(MESSAGES)
+    present = {n for n in wanted if n in type(state).model_fields or n in (state.model_extra or {})}
+    dumped = state.model_dump(mode="json", include=present) if present else {}
+    return {name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}
+
+
+def decode_state(
+    schema: type[AgentState], fields: dict[str, str], messages: Iterable[str]
+) -> AgentState:
+    """Rebuild a state from JSON text through `schema` (validation only, no imports, no calls)."""
+    parts = [f"{json.dumps(name)}:{text}" for name, text in fields.items()]
+    parts.append(f'"{MESSAGES}":[{",".join(messages)}]')
+    return schema.model_validate_json("{" + ",".join(parts) + "}")
+
+
+class BaseCheckpointer(ABC):
+    """Where threads are saved. Subclasses implement the four storage methods.
+
+    Run control (which thread is running, stop requests) is kept in this process by default;
+    a store shared between processes overrides `_acquire`, `_release`, `ais_running`,
+    `arequest_stop` and `aconsume_stop`.
+    """
+
+    def __init__(self) -> None:
+        self._control = threading.Lock()
+        self._running: set[str] = set()
+        self._stops: set[str] = set()
+
+    @abstractmethod
+    async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
+        """Save `checkpoint`; `changes` (relative to its parent) lets a store write less."""
+
+    @abstractmethod
+    async def aget(
+        self,
+        thread_id: str,
+        checkpoint_id: str | None = None,
+        *,
+        schema: type[AgentState] = AgentState,
+    ) -> Checkpoint | None:
+        """The newest checkpoint of a thread (or the one named), as a fresh copy; else None."""
+
+    @abstractmethod
+    async def alist(
+        self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
+    ) -> list[Checkpoint]:
+        """The thread's checkpoints, newest first, as fresh copies."""
+
+    @abstractmethod
+    async def athreads(self) -> list[str]:
+        """The ids of every saved thread."""
+
+    @asynccontextmanager
+    async def lease(self, thread_id: str) -> AsyncIterator[None]:
+        """Hold a thread for one run; a second run of it meanwhile gets `ThreadBusyError`."""
+        await self._acquire(thread_id)
+        try:
+            yield
+        finally:
+            await self._release(thread_id)
+
+    async def _acquire(self, thread_id: str) -> None:
+        with self._control:
+            if thread_id in self._running:
+                raise ThreadBusyError(thread_id)
+            self._running.add(thread_id)
+            self._stops.discard(thread_id)
+
+    async def _release(self, thread_id: str) -> None:
+        with self._control:
+            self._running.discard(thread_id)
+            self._stops.discard(thread_id)
+
+    async def ais_running(self, thread_id: str) -> bool:
+        """True while a run holds the thread."""
+        with self._control:
+            return thread_id in self._running
+
+    async def arequest_stop(self, thread_id: str) -> bool:
+        """Ask the run holding `thread_id` to stop at its next node boundary; False if none."""
+        with self._control:
+            if thread_id not in self._running:
+                return False
+            self._stops.add(thread_id)
+            return True
+
+    async def aconsume_stop(self, thread_id: str) -> bool:
+        """True once if a stop was requested for the running thread."""
+        with self._control:
+            if thread_id in self._stops:
+                self._stops.discard(thread_id)
+                return True
+            return False

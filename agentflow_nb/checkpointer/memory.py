@@ -1,0 +1,127 @@
+"""`InMemoryCheckpointer`: every step of every thread, kept as JSON text in this process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+
+from agentflow_nb.checkpointer.base import (
+    BaseCheckpointer,
+    Checkpoint,
+    StateChanges,
+    decode_state,
+    encode_fields,
+    encode_messages,
+)
+from agentflow_nb.state import AgentState
+
+__all__ = ["InMemoryCheckpointer"]
+
+
+@dataclass(frozen=True)
+class _Record:
+    head: Checkpoint  # position and identity, kept without the live state
+    fields: dict[str, str]  # JSON text per non-message field
+    log: list[str]  # JSON text per message, shared along a branch (only ever appended to)
+    count: int  # this checkpoint's messages are log[:count]
+
+
+class InMemoryCheckpointer(BaseCheckpointer):
+    """Keeps each thread's full history in memory, copying in and out.
+
+    Nothing aliases a live object: states are stored as JSON text and rebuilt on every load.
+    A step that appends messages stores only the new ones, so the cost of a step does not grow
+    with the length of the conversation.
+
+    Example:
+        >>> from agentflow_nb.checkpointer import InMemoryCheckpointer
+        >>> InMemoryCheckpointer().get_threads_count()
+        0
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._threads: dict[str, list[_Record]] = {}
+        self._by_id: dict[str, _Record] = {}
+
+    def get_threads_count(self) -> int:
+        """How many threads are saved."""
+        return len(self._threads)
+
+    async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
+        """Save `checkpoint`, storing only what `changes` says is new."""
+        state = checkpoint.state
+        with self._lock:
+            parent = self._by_id.get(checkpoint.parent_id or "")
+            if parent is None or changes is None:
+                changes = StateChanges()
+            fields = self._fields(parent, state, changes)
+            log, count = self._messages(parent, state, changes)
+            record = _Record(replace(checkpoint, state=None), fields, log, count)
+            self._threads.setdefault(checkpoint.thread_id, []).append(record)
+            self._by_id[checkpoint.checkpoint_id] = record
+
+    @staticmethod
+    def _fields(parent: _Record | None, state: AgentState, changes: StateChanges) -> dict[str, str]:
+        if parent is None or changes.fields is None:
+            return encode_fields(state)
+        fields = dict(parent.fields)
+        fresh = encode_fields(state, changes.fields)
+        for name in changes.fields:
+            if name in fresh:
+                fields[name] = fresh[name]
+            else:
+                fields.pop(name, None)
+        return fields
+
+    @staticmethod
+    def _messages(
+        parent: _Record | None, state: AgentState, changes: StateChanges
+    ) -> tuple[list[str], int]:
+        if parent is None or changes.messages_from != parent.count:
+            log = encode_messages(state)
+            return log, len(log)
+        log = parent.log
+        if len(log) != parent.count:  # another branch appended here: start our own copy
+            log = log[: parent.count]
+        log.extend(encode_messages(state, parent.count))
+        return log, len(log)
+
+    @staticmethod
+    def _load(record: _Record, schema: type[AgentState]) -> Checkpoint:
+        state = decode_state(schema, record.fields, record.log[: record.count])
+        return replace(record.head, state=state)
+
+    async def aget(
+        self,
+        thread_id: str,
+        checkpoint_id: str | None = None,
+        *,
+        schema: type[AgentState] = AgentState,
+    ) -> Checkpoint | None:
+        """The newest checkpoint of `thread_id`, or the one named; None if there is none."""
+        with self._lock:
+            records = self._threads.get(thread_id)
+            if not records:
+                return None
+            if checkpoint_id is None:
+                record = records[-1]
+            else:
+                record = self._by_id.get(checkpoint_id)
+                if record is None or record.head.thread_id != thread_id:
+                    return None
+        return self._load(record, schema)
+
+    async def alist(
+        self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
+    ) -> list[Checkpoint]:
+        """The thread's checkpoints, newest first."""
+        with self._lock:
+            records = list(reversed(self._threads.get(thread_id, [])))
+        return [self._load(r, schema) for r in records[:limit]]
+
+    async def athreads(self) -> list[str]:
+        """Every saved thread id, oldest first."""
+        with self._lock:
+            return list(self._threads)

@@ -1,0 +1,82 @@
+"""The package's errors: a small hierarchy on Python's own types.
+
+Each message names the culprit in backticks, says what was expected, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "AgentflowError",
+    "GraphError",
+    "GraphRecursionError",
+    "NodeError",
+    "ThreadBusyError",
+    "UnknownThreadError",
+    "did_you_mean",
+    "name_list",
+]
+
+
+def name_list(names: Iterable[str]) -> str:
+    """`a`, `b`, `c` — for messages."""
+    return ", ".join(f"`{n}`" for n in names) or "(none)"
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' did you mean `x`?' for the closest choice, or ''."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+class AgentflowError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class GraphError(AgentflowError, ValueError):
+    """The graph is built or wired wrongly (raised at build or compile time where possible)."""
+
+
+class NodeError(AgentflowError, RuntimeError):
+    """A node failed. The thread is saved with status `ERROR`; invoking it again retries."""
+
+    def __init__(self, message: str, *, node: str, thread_id: str | None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.thread_id = thread_id
+
+
+class GraphRecursionError(AgentflowError, RecursionError):
+    """A run took more steps than `config["recursion_limit"]`; the thread is saved."""
+
+    def __init__(self, message: str, *, thread_id: str, limit: int) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.limit = limit
+
+
+class ThreadBusyError(AgentflowError, RuntimeError):
+    """Another run holds this thread right now."""
+
+    def __init__(self, thread_id: str, detail: str = "") -> None:
+        super().__init__(
+            f"thread `{thread_id}` is already running{detail}; wait for that run to pause or "
+            f"finish, call `stop({{'thread_id': '{thread_id}'}})`, or use another thread_id"
+        )
+        self.thread_id = thread_id
+
+
+class UnknownThreadError(AgentflowError, LookupError):
+    """A thread was asked to resume, but nothing is saved under its id."""
+
+    def __init__(self, thread_id: str, known: Iterable[str]) -> None:
+        known = sorted(known)
+        hint = did_you_mean(thread_id, known) or "."
+        super().__init__(
+            f"thread `{thread_id}` has no saved checkpoint to resume{hint}"
+            f" Known threads: {name_list(known[:20])}. To start a new run, pass input such as "
+            '`{"messages": [Message.text_message("...")]}`.'
+        )
+        self.thread_id = thread_id

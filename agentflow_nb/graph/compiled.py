@@ -1,0 +1,268 @@
+"""`CompiledGraph`: run, stream, stop, inspect and edit threads of a compiled `StateGraph`."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from agentflow_nb import _sync
+from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
+from agentflow_nb.errors import UnknownThreadError
+from agentflow_nb.graph.breakpoints import Breakpoints
+from agentflow_nb.graph.chunks import StreamChunk
+from agentflow_nb.graph.run import GraphRun
+from agentflow_nb.graph.updates import apply_input, with_meta
+from agentflow_nb.publisher.events import EventModel, EventType
+from agentflow_nb.state import AgentState
+
+if TYPE_CHECKING:
+    from agentflow_nb.graph.state_graph import StateGraph
+    from agentflow_nb.publisher import BasePublisher
+
+__all__ = ["CompiledGraph"]
+
+log = logging.getLogger("agentflow_nb")
+Config = Mapping[str, Any]
+DEFAULT_RECURSION_LIMIT = 25
+
+
+class CompiledGraph:
+    """A runnable graph. Every method has a sync and an async (`a...`) twin.
+
+    The sync twins run on one background event-loop thread, so they also work inside a
+    running loop such as a notebook cell.
+    """
+
+    def __init__(
+        self,
+        builder: StateGraph,
+        *,
+        checkpointer: BaseCheckpointer | None,
+        interrupt_before: Sequence[str],
+        interrupt_after: Sequence[str],
+        publisher: BasePublisher | Sequence[BasePublisher] | None,
+    ) -> None:
+        if checkpointer is None:
+            checkpointer = InMemoryCheckpointer()
+        if not isinstance(checkpointer, BaseCheckpointer):
+            raise TypeError(
+                f"checkpointer must be a `BaseCheckpointer` such as `InMemoryCheckpointer()`, "
+                f"got a `{type(checkpointer).__name__}`"
+            )
+        publishers = () if publisher is None else publisher
+        if not isinstance(publishers, Sequence):
+            publishers = (publishers,)
+        for item in publishers:
+            if not callable(getattr(item, "publish", None)):
+                raise TypeError(
+                    f"publisher `{item!r}` has no `publish(event)` method; subclass `BasePublisher`"
+                )
+        self.builder = builder
+        self.schema = builder.schema
+        self.nodes = dict(builder.nodes)
+        self.edges = {k: list(v) for k, v in builder.edges.items()}
+        self.branches = dict(builder.branches)
+        self.checkpointer = checkpointer
+        self.interrupt_before = tuple(interrupt_before)
+        self.interrupt_after = tuple(interrupt_after)
+        self.publishers: tuple[BasePublisher, ...] = tuple(publishers)
+
+    # -- running --------------------------------------------------------------------------
+
+    def iter(self, input: Mapping[str, Any] | None, config: Config | None = None) -> GraphRun:
+        """Start a run as an async iterator of `StreamChunk`s: the one stepping primitive.
+
+        Besides `thread_id` and `recursion_limit`, `config` may override the breakpoints of this
+        run: `interrupt_before` / `interrupt_after` (node names, or a dict of node name to a
+        condition `f(state) -> bool`), and `step=True` to pause after the next node.
+        """
+        cfg = self._run_config(config)
+        breakpoints = Breakpoints.build(
+            self.builder,
+            cfg.get("interrupt_before", self.interrupt_before),
+            cfg.get("interrupt_after", self.interrupt_after),
+            step=bool(cfg.get("step", False)),
+        )
+        return GraphRun(self, input, cfg, breakpoints, _recursion_limit(cfg))
+
+    async def ainvoke(self, input: Mapping[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
+        """Run until a pause, a stop, an error or the end; return the result dict.
+
+        Raises:
+            NodeError: a node failed (the thread is saved with status `ERROR`).
+            pydantic.ValidationError: the input does not fit the state schema (nothing saved).
+        """
+        run = self.iter(input, config)
+        async for _ in run:
+            pass
+        return run.result()
+
+    def invoke(self, input: Mapping[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
+        """Sync twin of `ainvoke`."""
+        return _sync.run(self.ainvoke(input, config))
+
+    def astream(self, input: Mapping[str, Any] | None, config: Config | None = None) -> GraphRun:
+        """Run and yield `StreamChunk`s as they happen; an interrupt always ends with a chunk."""
+        return self.iter(input, config)
+
+    def stream(self, input: Mapping[str, Any] | None, config: Config | None = None) -> Iterator[StreamChunk]:
+        """Sync twin of `astream`."""
+        return _sync.iterate(self.iter(input, config))
+
+    async def astop(self, config: Config) -> dict[str, Any]:
+        """Ask a running thread to stop at its next node boundary.
+
+        Returns `{"thread_id", "ok", "running", "status"}` with status `"stop_requested"`,
+        `"not_running"` or `"unknown_thread"`; `ok` is True only when a stop was requested.
+        """
+        thread_id = _thread_id(config, "stop")
+        if await self.checkpointer.arequest_stop(thread_id):
+            return {"thread_id": thread_id, "ok": True, "running": True, "status": "stop_requested"}
+        known = thread_id in await self.checkpointer.athreads()
+        status = "not_running" if known else "unknown_thread"
+        return {"thread_id": thread_id, "ok": False, "running": False, "status": status}
+
+    def stop(self, config: Config) -> dict[str, Any]:
+        """Sync twin of `astop`; safe to call from any thread."""
+        return _sync.run(self.astop(config))
+
+    # -- inspecting and editing -----------------------------------------------------------
+
+    async def aget_state(self, config: Config) -> Checkpoint | None:
+        """The thread's newest checkpoint (or `config["checkpoint_id"]`), or None."""
+        thread_id = _thread_id(config, "get_state")
+        return await self.checkpointer.aget(thread_id, config.get("checkpoint_id"), schema=self.schema)
+
+    def get_state(self, config: Config) -> Checkpoint | None:
+        """Sync twin of `aget_state`."""
+        return _sync.run(self.aget_state(config))
+
+    async def aget_state_history(self, config: Config, limit: int | None = None) -> list[Checkpoint]:
+        """Every checkpoint of the thread, newest first."""
+        thread_id = _thread_id(config, "get_state_history")
+        return await self.checkpointer.alist(thread_id, schema=self.schema, limit=limit)
+
+    def get_state_history(self, config: Config, limit: int | None = None) -> list[Checkpoint]:
+        """Sync twin of `aget_state_history`."""
+        return _sync.run(self.aget_state_history(config, limit))
+
+    async def aupdate_state(self, config: Config, values: Mapping[str, Any]) -> Checkpoint:
+        """Edit a saved thread: validated first, then saved as one `"edit"` checkpoint.
+
+        Raises:
+            pydantic.ValidationError: a value does not fit the schema (nothing is saved).
+            UnknownThreadError: nothing is saved under the thread id.
+            ThreadBusyError: the thread is running.
+        """
+        thread_id = _thread_id(config, "update_state")
+        async with self.checkpointer.lease(thread_id):
+            latest = await self._require(thread_id)
+            state = apply_input(latest.state, values)
+            checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id)
+            await self.checkpointer.aput(checkpoint, changes=StateChanges.between(latest.state, state))
+        await self._event(EventType.STATE_UPDATED, state, f"edited {', '.join(map(str, values))}")
+        return checkpoint
+
+    def update_state(self, config: Config, values: Mapping[str, Any]) -> Checkpoint:
+        """Sync twin of `aupdate_state`."""
+        return _sync.run(self.aupdate_state(config, values))
+
+    async def afork(self, config: Config, new_thread_id: str | None = None) -> dict[str, Any]:
+        """Copy a checkpoint (`config["checkpoint_id"]`, else the newest) into a new thread.
+
+        Returns the new thread's config; invoking it continues from that checkpoint.
+        """
+        thread_id = _thread_id(config, "fork")
+        source = await self._require(thread_id, config.get("checkpoint_id"))
+        new_id = new_thread_id or f"{thread_id}-fork-{uuid.uuid4().hex[:6]}"
+        if new_id in await self.checkpointer.athreads():
+            raise ValueError(f"thread `{new_id}` already exists; pass another `new_thread_id`")
+        state = with_meta(source.state, thread_id=new_id)
+        async with self.checkpointer.lease(new_id):
+            checkpoint = Checkpoint.of(state, source="fork", parent_id=source.checkpoint_id)
+            await self.checkpointer.aput(checkpoint)
+        return {"thread_id": new_id}
+
+    def fork(self, config: Config, new_thread_id: str | None = None) -> dict[str, Any]:
+        """Sync twin of `afork`."""
+        return _sync.run(self.afork(config, new_thread_id))
+
+    async def athreads(self) -> list[str]:
+        """Ids of every saved thread."""
+        return await self.checkpointer.athreads()
+
+    def threads(self) -> list[str]:
+        """Sync twin of `athreads`."""
+        return _sync.run(self.athreads())
+
+    # -- used by runs ---------------------------------------------------------------------
+
+    def new_state(self, thread_id: str) -> AgentState:
+        """The state a new thread starts from."""
+        initial = self.builder.initial_state
+        state = initial.model_copy(deep=True) if initial is not None else self.schema()
+        return with_meta(state, thread_id=thread_id)
+
+    async def publish(self, event: EventModel) -> None:
+        """Hand `event` to each publisher (a fresh copy each); a failing one is only logged."""
+        for index, publisher in enumerate(self.publishers):
+            fresh = event if index == 0 else event.model_copy(deep=True)
+            try:
+                outcome = publisher.publish(fresh)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                log.exception("publisher %r failed on a %s event; the run goes on",
+                              publisher, event.event_type.value)
+
+    async def _require(self, thread_id: str, checkpoint_id: str | None = None) -> Checkpoint:
+        found = await self.checkpointer.aget(thread_id, checkpoint_id, schema=self.schema)
+        if found is not None:
+            return found
+        if checkpoint_id is not None:
+            raise LookupError(f"checkpoint `{checkpoint_id}` is not in thread `{thread_id}`")
+        raise UnknownThreadError(thread_id, await self.checkpointer.athreads())
+
+    async def _event(self, kind: EventType, state: AgentState, content: str) -> None:
+        meta = state.execution_meta
+        await self.publish(EventModel(
+            event_type=kind, node_name=meta.current_node, thread_id=meta.thread_id, step=meta.step,
+            content=content, metadata={"status": meta.status.value},
+        ))
+
+    def _run_config(self, config: Config | None) -> dict[str, Any]:
+        if config is None:
+            config = {}
+        if not isinstance(config, Mapping):
+            raise TypeError(f"config must be a dict like {{'thread_id': 'my-thread'}}, got `{config!r}`")
+        cfg = dict(config)
+        if cfg.get("thread_id") is None:
+            cfg["thread_id"] = uuid.uuid4().hex
+            warnings.warn(
+                f"config has no `thread_id`, so this run got thread `{cfg['thread_id']}`; pass "
+                "config={'thread_id': ...} to be able to resume it", UserWarning, stacklevel=3,
+            )
+        _thread_id(cfg, "invoke")
+        return cfg
+
+
+def _thread_id(config: Config | None, what: str) -> str:
+    thread_id = config.get("thread_id") if isinstance(config, Mapping) else None
+    if not isinstance(thread_id, str) or not thread_id:
+        raise ValueError(
+            f"{what} needs config={{'thread_id': '...'}} naming a thread (a non-empty str); "
+            f"got `{config!r}`"
+        )
+    return thread_id
+
+
+def _recursion_limit(config: Config) -> int:
+    limit = config.get("recursion_limit", DEFAULT_RECURSION_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"config['recursion_limit'] must be a whole number >= 1, got `{limit!r}`")
+    return limit

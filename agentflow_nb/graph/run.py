@@ -1,0 +1,373 @@
+"""`GraphRun`: the one stepping loop behind `invoke`, `stream` and the notebook debugger.
+
+A run holds its thread for its whole life, saves a checkpoint after every node, and ends at a
+pause, a stop, an error or `END`. It is an async iterator of `StreamChunk`s; the last chunk is
+yielded only after the final checkpoint is saved and the thread released, so whoever reads it
+may resume the thread at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from agentflow_nb.checkpointer.base import Checkpoint, CheckpointSource, StateChanges, appended_since
+from agentflow_nb.errors import GraphRecursionError, NodeError, UnknownThreadError, name_list
+from agentflow_nb.graph.breakpoints import Breakpoints
+from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
+from agentflow_nb.graph.command import END, START
+from agentflow_nb.graph.updates import apply_input, apply_result, interrupt_request, node_copy, with_meta
+from agentflow_nb.publisher.events import EventModel, EventType
+from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
+
+if TYPE_CHECKING:
+    from agentflow_nb.graph.compiled import CompiledGraph
+
+__all__ = ["GraphRun"]
+
+log = logging.getLogger("agentflow_nb")
+S = ExecutionStatus
+_CLEAR = {"interrupted_node": None, "interrupt_reason": None, "interrupt_data": None, "error": None}
+
+
+class GraphRun:
+    """One run of one thread. Iterate it (`async for chunk in run`), then read `result()`."""
+
+    def __init__(
+        self,
+        graph: CompiledGraph,
+        input: Mapping[str, Any] | None,
+        config: dict[str, Any],
+        breakpoints: Breakpoints,
+        recursion_limit: int,
+    ) -> None:
+        self.graph = graph
+        self.config = config
+        self.thread_id: str = config["thread_id"]
+        self.run_id = uuid.uuid4().hex
+        self.breakpoints = breakpoints
+        self.recursion_limit = recursion_limit
+        self.state: AgentState | None = None
+        self.checkpoint_id: str | None = None
+        self._saved: AgentState | None = None
+        self._final: StreamChunk | None = None
+        self._error: BaseException | None = None
+        self._gen = self._execute(input)
+
+    def __aiter__(self) -> GraphRun:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        """Abandon the run; the thread keeps its last checkpoint and can be resumed."""
+        await self._gen.aclose()
+
+    def result(self) -> dict[str, Any]:
+        """The `invoke` result: messages, state, interrupted, interrupt_reason, current_node, ..."""
+        if self.state is None:
+            raise RuntimeError("the run has not started; iterate it first")
+        meta = self.state.execution_meta
+        return {
+            "messages": list(self.state.messages),
+            "state": self.state,
+            "interrupted": meta.is_interrupted(),
+            "interrupt_reason": meta.interrupt_reason,
+            "current_node": meta.current_node,
+            "status": meta.status,
+            "thread_id": self.thread_id,
+            "step": meta.step,
+            "checkpoint_id": self.checkpoint_id,
+        }
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def _execute(self, input: Mapping[str, Any] | None) -> AsyncIterator[StreamChunk]:
+        async with self.graph.checkpointer.lease(self.thread_id):
+            state = await self._start(input)
+            if state is not None:
+                async for chunk in self._steps(state):
+                    yield chunk
+        assert self._final is not None
+        await self._publish_final()
+        yield self._final
+        if self._error is not None:
+            raise self._error
+
+    async def _start(self, input: Mapping[str, Any] | None) -> AgentState | None:
+        """Load the thread and merge the input; None when there is nothing to run."""
+        graph = self.graph
+        wanted = self.config.get("checkpoint_id")
+        latest = await graph.checkpointer.aget(self.thread_id, wanted, schema=graph.schema)
+        if latest is None and wanted:
+            raise LookupError(
+                f"checkpoint `{wanted}` is not in thread `{self.thread_id}`; list its checkpoints "
+                "with `app.get_state_history(config)`"
+            )
+        if latest is None and not input:
+            raise UnknownThreadError(self.thread_id, await graph.checkpointer.athreads())
+        base = graph.new_state(self.thread_id) if latest is None else latest.state
+        if latest is not None:
+            self._saved, self.checkpoint_id = latest.state, latest.checkpoint_id
+            self.state = latest.state
+            if base.execution_meta.status is S.COMPLETED:
+                if not input:
+                    self._finish_completed(base)
+                    return None
+                base = with_meta(base, status=S.RUNNING, current_node=None, next_node=None, **_CLEAR)
+        state = apply_input(base, input)
+        if latest is None or state is not latest.state:
+            await self._save(state)
+        status = state.execution_meta.status
+        resumed = status in RESUMABLE or status is S.ERROR
+        await self._publish(EventType.RESUMED if resumed else EventType.START, state, None)
+        return state
+
+    async def _steps(self, state: AgentState) -> AsyncIterator[StreamChunk]:
+        meta = state.execution_meta
+        skip_before = bool(meta.next_node) and meta.status in (S.INTERRUPTED_BEFORE, S.ERROR, S.STOPPED)
+        state = with_meta(state, status=S.RUNNING, **_CLEAR)
+        try:
+            node = meta.next_node or await self._route(meta.current_node or START, state)
+        except Exception as exc:
+            await self._fail(state, meta.current_node or START, exc, next_node=None)
+            return
+        steps = 0
+        while node != END:
+            if not skip_before:
+                fired = await self._check(self.breakpoints.fires_before, node, state, next_node=node)
+                if fired is None:
+                    return
+                if fired:
+                    await self._pause(state, node, "before", f"interrupt_before: {node}", next_node=node)
+                    return
+            skip_before = False
+            if await self.graph.checkpointer.aconsume_stop(self.thread_id):
+                await self._stop(state, node)
+                return
+            if steps >= self.recursion_limit:
+                await self._fail(state, node, self._recursion_error(), next_node=node)
+                return
+            outcome = None
+            async for item in self._run_node(node, state):
+                if isinstance(item, StreamChunk):
+                    yield item
+                else:
+                    outcome = item
+            if outcome is None:
+                return
+            state, goto = outcome
+            steps += 1
+            if self._final is not None:  # the node paused after itself
+                return
+            try:
+                node = goto or await self._route(node, state)
+            except Exception as exc:
+                await self._fail(state, node, exc, next_node=None)
+                return
+            if node == END:  # one checkpoint for the last step, already marked completed
+                state = with_meta(state, status=S.COMPLETED, next_node=None)
+            await self._save(state)
+        if state.execution_meta.status is not S.COMPLETED:  # resumed with nothing left to run
+            state = with_meta(state, status=S.COMPLETED, next_node=None)
+            await self._save(state)
+        self._finish_completed(state)
+
+    async def _run_node(
+        self, node: str, state: AgentState
+    ) -> AsyncIterator[StreamChunk | tuple[AgentState, str | None]]:
+        """Run one node; yield its chunks, then `(new_state, goto)` unless the run ended."""
+        yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, state, node, f"{node} started")
+        working = node_copy(state)
+        try:
+            result = await self.graph.nodes[node].call(working, self.config, in_thread=True)
+            new_state, goto = apply_result(node, self.thread_id, state, result)
+            request = interrupt_request(working, result)
+            if goto is not None:
+                self._resolve(node, goto, None, what="Command(goto=...)")
+        except Exception as exc:
+            await self._fail(state, node, exc, next_node=node)
+            return
+        if request is not None and request.status is S.INTERRUPTED_BEFORE:
+            reason = request.interrupt_reason or f"{node} asked to pause"
+            await self._pause(state, node, "node", reason, next_node=node, request=request)
+            return
+        old = state
+        state = with_meta(
+            new_state, status=S.RUNNING, current_node=node, next_node=goto,
+            step=old.execution_meta.step + 1, **_CLEAR,
+        )
+        for message in state.messages[appended_since(old.messages, state.messages) or 0 :]:
+            data = {"role": message.role, "message_id": message.message_id}
+            yield await self._emit(StreamEventType.MESSAGE, None, state, node, message.content, data)
+        yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, state, node, f"{node} finished")
+        if request is not None:
+            reason = request.interrupt_reason or f"{node} asked to pause"
+            await self._pause(state, node, "node", reason, next_node=goto, request=request)
+            yield state, goto
+            return
+        fired = await self._check(self.breakpoints.fires_after, node, state, next_node=goto)
+        if fired is None:
+            return
+        if fired:
+            label = "step" if self.breakpoints.step else "interrupt_after"
+            await self._pause(state, node, "after", f"{label}: {node}", next_node=goto)
+        yield state, goto
+
+    # -- routing --------------------------------------------------------------------------
+
+    async def _route(self, source: str, state: AgentState) -> str:
+        graph = self.graph
+        branch = graph.branches.get(source)
+        if branch is None:
+            targets = graph.edges.get(source)
+            if not targets:
+                raise NodeError(
+                    f"node `{source}` has no edge out and returned no `Command(goto=...)`",
+                    node=source, thread_id=self.thread_id,
+                )
+            return targets[0]
+        key = await branch.router.call(state, self.config, in_thread=False)
+        return self._resolve(source, key, branch.path_map, what=f"router `{branch.router.name}`")
+
+    def _resolve(self, source: str, key: Any, path_map: dict[Any, str] | None, *, what: str) -> str:
+        if path_map is not None:
+            try:
+                if key in path_map:
+                    return path_map[key]
+            except TypeError:  # unhashable key
+                pass
+        if key == END or key in self.graph.nodes:
+            return key
+        valid = list(path_map or ()) or [*self.graph.nodes, END]
+        raise NodeError(
+            f"{what} of `{source}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
+            node=source, thread_id=self.thread_id,
+        )
+
+    async def _check(
+        self, fires: Any, node: str, state: AgentState, *, next_node: str | None
+    ) -> bool | None:
+        """Evaluate a breakpoint; None when its condition raised (the run then ends in ERROR)."""
+        try:
+            return bool(fires(node, state))
+        except Exception as exc:
+            error = NodeError(
+                f"the breakpoint condition on `{node}` raised {type(exc).__name__}: {exc}",
+                node=node, thread_id=self.thread_id,
+            )
+            error.__cause__ = exc
+            await self._fail(state, node, error, next_node=next_node)
+            return None
+
+    # -- endings --------------------------------------------------------------------------
+
+    async def _pause(
+        self, state: AgentState, node: str, kind: str, reason: str, *, next_node: str | None,
+        request: Any = None,
+    ) -> None:
+        before = kind == "before" or (request is not None and request.status is S.INTERRUPTED_BEFORE)
+        data = request.interrupt_data if request is not None else None
+        state = with_meta(
+            state,
+            status=S.INTERRUPTED_BEFORE if before else S.INTERRUPTED_AFTER,
+            current_node=node,
+            next_node=next_node,
+            interrupted_node=(request.interrupted_node if request is not None else None) or node,
+            interrupt_reason=reason,
+            interrupt_data=data,
+            error=None,
+        )
+        await self._save(state)
+        where = "before" if before else "after"
+        payload: dict[str, Any] = {"interrupted": kind, "reason": reason}
+        if data:
+            payload["interrupt_data"] = data
+        self._final_chunk(StreamEventType.INTERRUPTED, state, node, f"paused {where} `{node}`: {reason}", payload)
+
+    async def _stop(self, state: AgentState, next_node: str) -> None:
+        reason = "stop requested"
+        state = with_meta(
+            state, status=S.STOPPED, next_node=next_node, interrupted_node=next_node,
+            interrupt_reason=reason, interrupt_data=None, error=None,
+        )
+        await self._save(state)
+        last = state.execution_meta.current_node
+        where = f"after `{last}`" if last else f"before `{next_node}`"
+        self._final_chunk(StreamEventType.STOPPED, state, last or next_node, f"stopped {where}: {reason}",
+                          {"interrupted": "stop", "reason": reason, "next_node": next_node})
+
+    async def _fail(self, state: AgentState, node: str, exc: Exception, *, next_node: str | None) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        state = with_meta(state, status=S.ERROR, current_node=node, next_node=next_node, error=text)
+        await self._save(state)
+        if isinstance(exc, (NodeError, GraphRecursionError)):
+            error: Exception = exc
+        else:
+            error = NodeError(
+                f"node `{node}` raised {text}; fix it and invoke thread `{self.thread_id}` again "
+                "to retry", node=node, thread_id=self.thread_id,
+            )
+            error.__cause__ = exc
+        self._error = error
+        self._final_chunk(StreamEventType.ERROR, state, node, f"`{node}` failed: {text}", {"error": text})
+
+    def _recursion_error(self) -> GraphRecursionError:
+        limit = self.recursion_limit
+        return GraphRecursionError(
+            f"thread `{self.thread_id}` ran {limit} steps without reaching END (recursion_limit "
+            f"{limit}); if the loop is intended, invoke again to continue or raise it with "
+            f'config={{"recursion_limit": {limit * 4}}}',
+            thread_id=self.thread_id, limit=limit,
+        )
+
+    def _finish_completed(self, state: AgentState) -> None:
+        meta = state.execution_meta
+        self.state = state
+        self._final_chunk(StreamEventType.COMPLETED, state, meta.current_node,
+                          f"completed at step {meta.step}", {})
+
+    # -- saving and telling ---------------------------------------------------------------
+
+    async def _save(self, state: AgentState, source: CheckpointSource = "run") -> None:
+        changes = StateChanges.between(self._saved, state) if self._saved is not None else None
+        checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id)
+        await self.graph.checkpointer.aput(checkpoint, changes=changes)
+        self._saved = self.state = state
+        self.checkpoint_id = checkpoint.checkpoint_id
+
+    def _chunk(self, kind: StreamEventType, state: AgentState, node: str | None, content: str,
+               data: dict[str, Any]) -> StreamChunk:
+        return StreamChunk(kind, content, self.thread_id, node, state.execution_meta.step, data)
+
+    def _final_chunk(self, kind: StreamEventType, state: AgentState, node: str | None, content: str,
+                     data: dict[str, Any]) -> None:
+        self.state = state
+        self._final = self._chunk(kind, state, node, content, data)
+
+    async def _emit(self, kind: StreamEventType, event: EventType | None, state: AgentState,
+                    node: str | None, content: str, data: dict[str, Any] | None = None) -> StreamChunk:
+        chunk = self._chunk(kind, state, node, content, data or {})
+        if event is not None:
+            await self._publish(event, state, node, content, chunk.data)
+        return chunk
+
+    async def _publish_final(self) -> None:
+        chunk, state = self._final, self.state
+        assert chunk is not None and state is not None
+        if chunk.event_type is StreamEventType.STOPPED:
+            await self._publish(EventType.INTERRUPTED, state, chunk.node, chunk.content, chunk.data)
+        await self._publish(EventType(chunk.event_type.value), state, chunk.node, chunk.content, chunk.data)
+
+    async def _publish(self, kind: EventType, state: AgentState, node: str | None, content: str = "",
+                       data: dict[str, Any] | None = None) -> None:
+        await self.graph.publish(
+            EventModel(
+                event_type=kind, node_name=node, thread_id=self.thread_id, run_id=self.run_id,
+                step=state.execution_meta.step, content=content,
+                metadata={"status": state.execution_meta.status.value}, data=dict(data or {}),
+            )
+        )

@@ -1,0 +1,160 @@
+"""How input, edits and node results change a state. Every function returns a new state."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from agentflow_nb.checkpointer.base import appended_since
+from agentflow_nb.errors import NodeError
+from agentflow_nb.graph.command import Command
+from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
+
+__all__ = [
+    "apply_input",
+    "apply_result",
+    "interrupt_request",
+    "node_copy",
+    "with_meta",
+]
+
+_MESSAGES = TypeAdapter(list[Message])
+_ENGINE_FIELDS = ("execution_meta",)
+_RETURN_KINDS = (
+    "the state, a dict of field updates, a Message or a list of them, a str, "
+    "a Command, or None"
+)
+
+
+def with_meta(state: AgentState, **changes: Any) -> AgentState:
+    """A shallow copy of `state` with new execution metadata (the old one is left as it was)."""
+    meta = state.execution_meta.model_copy(update=changes)
+    return state.model_copy(update={"execution_meta": meta})
+
+
+def node_copy(state: AgentState) -> AgentState:
+    """The copy a node receives: its fields deep-copied; messages (immutable) shared."""
+    update: dict[str, Any] = {"messages": list(state.messages)}
+    for name, value in _fields(state):
+        if name != "messages":
+            update[name] = copy.deepcopy(value)
+    return state.model_copy(update=update)
+
+
+def _fields(state: AgentState) -> Iterable[tuple[str, Any]]:
+    for name in type(state).model_fields:
+        yield name, getattr(state, name)
+    if state.model_extra:
+        yield from state.model_extra.items()
+
+
+def _validated_fields(state: AgentState, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate `values` as fields of `state`'s schema; raises `pydantic.ValidationError`."""
+    data = {name: value for name, value in _fields(state) if name != "messages"}
+    data.update(values)
+    data["messages"] = []
+    checked = type(state).model_validate(data)
+    return {name: getattr(checked, name) for name in values}
+
+
+def _append(state: AgentState, items: Any, *, dedupe: bool) -> list[Message]:
+    new = _MESSAGES.validate_python(items)
+    old = state.messages
+    if old and appended_since(old, new) is not None:  # handed back the whole list, plus more
+        new = new[len(old) :]
+    if dedupe and new:
+        seen = {m.message_id for m in old}
+        fresh = []
+        for message in new:
+            if message.message_id not in seen:
+                seen.add(message.message_id)
+                fresh.append(message)
+        new = fresh
+    return old + new if new else old
+
+
+def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, dedupe: bool) -> AgentState:
+    bad = [name for name in updates if name in _ENGINE_FIELDS]
+    if bad:
+        raise ValueError(
+            f"`{bad[0]}` is managed by the engine and cannot be set from input or updates; "
+            "to pause from a node call `state.set_interrupt(...)`"
+        )
+    others = {k: v for k, v in updates.items() if k != "messages"}
+    update = _validated_fields(state, others) if others else {}
+    if "messages" in updates:
+        update["messages"] = _append(state, updates["messages"] or [], dedupe=dedupe)
+    return state.model_copy(update=update) if update else state
+
+
+def apply_input(state: AgentState, values: Mapping[str, Any] | None) -> AgentState:
+    """Merge user input or an edit: messages appended once per id, other fields validated.
+
+    Raises:
+        pydantic.ValidationError: a value does not fit the schema (nothing is changed).
+        TypeError: `values` is not a mapping.
+    """
+    if values is None:
+        return state
+    if not isinstance(values, Mapping):
+        raise TypeError(
+            f"input must be a dict of state fields, e.g. "
+            f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'
+        )
+    return _apply_updates(state, values, dedupe=True)
+
+
+def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:
+    """The pause a node asked for with `set_interrupt`, on its copy or on what it returned."""
+    if isinstance(result, Command):
+        result = result.update
+    for candidate in (result, working):
+        if isinstance(candidate, AgentState):
+            meta = candidate.execution_meta
+            if meta.status in (ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER):
+                return meta
+    return None
+
+
+def apply_result(
+    node: str, thread_id: str, before: AgentState, result: Any
+) -> tuple[AgentState, str | None]:
+    """The state after `node` returned `result`, and where a `Command` says to go.
+
+    Raises:
+        NodeError: the node returned something a node may not return.
+        pydantic.ValidationError: a dict update does not fit the schema.
+    """
+    if isinstance(result, Command):
+        state, _ = apply_result(node, thread_id, before, result.update)
+        return state, result.goto
+    if result is None:
+        return before, None
+    if isinstance(result, AgentState):
+        return _from_returned_state(before, result), None
+    if isinstance(result, Mapping):
+        return _apply_updates(before, result, dedupe=False), None
+    if isinstance(result, str):
+        result = Message.text_message(result, role="assistant")
+    if isinstance(result, Message):
+        result = [result]
+    if isinstance(result, list) and all(isinstance(m, Message) for m in result):
+        return before.model_copy(update={"messages": before.messages + result}), None
+    raise NodeError(
+        f"node `{node}` returned a `{type(result).__name__}`; a node may return {_RETURN_KINDS}",
+        node=node,
+        thread_id=thread_id,
+    )
+
+
+def _from_returned_state(before: AgentState, returned: AgentState) -> AgentState:
+    """Take a returned state's fields; the engine keeps its own execution metadata."""
+    if type(returned) is type(before):
+        return returned.model_copy(update={"execution_meta": before.execution_meta})
+    values = {name: value for name, value in _fields(returned) if name not in _ENGINE_FIELDS}
+    messages = values.pop("messages")
+    merged = _apply_updates(before, values, dedupe=False)
+    return merged.model_copy(update={"messages": list(messages)})
