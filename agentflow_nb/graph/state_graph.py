@@ -136,12 +136,17 @@ class StateGraph:
     ) -> CompiledGraph:
         """Check the graph and make it runnable.
 
+        A graph with no edges at all is wired in the order its nodes were added, from START to
+        END (so a plain pipeline needs no `add_edge` calls).
+
         Raises:
             GraphError: an unknown node name anywhere, no entry point, a node with no way out,
                 or a node that cannot be reached; the message names it and the fix.
         """
         from agentflow_nb.graph.compiled import CompiledGraph
 
+        if self.nodes and not (self.edges or self.branches or self.node_ends):
+            self._chain_nodes()
         self._validate()
         before = self.check_names("interrupt_before", interrupt_before)
         after = self.check_names("interrupt_after", interrupt_after)
@@ -152,6 +157,12 @@ class StateGraph:
             interrupt_after=after,
             publisher=publisher or self.publisher,
         )
+
+    def _chain_nodes(self) -> None:
+        """Wire an edgeless graph START -> first -> ... -> last -> END, in the order added."""
+        order = [START, *self.nodes, END]
+        for source, target in zip(order, order[1:]):
+            self.add_edge(source, target)
 
     def check_names(self, what: str, names: Iterable[str]) -> tuple[str, ...]:
         """Return `names` as a tuple, or raise `GraphError` for the first unknown one."""
