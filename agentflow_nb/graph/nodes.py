@@ -31,7 +31,10 @@ def _wants_config(func: Callable[..., Any]) -> bool:
             f"`{getattr(func, '__name__', func)}` must take `(state)` or `(state, config)`; "
             f"its signature is {inspect.signature(func)}"
         )
-    return len(positional) >= 2
+    if len(positional) < 2:
+        return False
+    second = positional[1]  # a defaulted second parameter only gets the config by that name
+    return second.default is second.empty or second.name == "config"
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

@@ -151,26 +151,16 @@ class GraphRun:
             if steps >= self.recursion_limit:
                 await self._fail(state, node, self._recursion_error(), next_node=node)
                 return
-            outcome = None
+            following: str | None = None
             async for item in self._run_node(node, state):
                 if isinstance(item, StreamChunk):
                     yield item
                 else:
-                    outcome = item
-            if outcome is None:
+                    state, following = item
+            if following is None:  # the run paused, stopped or failed in that node
                 return
-            state, goto = outcome
             steps += 1
-            if self._final is not None:  # the node paused after itself
-                return
-            try:
-                node = goto or await self._route(node, state)
-            except Exception as exc:
-                await self._fail(state, node, exc, next_node=None)
-                return
-            if node == END:  # one checkpoint for the last step, already marked completed
-                state = with_meta(state, status=S.COMPLETED, next_node=None)
-            await self._save(state)
+            node = following
         if state.execution_meta.status is not S.COMPLETED:  # resumed with nothing left to run
             state = with_meta(state, status=S.COMPLETED, next_node=None)
             await self._save(state)
@@ -179,7 +169,8 @@ class GraphRun:
     async def _run_node(
         self, node: str, state: AgentState
     ) -> AsyncIterator[StreamChunk | tuple[AgentState, str | None]]:
-        """Run one node; yield its chunks, then `(new_state, goto)` unless the run ended."""
+        """Run one node, save where it leaves the thread, then yield its chunks and
+        `(state, next node)` (next node None when the run ends here)."""
         yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, state, node, f"{node} started")
         working = node_copy(state)
         try:
@@ -200,22 +191,38 @@ class GraphRun:
             new_state, status=S.RUNNING, current_node=node, next_node=goto,
             step=old.execution_meta.step + 1, **_CLEAR,
         )
+        following = await self._settle(node, state, goto, request)
+        state = self.state or state
         for message in state.messages[appended_since(old.messages, state.messages) or 0 :]:
             data = {"role": message.role, "message_id": message.message_id}
             yield await self._emit(StreamEventType.MESSAGE, None, state, node, message.content, data)
         yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, state, node, f"{node} finished")
+        yield state, following
+
+    async def _settle(
+        self, node: str, state: AgentState, goto: str | None, request: Any
+    ) -> str | None:
+        """After `node` ran: pause, or route and save. The next node, or None if the run ends."""
         if request is not None:
             reason = request.interrupt_reason or f"{node} asked to pause"
             await self._pause(state, node, "node", reason, next_node=goto, request=request)
-            yield state, goto
-            return
+            return None
         fired = await self._check(self.breakpoints.fires_after, node, state, next_node=goto)
         if fired is None:
-            return
+            return None
         if fired:
             label = "step" if self.breakpoints.step else "interrupt_after"
             await self._pause(state, node, "after", f"{label}: {node}", next_node=goto)
-        yield state, goto
+            return None
+        try:
+            following = goto or await self._route(node, state)
+        except Exception as exc:
+            await self._fail(state, node, exc, next_node=None)
+            return None
+        if following == END:  # one checkpoint for the last step, already marked completed
+            state = with_meta(state, status=S.COMPLETED, next_node=None)
+        await self._save(state)
+        return following
 
     # -- routing --------------------------------------------------------------------------
 

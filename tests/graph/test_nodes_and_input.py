@@ -1,0 +1,214 @@
+"""What nodes may return, what they receive, and how input is merged and checked."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pydantic
+import pytest
+
+from agentflow_nb import (
+    Command,
+    ExecutionStatus,
+    Message,
+    NodeError,
+    StateGraph,
+    UnknownThreadError,
+)
+from agentflow_nb.state import AgentState
+
+
+class Order(AgentState):
+    amount: int = 0
+    note: str = ""
+    tags: list[str] = []
+
+
+def single(node, state_cls=Order, **compile_kwargs):
+    graph = StateGraph(state_cls)
+    graph.add_node("NODE", node)
+    return graph.compile(**compile_kwargs)
+
+
+def run(app, values=None, thread="t"):
+    values = {"messages": [Message.text_message("go")]} if values is None else values
+    return app.invoke(values, config={"thread_id": thread})
+
+
+def test_returning_the_same_state_after_mutating_it():
+    def node(state):
+        state.amount = 5
+        state.tags.append("x")
+        return state
+
+    result = run(single(node))
+    assert (result["state"].amount, result["state"].tags) == (5, ["x"])
+
+
+def test_returning_a_new_state():
+    result = run(single(lambda s: Order(amount=9, messages=list(s.messages))))
+    assert result["state"].amount == 9 and [m.content for m in result["messages"]] == ["go"]
+
+
+def test_returning_a_dict_of_updates_and_messages():
+    result = run(single(lambda s: {"amount": 3, "messages": [Message.text_message("hi", role="assistant")]}))
+    assert result["state"].amount == 3
+    assert [m.content for m in result["messages"]] == ["go", "hi"]
+
+
+def test_returning_the_whole_message_list_plus_one_does_not_duplicate():
+    result = run(single(lambda s: {"messages": s.messages + [Message.text_message("new")]}))
+    assert [m.content for m in result["messages"]] == ["go", "new"]
+
+
+@pytest.mark.parametrize(
+    ("returned", "expected"),
+    [
+        (Message.text_message("one", role="assistant"), ["go", "one"]),
+        ([Message.text_message("a"), Message.text_message("b")], ["go", "a", "b"]),
+        ("plain text", ["go", "plain text"]),
+        (None, ["go"]),
+    ],
+)
+def test_message_returns(returned, expected):
+    result = run(single(lambda s: returned))
+    assert [m.content for m in result["messages"]] == expected
+
+
+def test_a_str_return_is_an_assistant_message():
+    assert run(single(lambda s: "x"))["messages"][-1].role == "assistant"
+
+
+def test_none_means_no_change_even_after_mutating_the_copy():
+    def node(state):
+        state.amount = 99
+        return None
+
+    assert run(single(node))["state"].amount == 0
+
+
+def test_command_update_is_applied():
+    result = run(single(lambda s: Command(update={"note": "done"})))
+    assert result["state"].note == "done"
+
+
+def test_unsupported_return_type_is_a_node_error_naming_node_and_type():
+    with pytest.raises(NodeError, match="node `NODE` returned a `int`; a node may return the state, a dict"):
+        run(single(lambda s: 42))
+
+
+def test_a_list_of_non_messages_is_refused():
+    with pytest.raises(NodeError, match="returned a `list`"):
+        run(single(lambda s: [1, 2]))
+
+
+def test_a_bad_dict_update_is_a_node_error_from_the_validation_error():
+    with pytest.raises(NodeError, match="ValidationError") as info:
+        run(single(lambda s: {"amount": "lots"}))
+    assert isinstance(info.value.__cause__, pydantic.ValidationError)
+
+
+def test_a_bad_assignment_inside_a_node_fails_at_that_line():
+    def node(state):
+        state.amount = "lots"
+
+    with pytest.raises(NodeError, match="amount"):
+        run(single(node))
+
+
+def test_async_nodes_and_the_config_argument():
+    seen = {}
+
+    async def node(state, config):
+        await asyncio.sleep(0)
+        seen.update(config)
+        return {"note": config["thread_id"]}
+
+    result = run(single(node), thread="cfg")
+    assert result["state"].note == "cfg" and seen["thread_id"] == "cfg"
+
+
+def test_nodes_get_a_copy_so_the_saved_state_is_untouched_by_a_failing_node():
+    def node(state):
+        state.tags.append("half-done")
+        raise RuntimeError("boom")
+
+    app = single(node)
+    with pytest.raises(NodeError):
+        run(app, {"tags": ["kept"]})
+    assert app.get_state({"thread_id": "t"}).state.tags == ["kept"]
+
+
+def test_extra_input_fields_are_kept():
+    result = run(single(lambda s: {"seen": s.input_data}, state_cls=AgentState), {"input_data": [1, 2]})
+    assert result["state"].seen == [1, 2]
+
+
+def test_invalid_input_raises_and_leaves_the_saved_thread_untouched():
+    app = single(lambda s: None, interrupt_before=["NODE"])
+    config = {"thread_id": "t"}
+    run(app, {"amount": 1, "messages": [Message.text_message("go")]})
+    before = app.get_state_history(config)
+    with pytest.raises(pydantic.ValidationError, match="amount"):
+        app.invoke({"amount": "not a number", "messages": [Message.text_message("lost?")]}, config=config)
+    after = app.get_state_history(config)
+    assert [c.checkpoint_id for c in after] == [c.checkpoint_id for c in before]
+    assert after[0].state.amount == 1 and [m.content for m in after[0].state.messages] == ["go"]
+    assert app.invoke({}, config=config)["status"] is ExecutionStatus.COMPLETED
+
+
+def test_input_cannot_set_the_engine_metadata():
+    with pytest.raises(ValueError, match="`execution_meta` is managed by the engine"):
+        run(single(lambda s: None), {"execution_meta": {"status": "completed"}})
+
+
+def test_input_must_be_a_dict():
+    with pytest.raises(TypeError, match="input must be a dict"):
+        run(single(lambda s: None), ["go"])
+
+
+def test_the_same_message_is_not_added_twice():
+    app = single(lambda s: None, interrupt_before=["NODE"])
+    message = Message.text_message("once")
+    app.invoke({"messages": [message]}, config={"thread_id": "t"})
+    result = app.invoke({"messages": [message]}, config={"thread_id": "t"})
+    assert [m.content for m in result["messages"]] == ["once"]
+
+
+def test_resuming_an_unknown_thread_names_it_and_the_closest_known_one():
+    app = single(lambda s: None)
+    run(app, thread="session-123")
+    with pytest.raises(UnknownThreadError, match="`session-124` has no saved checkpoint.*did you mean `session-123`"):
+        app.invoke({}, config={"thread_id": "session-124"})
+    with pytest.raises(UnknownThreadError, match="To start a new run, pass input"):
+        app.invoke(None, config={"thread_id": "other"})
+
+
+def test_a_missing_thread_id_warns_and_makes_one():
+    app = single(lambda s: None)
+    with pytest.warns(UserWarning, match="config has no `thread_id`"):
+        result = app.invoke({"messages": []})
+    assert result["thread_id"] and app.get_state({"thread_id": result["thread_id"]}) is not None
+
+
+def test_a_bad_thread_id_and_config():
+    app = single(lambda s: None)
+    with pytest.raises(ValueError, match="thread_id"):
+        app.invoke({"messages": []}, config={"thread_id": 5})
+    with pytest.raises(TypeError, match="config must be a dict"):
+        app.invoke({"messages": []}, config="t")
+
+
+def test_the_result_dict_has_every_key():
+    result = run(single(lambda s: None, interrupt_after=["NODE"]))
+    assert set(result) == {
+        "messages", "state", "interrupted", "interrupt_reason", "current_node",
+        "status", "thread_id", "step", "checkpoint_id",
+    }
+    assert result["interrupted"] is True and result["step"] == 1
+
+
+def test_a_state_instance_gives_new_threads_their_start():
+    graph = StateGraph(Order(amount=7))
+    graph.add_node("NODE", lambda s: {"note": str(s.amount)})
+    assert run(graph.compile())["state"].note == "7"
