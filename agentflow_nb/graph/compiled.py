@@ -210,8 +210,8 @@ class CompiledGraph:
 
     async def publish(self, event: EventModel) -> None:
         """Hand `event` to each publisher (a fresh copy each); a failing one is only logged."""
-        for index, publisher in enumerate(self.publishers):
-            fresh = event if index == 0 else event.model_copy(deep=True)
+        copies = [event, *(event.model_copy(deep=True) for _ in self.publishers[1:])]
+        for publisher, fresh in zip(self.publishers, copies):
             try:
                 outcome = publisher.publish(fresh)
                 if inspect.isawaitable(outcome):

@@ -13,6 +13,8 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import PydanticSerializationError
+
 from agentflow_nb.checkpointer.base import Checkpoint, CheckpointSource, StateChanges, appended_since
 from agentflow_nb.errors import GraphRecursionError, NodeError, UnknownThreadError, name_list
 from agentflow_nb.graph.breakpoints import Breakpoints
@@ -191,7 +193,11 @@ class GraphRun:
             new_state, status=S.RUNNING, current_node=node, next_node=goto,
             step=old.execution_meta.step + 1, **_CLEAR,
         )
-        following = await self._settle(node, state, goto, request)
+        try:
+            following = await self._settle(node, state, goto, request)
+        except PydanticSerializationError as exc:
+            await self._fail(old, node, self._unsaveable(node, exc), next_node=node)
+            return
         state = self.state or state
         for message in state.messages[appended_since(old.messages, state.messages) or 0 :]:
             data = {"role": message.role, "message_id": message.message_id}
@@ -321,6 +327,15 @@ class GraphRun:
             error.__cause__ = exc
         self._error = error
         self._final_chunk(StreamEventType.ERROR, state, node, f"`{node}` failed: {text}", {"error": text})
+
+    def _unsaveable(self, node: str, exc: Exception) -> NodeError:
+        error = NodeError(
+            f"node `{node}` left a value in the state that cannot be saved as JSON ({exc}); "
+            "keep state fields to JSON data (str, numbers, lists, dicts, pydantic models)",
+            node=node, thread_id=self.thread_id,
+        )
+        error.__cause__ = exc
+        return error
 
     def _recursion_error(self) -> GraphRecursionError:
         limit = self.recursion_limit

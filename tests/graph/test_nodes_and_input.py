@@ -212,3 +212,13 @@ def test_a_state_instance_gives_new_threads_their_start():
     graph = StateGraph(Order(amount=7))
     graph.add_node("NODE", lambda s: {"note": str(s.amount)})
     assert run(graph.compile())["state"].note == "7"
+
+
+def test_a_value_that_cannot_be_saved_as_json_is_a_node_error_and_nothing_is_lost():
+    app = single(lambda s: {"handle": object()}, state_cls=AgentState)
+    config = {"thread_id": "t"}
+    with pytest.raises(NodeError, match="node `NODE` left a value in the state that cannot be saved as JSON"):
+        run(app)
+    saved = app.get_state(config)
+    assert saved.status is ExecutionStatus.ERROR and [m.content for m in saved.state.messages] == ["go"]
+    assert "handle" not in (saved.state.model_extra or {})
