@@ -6,8 +6,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 from agentflow_nb.checkpointer import BaseCheckpointer, Checkpoint, InMemoryCheckpointer
 from agentflow_nb.graph import (
     END,

@@ -32,7 +32,8 @@ class Refund(AgentState):
 def assess(state: Refund) -> dict:
     """Stand-in for an LLM: rate the risk from the amount."""
     risk = "high" if state.amount >= 500 else "low"
-    return {"risk": risk, "messages": [Message.text_message(f"Risk is {risk} for ${state.amount:.2f}", role="assistant")]}
+    note = Message.text_message(f"Risk is {risk} for ${state.amount:.2f}", role="assistant")
+    return {"risk": risk, "messages": [note]}
 
 
 def pay(state: Refund) -> str:
@@ -84,7 +85,8 @@ def main() -> int:
 
     print("\n== 4. Every step was checkpointed (newest first):")
     for checkpoint in app.get_state_history(config):
-        print(f"   step {checkpoint.step}  {checkpoint.node or '-':7} {checkpoint.status.value:20} {checkpoint.source}")
+        where = checkpoint.node or "-"
+        print(f"   step {checkpoint.step}  {where:7} {checkpoint.status.value:20} {checkpoint.source}")
     return 0
 
 

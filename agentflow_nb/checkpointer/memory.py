@@ -58,7 +58,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
                 changes = StateChanges()
             fields = self._fields(parent, state, changes)
             log, count = self._messages(parent, state, changes)
-            record = _Record(replace(checkpoint, state=None), fields, log, count)
+            record = _Record(replace(checkpoint, state=None), fields, log, count)  # type: ignore[arg-type]
             self._threads.setdefault(checkpoint.thread_id, []).append(record)
             self._by_id[checkpoint.checkpoint_id] = record
 
@@ -105,12 +105,10 @@ class InMemoryCheckpointer(BaseCheckpointer):
             records = self._threads.get(thread_id)
             if not records:
                 return None
-            if checkpoint_id is None:
-                record = records[-1]
-            else:
-                record = self._by_id.get(checkpoint_id)
-                if record is None or record.head.thread_id != thread_id:
-                    return None
+            found = records[-1] if checkpoint_id is None else self._by_id.get(checkpoint_id)
+            if found is None or found.head.thread_id != thread_id:
+                return None
+            record = found
         return self._load(record, schema)
 
     async def alist(

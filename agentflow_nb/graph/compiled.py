@@ -210,8 +210,10 @@ class CompiledGraph:
 
     async def publish(self, event: EventModel) -> None:
         """Hand `event` to each publisher (a fresh copy each); a failing one is only logged."""
+        if not self.publishers:
+            return
         copies = [event, *(event.model_copy(deep=True) for _ in self.publishers[1:])]
-        for publisher, fresh in zip(self.publishers, copies):
+        for publisher, fresh in zip(self.publishers, copies, strict=True):
             try:
                 outcome = publisher.publish(fresh)
                 if inspect.isawaitable(outcome):

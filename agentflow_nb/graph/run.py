@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
@@ -56,7 +56,7 @@ class GraphRun:
         self._saved: AgentState | None = None
         self._final: StreamChunk | None = None
         self._error: BaseException | None = None
-        self._gen = self._execute(input)
+        self._gen: AsyncGenerator[StreamChunk, None] = self._execute(input)
 
     def __aiter__(self) -> GraphRun:
         return self
@@ -87,7 +87,7 @@ class GraphRun:
 
     # -- the loop -------------------------------------------------------------------------
 
-    async def _execute(self, input: Mapping[str, Any] | None) -> AsyncIterator[StreamChunk]:
+    async def _execute(self, input: Mapping[str, Any] | None) -> AsyncGenerator[StreamChunk, None]:
         async with self.graph.checkpointer.lease(self.thread_id):
             state = await self._start(input)
             if state is not None:
@@ -173,7 +173,8 @@ class GraphRun:
     ) -> AsyncIterator[StreamChunk | tuple[AgentState, str | None]]:
         """Run one node, save where it leaves the thread, then yield its chunks and
         `(state, next node)` (next node None when the run ends here)."""
-        yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, state, node, f"{node} started")
+        started = f"{node} started"
+        yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, state, node, started)
         working = node_copy(state)
         try:
             result = await self.graph.nodes[node].call(working, self.config, in_thread=True)
@@ -299,7 +300,8 @@ class GraphRun:
         payload: dict[str, Any] = {"interrupted": kind, "reason": reason}
         if data:
             payload["interrupt_data"] = data
-        self._final_chunk(StreamEventType.INTERRUPTED, state, node, f"paused {where} `{node}`: {reason}", payload)
+        content = f"paused {where} `{node}`: {reason}"
+        self._final_chunk(StreamEventType.INTERRUPTED, state, node, content, payload)
 
     async def _stop(self, state: AgentState, next_node: str) -> None:
         reason = "stop requested"

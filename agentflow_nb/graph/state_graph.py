@@ -161,7 +161,7 @@ class StateGraph:
     def _chain_nodes(self) -> None:
         """Wire an edgeless graph START -> first -> ... -> last -> END, in the order added."""
         order = [START, *self.nodes, END]
-        for source, target in zip(order, order[1:]):
+        for source, target in zip(order, order[1:], strict=False):
             self.add_edge(source, target)
 
     def check_names(self, what: str, names: Iterable[str]) -> tuple[str, ...]:
