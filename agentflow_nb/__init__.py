@@ -6,7 +6,14 @@ Example:
 
 from __future__ import annotations
 
-from agentflow_nb.checkpointer import BaseCheckpointer, Checkpoint, InMemoryCheckpointer
+from agentflow_nb.checkpointer import (
+    BaseCheckpointer,
+    Checkpoint,
+    CheckpointWarning,
+    FileCheckpointer,
+    InMemoryCheckpointer,
+    UnsafeRecordError,
+)
 from agentflow_nb.graph import (
     END,
     START,
@@ -37,6 +44,7 @@ __all__ = [
     "BaseCheckpointer",
     "BasePublisher",
     "Checkpoint",
+    "CheckpointWarning",
     "Command",
     "CompiledGraph",
     "ConsolePublisher",
@@ -44,6 +52,7 @@ __all__ = [
     "EventType",
     "ExecutionMeta",
     "ExecutionStatus",
+    "FileCheckpointer",
     "GraphError",
     "GraphRecursionError",
     "GraphRun",
@@ -55,4 +64,5 @@ __all__ = [
     "StreamEventType",
     "ThreadBusyError",
     "UnknownThreadError",
+    "UnsafeRecordError",
 ]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from agentflow_nb import END, START, InMemoryCheckpointer, Message, StateGraph
+from agentflow_nb import END, START, FileCheckpointer, InMemoryCheckpointer, Message, StateGraph
+
+
+@pytest.fixture(params=["memory", "file"])
+def saver(request, tmp_path):
+    """Each checkpointer in turn, empty."""
+    if request.param == "memory":
+        return InMemoryCheckpointer()
+    return FileCheckpointer(tmp_path / "threads")
 
 
 def analyze_user_request(state):

@@ -8,6 +8,16 @@ Example:
 from __future__ import annotations
 
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.file import CheckpointWarning, FileCheckpointer
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
+from agentflow_nb.checkpointer.records import UnsafeRecordError
 
-__all__ = ["BaseCheckpointer", "Checkpoint", "InMemoryCheckpointer", "StateChanges"]
+__all__ = [
+    "BaseCheckpointer",
+    "Checkpoint",
+    "CheckpointWarning",
+    "FileCheckpointer",
+    "InMemoryCheckpointer",
+    "StateChanges",
+    "UnsafeRecordError",
+]

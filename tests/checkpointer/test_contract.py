@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,7 @@ from agentflow_nb import (
     AgentState,
     Checkpoint,
     ExecutionStatus,
+    FileCheckpointer,
     InMemoryCheckpointer,
     Message,
     ThreadBusyError,
@@ -19,12 +21,13 @@ from agentflow_nb import (
 from agentflow_nb.checkpointer.base import StateChanges
 from agentflow_nb.graph.updates import with_meta
 
-SAVERS = {"memory": InMemoryCheckpointer}
-
-
-@pytest.fixture(params=sorted(SAVERS))
-def make_saver(request):
-    return SAVERS[request.param]
+@pytest.fixture(params=["memory", "file"])
+def make_saver(request, tmp_path):
+    """A factory of fresh, empty checkpointers of one kind."""
+    if request.param == "memory":
+        return InMemoryCheckpointer
+    folders = itertools.count()
+    return lambda: FileCheckpointer(tmp_path / f"saver-{next(folders)}")
 
 
 @pytest.fixture

@@ -16,15 +16,15 @@ class Ticket(AgentState):
     approved: bool = False
 
 
-def ticket_app():
+def ticket_app(saver):
     graph = StateGraph(Ticket)
     graph.add_node("TRIAGE", lambda s: {"priority": s.priority + 1})
     graph.add_node("APPROVE", lambda s: f"approved={s.approved} priority={s.priority}")
-    return graph.compile(interrupt_before=["APPROVE"])
+    return graph.compile(checkpointer=saver, interrupt_before=["APPROVE"])
 
 
-def test_every_step_is_in_the_history_newest_first():
-    app = ticket_app()
+def test_every_step_is_in_the_history_newest_first(saver):
+    app = ticket_app(saver)
     config = {"thread_id": "t"}
     app.invoke({"messages": [Message.text_message("go")]}, config=config)
     app.invoke({}, config=config)
@@ -40,8 +40,8 @@ def test_every_step_is_in_the_history_newest_first():
     assert history[0].parent_id == history[1].checkpoint_id
 
 
-def test_results_do_not_alias_saved_checkpoints():
-    app = ticket_app()
+def test_results_do_not_alias_saved_checkpoints(saver):
+    app = ticket_app(saver)
     config = {"thread_id": "t"}
     result = app.invoke({"messages": [Message.text_message("go")]}, config=config)
     result["state"].priority = 99
@@ -50,8 +50,8 @@ def test_results_do_not_alias_saved_checkpoints():
     assert saved.state.priority == 2 and len(saved.state.messages) == 1
 
 
-def test_update_state_saves_an_edit_checkpoint_that_the_resume_uses():
-    app = ticket_app()
+def test_update_state_saves_an_edit_checkpoint_that_the_resume_uses(saver):
+    app = ticket_app(saver)
     config = {"thread_id": "t"}
     app.invoke({"messages": [Message.text_message("go")]}, config=config)
     edit = app.update_state(config, {"approved": True, "messages": [Message.text_message("note")]})
@@ -62,8 +62,8 @@ def test_update_state_saves_an_edit_checkpoint_that_the_resume_uses():
     assert [m.content for m in result["messages"]][:2] == ["go", "note"]
 
 
-def test_an_invalid_update_saves_nothing_and_the_thread_still_loads():
-    app = ticket_app()
+def test_an_invalid_update_saves_nothing_and_the_thread_still_loads(saver):
+    app = ticket_app(saver)
     config = {"thread_id": "t"}
     app.invoke({"messages": [Message.text_message("go")]}, config=config)
     before = [c.checkpoint_id for c in app.get_state_history(config)]
@@ -75,13 +75,13 @@ def test_an_invalid_update_saves_nothing_and_the_thread_still_loads():
     assert app.invoke({}, config=config)["status"] is S.COMPLETED
 
 
-def test_update_state_of_an_unknown_thread():
+def test_update_state_of_an_unknown_thread(saver):
     with pytest.raises(UnknownThreadError, match="`nope`"):
-        ticket_app().update_state({"thread_id": "nope"}, {"approved": True})
+        ticket_app(saver).update_state({"thread_id": "nope"}, {"approved": True})
 
 
-def test_fork_then_run_both_branches_independently():
-    app = ticket_app()
+def test_fork_then_run_both_branches_independently(saver):
+    app = ticket_app(saver)
     config = {"thread_id": "main"}
     app.invoke({"messages": [Message.text_message("go")]}, config=config)
     paused = app.get_state(config)
@@ -99,8 +99,8 @@ def test_fork_then_run_both_branches_independently():
     assert sorted(app.threads()) == ["alt", "main"]
 
 
-def test_fork_errors():
-    app = ticket_app()
+def test_fork_errors(saver):
+    app = ticket_app(saver)
     app.invoke({"messages": []}, config={"thread_id": "main"})
     with pytest.raises(LookupError, match="checkpoint `bad`"):
         app.fork({"thread_id": "main", "checkpoint_id": "bad"})

@@ -37,27 +37,27 @@ def resume(app, thread="t"):
     return app.invoke({}, config={"thread_id": thread})
 
 
-def test_paused_before_runs_that_node_on_resume_without_pausing_again():
+def test_paused_before_runs_that_node_on_resume_without_pausing_again(saver):
     calls, make = recorder()
-    app = chain(make, "A", "B", "C", interrupt_before=["B"])
+    app = chain(make, "A", "B", "C", interrupt_before=["B"], checkpointer=saver)
     first = go(app)
     assert (first["status"], first["current_node"], calls) == (S.INTERRUPTED_BEFORE, "B", ["A"])
     done = resume(app)
     assert done["status"] is S.COMPLETED and calls == ["A", "B", "C"]
 
 
-def test_paused_after_runs_the_next_node_on_resume():
+def test_paused_after_runs_the_next_node_on_resume(saver):
     calls, make = recorder()
-    app = chain(make, "A", "B", "C", interrupt_after=["B"])
+    app = chain(make, "A", "B", "C", interrupt_after=["B"], checkpointer=saver)
     first = go(app)
     assert (first["status"], first["current_node"], calls) == (S.INTERRUPTED_AFTER, "B", ["A", "B"])
     assert first["interrupt_reason"] == "interrupt_after: B"
     assert resume(app)["status"] is S.COMPLETED and calls == ["A", "B", "C"]
 
 
-def test_before_and_after_on_one_node_pause_twice_and_run_it_once():
+def test_before_and_after_on_one_node_pause_twice_and_run_it_once(saver):
     calls, make = recorder()
-    app = chain(make, "A", "B", "C", interrupt_before=["B"], interrupt_after=["B"])
+    app = chain(make, "A", "B", "C", interrupt_before=["B"], interrupt_after=["B"], checkpointer=saver)
     assert go(app)["status"] is S.INTERRUPTED_BEFORE
     after = resume(app)
     assert (after["status"], after["current_node"]) == (S.INTERRUPTED_AFTER, "B")
@@ -79,9 +79,9 @@ def loop_graph(make, limit=3, **compile_kwargs):
 
 
 @pytest.mark.parametrize("where", ["interrupt_before", "interrupt_after"])
-def test_breakpoints_fire_at_every_visit_in_a_loop(where):
+def test_breakpoints_fire_at_every_visit_in_a_loop(where, saver):
     calls, make = recorder()
-    app = loop_graph(make, **{where: ["WORK"]})
+    app = loop_graph(make, **{where: ["WORK"]}, checkpointer=saver)
     result = go(app)
     pauses = 0
     while result["interrupted"]:
@@ -92,7 +92,7 @@ def test_breakpoints_fire_at_every_visit_in_a_loop(where):
     assert calls == ["WORK", "CHECK"] * 3
 
 
-def test_node_set_interrupt_before_runs_that_node_again_and_drops_its_first_effects():
+def test_node_set_interrupt_before_runs_that_node_again_and_drops_its_first_effects(saver):
     runs: list[int] = []
 
     def gate(state):
@@ -105,7 +105,7 @@ def test_node_set_interrupt_before_runs_that_node_again_and_drops_its_first_effe
     graph = StateGraph()
     graph.add_node("GATE", gate)
     graph.add_node("AFTER", lambda s: "after")
-    app = graph.compile()
+    app = graph.compile(checkpointer=saver)
     paused = go(app)
     assert paused["status"] is S.INTERRUPTED_BEFORE and paused["interrupt_reason"] == "needs ok"
     assert [m.content for m in paused["messages"]] == ["go"]  # the interrupted visit left no trace
@@ -115,7 +115,7 @@ def test_node_set_interrupt_before_runs_that_node_again_and_drops_its_first_effe
     assert runs == [1, 2]
 
 
-def test_node_set_interrupt_after_keeps_its_effects_and_goes_on_to_the_next_node():
+def test_node_set_interrupt_after_keeps_its_effects_and_goes_on_to_the_next_node(saver):
     calls, make = recorder()
 
     def review(state, config):
@@ -125,16 +125,16 @@ def test_node_set_interrupt_after_keeps_its_effects_and_goes_on_to_the_next_node
     graph = StateGraph()
     graph.add_node("REVIEW", review)
     graph.add_node("NEXT", make("NEXT"))
-    app = graph.compile()
+    app = graph.compile(checkpointer=saver)
     paused = go(app)
     assert (paused["status"], paused["current_node"]) == (S.INTERRUPTED_AFTER, "REVIEW")
     assert paused["state"].reviewed is True and calls == []
     assert resume(app)["status"] is S.COMPLETED and calls == ["NEXT"]
 
 
-def test_completed_thread_given_new_input_starts_again_and_keeps_messages():
+def test_completed_thread_given_new_input_starts_again_and_keeps_messages(saver):
     calls, make = recorder()
-    app = chain(make, "A", "B")
+    app = chain(make, "A", "B", checkpointer=saver)
     go(app, text="first")
     again = go(app, text="second")
     assert again["status"] is S.COMPLETED and calls == ["A", "B", "A", "B"]
@@ -142,16 +142,16 @@ def test_completed_thread_given_new_input_starts_again_and_keeps_messages():
     assert again["step"] == 4
 
 
-def test_empty_input_on_a_completed_thread_changes_nothing():
+def test_empty_input_on_a_completed_thread_changes_nothing(saver):
     calls, make = recorder()
-    app = chain(make, "A")
+    app = chain(make, "A", checkpointer=saver)
     done = go(app)
     again = resume(app)
     assert calls == ["A"] and again["checkpoint_id"] == done["checkpoint_id"]
     assert again["status"] is S.COMPLETED and again["interrupted"] is False
 
 
-def test_command_goto_and_routing_after_a_pause_use_the_edited_state():
+def test_command_goto_and_routing_after_a_pause_use_the_edited_state(saver):
     class Ticket(AgentState):
         approved: bool = False
 
@@ -163,7 +163,7 @@ def test_command_goto_and_routing_after_a_pause_use_the_edited_state():
     graph.add_edge(START, "REVIEW")
     graph.add_conditional_edges("DECIDE", lambda s: "yes" if s.approved else "no", {"yes": "SHIP", "no": "REJECT"})
     graph.add_edge("SHIP", END).add_edge("REJECT", END)
-    app = graph.compile(interrupt_after=["DECIDE"])
+    app = graph.compile(checkpointer=saver, interrupt_after=["DECIDE"])
     config = {"thread_id": "t"}
     paused = app.invoke({"approved": False}, config=config)
     assert paused["current_node"] == "DECIDE"
@@ -171,17 +171,17 @@ def test_command_goto_and_routing_after_a_pause_use_the_edited_state():
     assert app.invoke({}, config=config)["messages"][-1].content == "shipped"
 
 
-def test_bad_goto_is_a_node_error_naming_the_target():
+def test_bad_goto_is_a_node_error_naming_the_target(saver):
     from agentflow_nb import NodeError
 
     graph = StateGraph()
     graph.add_node("A", lambda s: Command(goto="NOWHERE"), ends=[END])
-    app = graph.set_entry_point("A").compile()
+    app = graph.set_entry_point("A").compile(checkpointer=saver)
     with pytest.raises(NodeError, match="Command\\(goto=...\\) of `A` returned `'NOWHERE'`"):
         go(app)
 
 
-def test_router_returning_an_unknown_key_is_a_node_error():
+def test_router_returning_an_unknown_key_is_a_node_error(saver):
     from agentflow_nb import NodeError
 
     graph = StateGraph()
@@ -189,15 +189,15 @@ def test_router_returning_an_unknown_key_is_a_node_error():
     graph.add_node("B", lambda s: None)
     graph.add_edge(START, "A").add_edge("B", END)
     graph.add_conditional_edges("A", lambda s: "maybe", {"yes": "B", "no": END})
-    app = graph.compile()
+    app = graph.compile(checkpointer=saver)
     with pytest.raises(NodeError, match="router `<lambda>` of `A` returned `'maybe'`; expected one of `yes`, `no`"):
         go(app)
     assert app.get_state({"thread_id": "t"}).status is S.ERROR
 
 
-def test_conditional_breakpoint_fires_only_when_its_condition_holds():
+def test_conditional_breakpoint_fires_only_when_its_condition_holds(saver):
     calls, make = recorder()
-    app = loop_graph(make, limit=4)
+    app = loop_graph(make, limit=4, checkpointer=saver)
     config = {"thread_id": "t", "interrupt_before": {"WORK": lambda s: len(s.messages) == 3}}
     first = app.invoke({"messages": [Message.text_message("go")]}, config=config)
     assert (first["current_node"], first["status"]) == ("WORK", S.INTERRUPTED_BEFORE)
@@ -206,11 +206,11 @@ def test_conditional_breakpoint_fires_only_when_its_condition_holds():
     assert done["status"] is S.COMPLETED and calls == ["WORK", "CHECK"] * 4
 
 
-def test_a_failing_breakpoint_condition_is_a_node_error_and_the_thread_is_kept():
+def test_a_failing_breakpoint_condition_is_a_node_error_and_the_thread_is_kept(saver):
     from agentflow_nb import NodeError
 
     _, make = recorder()
-    app = loop_graph(make)
+    app = loop_graph(make, checkpointer=saver)
     config = {"thread_id": "t", "interrupt_after": {"CHECK": lambda s: s.nope}}
     with pytest.raises(NodeError, match="breakpoint condition on `CHECK` raised AttributeError"):
         app.invoke({"messages": [Message.text_message("go")]}, config=config)
@@ -218,9 +218,9 @@ def test_a_failing_breakpoint_condition_is_a_node_error_and_the_thread_is_kept()
     assert resume(app)["status"] is S.COMPLETED
 
 
-def test_step_pauses_after_one_node():
+def test_step_pauses_after_one_node(saver):
     calls, make = recorder()
-    app = chain(make, "A", "B", "C")
+    app = chain(make, "A", "B", "C", checkpointer=saver)
     config = {"thread_id": "t", "step": True}
     first = app.invoke({"messages": [Message.text_message("go")]}, config=config)
     assert (first["current_node"], first["interrupt_reason"], calls) == ("A", "step: A", ["A"])
@@ -229,18 +229,18 @@ def test_step_pauses_after_one_node():
     assert resume(app)["status"] is S.COMPLETED and calls == ["A", "B", "C"]
 
 
-def test_per_run_breakpoints_are_checked_against_the_graph():
+def test_per_run_breakpoints_are_checked_against_the_graph(saver):
     from agentflow_nb import GraphError
 
     _, make = recorder()
-    app = chain(make, "A", "B")
+    app = chain(make, "A", "B", checkpointer=saver)
     with pytest.raises(GraphError, match="interrupt_before names `Q`"):
         app.invoke({"messages": []}, config={"thread_id": "t", "interrupt_before": ["Q"]})
 
 
-def test_recursion_limit_saves_the_thread_and_invoking_again_continues():
+def test_recursion_limit_saves_the_thread_and_invoking_again_continues(saver):
     calls, make = recorder()
-    app = loop_graph(make, limit=5)
+    app = loop_graph(make, limit=5, checkpointer=saver)
     config = {"thread_id": "t", "recursion_limit": 4}
     with pytest.raises(GraphRecursionError, match="recursion_limit 4") as info:
         app.invoke({"messages": [Message.text_message("go")]}, config=config)
@@ -252,16 +252,16 @@ def test_recursion_limit_saves_the_thread_and_invoking_again_continues():
     assert result["status"] is S.COMPLETED and calls == ["WORK", "CHECK"] * 5
 
 
-def test_bad_recursion_limit():
+def test_bad_recursion_limit(saver):
     _, make = recorder()
-    app = chain(make, "A")
+    app = chain(make, "A", checkpointer=saver)
     with pytest.raises(ValueError, match="recursion_limit.*whole number"):
         app.invoke({"messages": []}, config={"thread_id": "t", "recursion_limit": 0})
 
 
-def test_time_travel_replays_from_an_earlier_checkpoint_on_the_same_thread():
+def test_time_travel_replays_from_an_earlier_checkpoint_on_the_same_thread(saver):
     calls, make = recorder()
-    app = chain(make, "A", "B", "C", interrupt_after=["A"])
+    app = chain(make, "A", "B", "C", interrupt_after=["A"], checkpointer=saver)
     go(app)
     paused_after_a = app.get_state({"thread_id": "t"})
     resume(app)

@@ -1,0 +1,427 @@
+"""`FileCheckpointer`: a folder with one append-only, human-readable JSONL file per thread.
+
+Each step appends one line holding only what changed (new messages, changed fields), with a
+full snapshot whenever the deltas since the last one outgrow it, so a step costs what it
+changed and a resume reads one snapshot plus the deltas after it. Lines carry a checksum; a
+torn or corrupt line is skipped with a warning. A lock file per thread (`flock`) keeps a
+second process from running the same thread, and a `.stop` file carries `stop()` across
+processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from agentflow_nb.checkpointer.base import (
+    BaseCheckpointer,
+    Checkpoint,
+    StateChanges,
+    decode_state,
+    encode_fields,
+    encode_messages,
+)
+from agentflow_nb.checkpointer.records import CorruptRecord, Record, encode_record, parse_record
+from agentflow_nb.errors import ThreadBusyError
+from agentflow_nb.state import AgentState, ExecutionStatus
+
+__all__ = ["CheckpointWarning", "FileCheckpointer"]
+
+SUFFIX = ".jsonl"
+#: Deltas may add up to this many bytes (or the snapshot's size, if larger) before a new one.
+SNAPSHOT_MIN_BYTES = 64 * 1024
+_DURABLE = frozenset(
+    {ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER, ExecutionStatus.STOPPED,
+     ExecutionStatus.ERROR, ExecutionStatus.COMPLETED}
+)
+
+
+class CheckpointWarning(UserWarning):
+    """A damaged line was skipped while reading a thread file."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What a writer needs to know of a saved record to append a delta after it."""
+
+    n: int  # messages in that checkpoint
+    base: int  # offset of the snapshot its chain starts from
+    snap_size: int  # size of that snapshot
+    since: int  # bytes of deltas since that snapshot, this record included
+
+
+class FileCheckpointer(BaseCheckpointer):
+    """Saves threads under `path`, one `<thread_id>.jsonl` file each.
+
+    Args:
+        path: the folder (created if missing).
+        durable: fsync at every pause, stop, error, completion and edit (default True).
+
+    Example:
+        >>> import tempfile
+        >>> saver = FileCheckpointer(tempfile.mkdtemp())
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.durable = durable
+        self._guard = threading.Lock()
+        self._index: dict[str, dict[str, _Entry]] = {}
+        self._append_fds: dict[str, int] = {}
+        self._lock_fds: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"FileCheckpointer({str(self.path)!r})"
+
+    # -- files ----------------------------------------------------------------------------
+
+    def file_for(self, thread_id: str) -> Path:
+        """The JSONL file of a thread."""
+        name = quote(thread_id, safe="-_.@")
+        if not thread_id or len(name) > 200 or name.startswith("."):
+            raise ValueError(
+                f"thread id `{thread_id}` cannot name a file (empty, too long, or starting with "
+                "`.`); use a shorter id made of letters, digits, `-`, `_`"
+            )
+        return self.path / f"{name}{SUFFIX}"
+
+    def _side(self, thread_id: str, suffix: str) -> Path:
+        return self.file_for(thread_id).with_suffix(suffix)
+
+    # -- writing --------------------------------------------------------------------------
+
+    async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
+        """Append one line: a delta against the parent when possible, else a snapshot."""
+        thread_id, state = checkpoint.thread_id, checkpoint.state
+        path = self.file_for(thread_id)
+        with self._guard:
+            entries = self._index.setdefault(thread_id, {})
+            parent = entries.get(checkpoint.parent_id or "") if changes is not None else None
+            fd, owned = self._open_append(thread_id, path)
+            try:
+                offset = os.lseek(fd, 0, os.SEEK_END)
+                line, entry = self._line(checkpoint, state, changes, parent, offset)
+                _write_all(fd, line)
+                if self.durable and (checkpoint.status in _DURABLE or checkpoint.source != "run"):
+                    os.fsync(fd)
+            finally:
+                if owned:
+                    os.close(fd)
+            entries[checkpoint.checkpoint_id] = entry
+
+    def _line(
+        self,
+        checkpoint: Checkpoint,
+        state: AgentState,
+        changes: StateChanges | None,
+        parent: _Entry | None,
+        offset: int,
+    ) -> tuple[bytes, _Entry]:
+        n = len(state.messages)
+        if parent is not None and changes is not None:
+            mfrom = changes.messages_from if changes.messages_from == parent.n else 0
+            fields = encode_fields(state, changes.fields)
+            drop = sorted(set(changes.fields or ()) - set(fields)) if changes.fields is not None else []
+            line = encode_record(
+                checkpoint, snap=False, base=parent.base, mfrom=mfrom, fields=fields, drop=drop,
+                messages=encode_messages(state, mfrom),
+            )
+            since = parent.since + len(line)
+            if since <= max(parent.snap_size, SNAPSHOT_MIN_BYTES):
+                return line, _Entry(n, parent.base, parent.snap_size, since)
+        line = encode_record(
+            checkpoint, snap=True, base=offset, mfrom=0, fields=encode_fields(state), drop=[],
+            messages=encode_messages(state),
+        )
+        return line, _Entry(n, offset, len(line), 0)
+
+    def _open_append(self, thread_id: str, path: Path) -> tuple[int, bool]:
+        fd = self._append_fds.get(thread_id)
+        if fd is not None:
+            return fd, False
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if created and self.durable:
+            _fsync_dir(self.path)
+        if thread_id in self._lock_fds:  # held for a run: keep it open until the run ends
+            self._append_fds[thread_id] = fd
+            return fd, False
+        return fd, True
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def aget(
+        self,
+        thread_id: str,
+        checkpoint_id: str | None = None,
+        *,
+        schema: type[AgentState] = AgentState,
+    ) -> Checkpoint | None:
+        """The newest intact checkpoint (or the one named), read from its snapshot on."""
+        path = self.file_for(thread_id)
+        if not path.exists():
+            return None
+        start = 0 if checkpoint_id is not None else _tail_base(path)
+        records = self._read(path, start, thread_id)
+        found = _newest(records, checkpoint_id, schema, thread_id)
+        if found is None and start > 0:  # the chain reaches back before the tail's snapshot
+            records = self._read(path, 0, thread_id)
+            found = _newest(records, checkpoint_id, schema, thread_id)
+        return found
+
+    async def alist(
+        self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
+    ) -> list[Checkpoint]:
+        """Every intact checkpoint, newest first."""
+        path = self.file_for(thread_id)
+        if not path.exists():
+            return []
+        records = self._read(path, 0, thread_id)
+        rebuilt = _rebuild_all(records)
+        out: list[Checkpoint] = []
+        for record in reversed(records):
+            if limit is not None and len(out) >= limit:
+                break
+            if record.id in rebuilt:
+                fields, messages = rebuilt[record.id]
+                out.append(_checkpoint(record, thread_id, decode_state(schema, fields, messages)))
+        return out
+
+    async def athreads(self) -> list[str]:
+        """Every thread with a file in the folder."""
+        return sorted(unquote(p.name[: -len(SUFFIX)]) for p in self.path.glob(f"*{SUFFIX}"))
+
+    def _read(self, path: Path, start: int, thread_id: str) -> list[Record]:
+        """Parse the file from `start`; warn about and skip damaged lines; refresh the index."""
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read()
+        records: list[Record] = []
+        for offset, raw in _lines(data, start):
+            try:
+                records.append(parse_record(raw, offset, path.name))
+            except CorruptRecord as exc:
+                warnings.warn(f"{exc}; skipped, the thread goes on from its last good record",
+                              CheckpointWarning, stacklevel=4)
+        with self._guard:
+            entries = self._index.setdefault(thread_id, {})
+            for record in records:
+                entry = _entry_of(record, entries)
+                if entry is not None:
+                    entries[record.id] = entry
+        return records
+
+    # -- run control across processes -----------------------------------------------------
+
+    async def _acquire(self, thread_id: str) -> None:
+        await super()._acquire(thread_id)
+        try:
+            fd = os.open(self._side(thread_id, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ThreadBusyError(thread_id, " in another process") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._lock_fds[thread_id] = fd
+            self._side(thread_id, ".stop").unlink(missing_ok=True)
+            _repair_tail(self.file_for(thread_id))
+        except BaseException:
+            await super()._release(thread_id)
+            raise
+
+    async def _release(self, thread_id: str) -> None:
+        with self._guard:
+            append_fd = self._append_fds.pop(thread_id, None)
+        if append_fd is not None:
+            os.close(append_fd)
+        self._side(thread_id, ".stop").unlink(missing_ok=True)
+        lock_fd = self._lock_fds.pop(thread_id, None)
+        if lock_fd is not None:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            os.close(lock_fd)
+        await super()._release(thread_id)
+
+    def _held_elsewhere(self, thread_id: str) -> bool:
+        lock = self._side(thread_id, ".lock")
+        if not lock.exists():
+            return False
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops a probe lock we may have taken
+        return False
+
+    async def ais_running(self, thread_id: str) -> bool:
+        """True while a run in this or another process holds the thread."""
+        return await super().ais_running(thread_id) or self._held_elsewhere(thread_id)
+
+    async def arequest_stop(self, thread_id: str) -> bool:
+        """Ask the run holding the thread, in any process, to stop at its next node boundary."""
+        if await super().arequest_stop(thread_id):
+            return True
+        if not self._held_elsewhere(thread_id):
+            return False
+        self._side(thread_id, ".stop").touch()
+        return True
+
+    async def aconsume_stop(self, thread_id: str) -> bool:
+        """True once per stop request, from this process or another."""
+        if await super().aconsume_stop(thread_id):
+            return True
+        stop = self._side(thread_id, ".stop")
+        if stop.exists():
+            stop.unlink(missing_ok=True)
+            return True
+        return False
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _lines(data: bytes, start: int) -> Iterable[tuple[int, bytes]]:
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end + 1
+        yield start + pos, data[pos:end]
+        pos = end
+
+
+def _tail_base(path: Path) -> int:
+    """Where the chain of the file's last complete line starts (0 if that line is damaged)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        chunk, block = b"", 64 * 1024
+        while True:
+            begin = max(0, size - len(chunk) - block)
+            handle.seek(begin)
+            chunk = handle.read(size - begin)
+            cut = chunk.rfind(b"\n")
+            if cut < 0 and begin > 0:
+                continue
+            previous = chunk.rfind(b"\n", 0, cut)
+            if previous < 0 and begin > 0:
+                continue
+            line_start = begin + previous + 1
+            try:
+                return parse_record(chunk[previous + 1 : cut + 1], line_start, path.name).base
+            except (CorruptRecord, ValueError):
+                return 0
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a torn last line (a write that never finished) before appending after it."""
+    if not path.exists():
+        return
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        back = min(size, 1 << 20)
+        handle.seek(size - back)
+        tail = handle.read(back)
+        cut = tail.rfind(b"\n")
+        keep = size - back + cut + 1 if cut >= 0 else 0
+        warnings.warn(
+            f"{path.name} ended in a torn record ({size - keep} bytes); removed it before appending",
+            CheckpointWarning, stacklevel=4,
+        )
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _entry_of(record: Record, entries: dict[str, _Entry]) -> _Entry | None:
+    if record.snap:
+        return _Entry(record.n, record.offset, record.size, 0)
+    parent = entries.get(record.parent or "")
+    if parent is None:
+        return None
+    return _Entry(record.n, parent.base, parent.snap_size, parent.since + record.size)
+
+
+def _apply(record: Record, fields: dict[str, str], messages: list[str]) -> tuple[dict[str, str], list[str]]:
+    if record.snap:
+        return dict(record.fields), list(record.messages)
+    fields = {**fields, **record.fields}
+    for name in record.drop:
+        fields.pop(name, None)
+    return fields, messages[: record.mfrom] + list(record.messages)
+
+
+def _rebuild_all(records: list[Record]) -> dict[str, tuple[dict[str, str], list[str]]]:
+    """Fields and messages of every record whose chain is intact within `records`."""
+    done: dict[str, tuple[dict[str, str], list[str]]] = {}
+    for record in records:
+        if record.snap:
+            done[record.id] = _apply(record, {}, [])
+        elif record.parent in done:
+            done[record.id] = _apply(record, *done[record.parent])
+    return done
+
+
+def _newest(
+    records: list[Record], checkpoint_id: str | None, schema: type[AgentState], thread_id: str
+) -> Checkpoint | None:
+    by_id = {r.id: r for r in records}
+    candidates = [by_id[checkpoint_id]] if checkpoint_id in by_id else []
+    if checkpoint_id is None:
+        candidates = list(reversed(records))
+    for record in candidates:
+        chain = _chain(record, by_id)
+        if chain is None:
+            continue
+        fields: dict[str, str] = {}
+        messages: list[str] = []
+        for link in chain:
+            fields, messages = _apply(link, fields, messages)
+        return _checkpoint(record, thread_id, decode_state(schema, fields, messages))
+    return None
+
+
+def _chain(record: Record, by_id: dict[str, Record]) -> list[Record] | None:
+    chain = [record]
+    while not chain[-1].snap:
+        parent = by_id.get(chain[-1].parent or "")
+        if parent is None:
+            return None
+        chain.append(parent)
+    return chain[::-1]
+
+
+def _checkpoint(record: Record, thread_id: str, state: AgentState) -> Checkpoint:
+    return Checkpoint(
+        checkpoint_id=record.id, thread_id=thread_id, step=record.step, node=record.node,
+        status=ExecutionStatus(record.status), source=record.source,  # type: ignore[arg-type]
+        parent_id=record.parent, state=state, created_at=record.at,
+    )
