@@ -6,6 +6,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from agentflow_nb.checkpointer import (
     BaseCheckpointer,
     Checkpoint,
@@ -36,6 +38,21 @@ from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Messa
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext agentflow_nb`: register the `%agentflow` magic (imports the notebook layer)."""
+    from agentflow_nb.notebook.magic import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext agentflow_nb`."""
+    from agentflow_nb.notebook.magic import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 __all__ = [
     "END",
     "START",
@@ -65,4 +82,6 @@ __all__ = [
     "ThreadBusyError",
     "UnknownThreadError",
     "UnsafeRecordError",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 ]

@@ -200,6 +200,17 @@ class CompiledGraph:
         """Sync twin of `athreads`."""
         return _sync.run(self.athreads())
 
+    # -- drawing ----------------------------------------------------------------------------
+
+    def draw(self) -> Any:
+        """The graph's drawing (`agentflow_nb.render.Drawing`); needs Graphviz's `dot`."""
+        from agentflow_nb.render import Drawing
+
+        return Drawing.of(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return self.draw()._repr_mimebundle_(include, exclude)
+
     # -- used by runs ---------------------------------------------------------------------
 
     def new_state(self, thread_id: str) -> AgentState:

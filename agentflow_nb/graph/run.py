@@ -297,7 +297,7 @@ class GraphRun:
         )
         await self._save(state)
         where = "before" if before else "after"
-        payload: dict[str, Any] = {"interrupted": kind, "reason": reason}
+        payload: dict[str, Any] = {"interrupted": kind, "reason": reason, "where": where}
         if data:
             payload["interrupt_data"] = data
         content = f"paused {where} `{node}`: {reason}"

@@ -21,6 +21,7 @@ from agentflow_nb import (
 from agentflow_nb.checkpointer.base import StateChanges
 from agentflow_nb.graph.updates import with_meta
 
+
 @pytest.fixture(params=["memory", "file"])
 def make_saver(request, tmp_path):
     """A factory of fresh, empty checkpointers of one kind."""

@@ -55,7 +55,9 @@ def test_events_arrive_in_order_for_pause_resume_and_completion():
         ("completed", "FINALIZE"),
     ]
     interrupted = publisher.events[3]
-    assert interrupted.data == {"interrupted": "before", "reason": "interrupt_before: EXECUTE_ACTION"}
+    assert interrupted.data == {
+        "interrupted": "before", "reason": "interrupt_before: EXECUTE_ACTION", "where": "before"
+    }
     assert interrupted.metadata["status"] == "interrupted_before"
     assert interrupted.thread_id == "t" and interrupted.run_id
     assert len({id(e) for e in publisher.events}) == len(publisher.events)  # fresh each

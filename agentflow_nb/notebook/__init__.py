@@ -1,0 +1,36 @@
+"""The notebook adapter: debug sessions, the graph view, the state inspector, `%agentflow`.
+
+Needs the notebook extras: `pip install "agentflow_nb[notebook]"`.
+
+Example:
+    from agentflow_nb.notebook import debug
+    debug(app, {"messages": [Message.text_message("hi")]}, before=["EXECUTE_ACTION"])
+"""
+
+from __future__ import annotations
+
+try:
+    import anywidget  # noqa: F401
+    import ipywidgets  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised by hand without the extras
+    raise ImportError(
+        f"agentflow_nb.notebook needs {exc.name}: install with `pip install \"agentflow_nb[notebook]\"`"
+    ) from exc
+
+from agentflow_nb.notebook.debugger import Debugger, debug
+from agentflow_nb.notebook.graph_view import BreakpointPicker, GraphView
+from agentflow_nb.notebook.inspector import StateInspector
+from agentflow_nb.notebook.magic import AgentflowMagics, load_ipython_extension, unload_ipython_extension
+from agentflow_nb.notebook.session import DebugSession
+
+__all__ = [
+    "AgentflowMagics",
+    "BreakpointPicker",
+    "DebugSession",
+    "Debugger",
+    "GraphView",
+    "StateInspector",
+    "debug",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]

@@ -1,0 +1,113 @@
+"""The drawable shape of a compiled graph, and a run's position on it. Pure data, no I/O."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from agentflow_nb.graph.command import END, START
+
+if TYPE_CHECKING:
+    from agentflow_nb.graph.compiled import CompiledGraph
+
+__all__ = ["ANY", "EdgeShape", "GraphShape", "Phase", "Position"]
+
+ANY = "__any__"  # where a router without a path map may go
+Phase = Literal["before", "after", "running", "done", "stopped", "error"]
+
+
+@dataclass(frozen=True)
+class EdgeShape:
+    """One arrow. `conditional` arrows are drawn dashed, with their `label`."""
+
+    id: str
+    source: str
+    target: str
+    label: str | None = None
+    conditional: bool = False
+
+
+@dataclass(frozen=True)
+class GraphShape:
+    """Nodes and edges of a graph, with the stable element ids the drawing uses."""
+
+    nodes: tuple[str, ...]
+    edges: tuple[EdgeShape, ...]
+
+    @classmethod
+    def of(cls, app: CompiledGraph) -> GraphShape:
+        """Read the shape of a compiled graph."""
+        edges: list[EdgeShape] = []
+
+        def add(source: str, target: str, label: str | None = None, conditional: bool = False) -> None:
+            edges.append(EdgeShape(f"afe_{len(edges)}", source, target, label, conditional))
+
+        for source in (START, *app.nodes):
+            for target in app.edges.get(source, ()):
+                add(source, target)
+            branch = app.branches.get(source)
+            if branch is not None:
+                targets = branch.path_map or _literal_targets(branch.router.func)
+                if targets is None:
+                    add(source, ANY, branch.router.name, True)
+                else:
+                    for key, target in targets.items():
+                        add(source, target, None if key == target else str(key), True)
+            for target in app.builder.node_ends.get(source, ()):
+                add(source, target, "goto", True)
+        return cls(tuple(app.nodes), tuple(edges))
+
+    def node_id(self, name: str) -> str:
+        """The element id of a node in the SVG."""
+        if name == START:
+            return "afn_start"
+        if name == END:
+            return "afn_end"
+        if name == ANY:
+            return "afn_any"
+        return f"afn_{self.nodes.index(name)}"
+
+    def node_ids(self) -> dict[str, str]:
+        """Every node's element id, START and END included."""
+        names = [START, *self.nodes, END] + ([ANY] if self.uses_any else [])
+        return {name: self.node_id(name) for name in names}
+
+    @property
+    def uses_any(self) -> bool:
+        """True when some router has no path map."""
+        return any(e.target == ANY for e in self.edges)
+
+    def edge_id(self, source: str, target: str) -> str | None:
+        """The element id of the arrow from `source` to `target`, if drawn."""
+        for edge in self.edges:
+            if edge.source == source and edge.target == target:
+                return edge.id
+        for edge in self.edges:
+            if edge.source == source and edge.target == ANY:
+                return edge.id
+        return None
+
+
+def _literal_targets(router: Any) -> dict[str, str] | None:
+    """Targets from a router's `-> Literal["A", "B"]` annotation, if it has one."""
+    try:
+        hints = typing.get_type_hints(router)
+    except Exception:  # noqa: BLE001 - annotations that do not resolve tell us nothing
+        return None
+    returned = hints.get("return")
+    if typing.get_origin(returned) is Literal:
+        return {str(v): str(v) for v in typing.get_args(returned)}
+    return None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a run stands, as the drawing shows it."""
+
+    current: str | None = None
+    phase: Phase | None = None
+    visited: frozenset[str] = field(default_factory=frozenset)
+    before: frozenset[str] = field(default_factory=frozenset)
+    after: frozenset[str] = field(default_factory=frozenset)
+    edge: tuple[str, str] | None = None
