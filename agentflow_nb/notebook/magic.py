@@ -84,6 +84,10 @@ class AgentflowMagics(Magics):
           %agentflow debug app --input payload --after REVIEW --if "state.amount > 100"
         """
         args = parse_argstring(self.agentflow, line)
+        for name in ("app", "input", "thread", "condition", "message"):
+            setattr(args, name, _unquote(getattr(args, name)))
+        args.before = [_unquote(n) for n in args.before]
+        args.after = [_unquote(n) for n in args.after]
         handler = getattr(self, f"_{args.command}")
         return handler(args)
 
@@ -189,6 +193,13 @@ class AgentflowMagics(Magics):
         if self.debugger is None:
             raise UsageError("no debug session yet: start one with `%agentflow debug APP`")
         return self.debugger
+
+
+def _unquote(text: str | None) -> str | None:
+    """IPython splits magic lines keeping quotes; drop one matching pair around a value."""
+    if text is not None and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -110,8 +110,8 @@ class DebugSession:
 
     @property
     def running(self) -> bool:
-        """True while a run is in flight."""
-        return self._future is not None and not self._future.done()
+        """True while a run is in flight (until its last event has been handled)."""
+        return self.status == "running"
 
     @property
     def checkpoint(self) -> Checkpoint | None:
@@ -297,6 +297,8 @@ class DebugSession:
             ticker.cancel()
             self.finished_at = time.monotonic()
             await self._arefresh()
+            if self.status == "running":  # cancelled, or ended without a final event
+                self.status = _status_of(self.latest.status) if self.latest is not None else "idle"
             self._notify("status")
 
     async def _tick(self) -> None:

@@ -1,0 +1,111 @@
+"""`%agentflow` in a real IPython shell (globalipapp): every subcommand, help, each mistake."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import start_ipython
+
+from agentflow_nb.notebook import Debugger
+from agentflow_nb.notebook.magic import HistoryTable
+from tests.notebook.test_debugger import approval_app
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "agentflow_nb")
+    return shell
+
+
+@pytest.fixture
+def magic(ip):
+    ip.user_ns["app"] = approval_app()
+    ip.user_ns["payload"] = {"amount": 120, "messages": [{"content": "hi"}]}
+    ip.user_ns["not_a_graph"] = 42
+    return lambda line: ip.run_line_magic("agentflow", line)
+
+
+def test_help_explains_every_subcommand(ip):
+    doc = ip.find_line_magic("agentflow").__doc__
+    for command in ("draw APP", "debug APP", "--input EXPR", "--thread ID", "--before NODE", "--after NODE",
+                    "--step", "--if EXPR", "resume", "step", "stop", "state", "history", "threads"):
+        assert command in doc, command
+
+
+def test_draw(magic):
+    drawing = magic("draw app")
+    assert drawing._repr_mimebundle_()["image/svg+xml"].startswith("<svg")
+
+
+def test_debug_then_resume_step_state_history_threads_stop(magic, capsys):
+    ui = magic("debug app --input payload --thread magic-1")
+    assert isinstance(ui, Debugger) and ui.session.thread_id == "magic-1"
+    assert ui.session.wait() == "paused" and ui.graph.current == "EXECUTE"
+    assert magic("state").amount == 120
+    ui.inspector.editors["approved"].input.value = True
+    magic('step --message "looks fine"')
+    assert ui.session.wait() == "paused" and ui.graph.phase == "after"
+    assert "stepping thread magic-1" in capsys.readouterr().out
+    magic("resume")
+    assert ui.session.wait() == "completed"
+    state = magic("state")
+    assert state.approved is True and "looks fine" in [m.content for m in state.messages]
+    history = magic("history")
+    assert isinstance(history, HistoryTable) and history.rows()[0][2] == "completed"
+    assert "<table>" in history._repr_html_() and "completed" in repr(history)
+    assert "magic-1" in magic("threads") and "magic-1" in magic("threads app")
+    assert magic("stop")["status"] == "not_running"
+
+
+def test_debug_with_json_input_breakpoints_and_a_condition(magic):
+    ui = magic("""debug app --input '{"amount": 5, "messages": []}' --after ANALYZE --if "state.note == 'analyzed 5'" """)
+    assert ui.session.wait() == "paused" and (ui.graph.current, ui.graph.phase) == ("ANALYZE", "after")
+    ui2 = magic("""debug app --input '{"amount": 6}' --after ANALYZE --if "state.amount > 100" --step""")
+    assert ui2.session.wait() == "paused" and ui2.session.position.current == "ANALYZE"  # --step, not --if
+    ui2.session.resume()
+    assert ui2.session.wait() == "paused" and ui2.session.position.current == "EXECUTE"  # the graph's own break
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("debug ap", "`ap` is not defined; did you mean `app`?"),
+        ("debug not_a_graph", "`not_a_graph` is a `int`, not a compiled graph"),
+        ("draw", "needs the variable holding your compiled graph"),
+        ("debug app --before EXECUT", "names `EXECUT`, which is not a node.*did you mean `EXECUTE`"),
+        ("debug app --input '{bad json'", "--input is neither JSON .* nor a Python expression"),
+        ("debug app --input '[1, 2]'", "--input must give a dict"),
+        ("debug app --if 'state.amount > 1'", "--if needs --before or --after"),
+        ("debug app --after ANALYZE --if 'state.amount >'", "--if is not a Python expression"),
+        ("launch app", "invalid choice: 'launch'"),
+    ],
+)
+def test_mistakes_raise_usage_errors_with_the_fix(magic, line, message):
+    with pytest.raises(UsageError, match=message):
+        magic(line)
+
+
+def test_session_commands_before_any_debug_say_how_to_start(ip):
+    from agentflow_nb.notebook.magic import AgentflowMagics
+
+    fresh = AgentflowMagics(shell=ip)
+    with pytest.raises(UsageError, match="start one with `%agentflow debug APP`"):
+        fresh.agentflow("resume")
+
+
+def test_an_invalid_edit_through_the_magic_is_a_usage_error_and_nothing_is_saved(magic):
+    ui = magic("debug app --input payload")
+    ui.session.wait()
+    saved = len(ui.session.history)
+    ui.inspector.editors["amount"].input.value = -1
+    with pytest.raises(UsageError, match="not resumed"):
+        magic("resume")
+    assert len(ui.session.history) == saved
+
+
+def test_unload(ip):
+    ip.run_line_magic("unload_ext", "agentflow_nb")
+    assert ip.find_line_magic("agentflow") is None
+    ip.run_line_magic("load_ext", "agentflow_nb")
+    assert ip.find_line_magic("agentflow") is not None
