@@ -71,6 +71,7 @@ class CompiledGraph:
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self.publishers: tuple[BasePublisher, ...] = tuple(publishers)
+        self._failing: set[int] = set()  # publishers whose traceback was logged once already
 
     # -- running --------------------------------------------------------------------------
 
@@ -229,9 +230,11 @@ class CompiledGraph:
                 outcome = publisher.publish(fresh)
                 if inspect.isawaitable(outcome):
                     await outcome
-            except Exception:
-                log.exception("publisher %r failed on a %s event; the run goes on",
-                              publisher, event.event_type.value)
+            except Exception as exc:
+                first = id(publisher) not in self._failing
+                self._failing.add(id(publisher))
+                log.error("publisher %r failed on a %s event (%s: %s); the run goes on",
+                          publisher, event.event_type.value, type(exc).__name__, exc, exc_info=first)
 
     async def _require(self, thread_id: str, checkpoint_id: str | None = None) -> Checkpoint:
         found = await self.checkpointer.aget(thread_id, checkpoint_id, schema=self.schema)
