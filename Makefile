@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
+E2E_STAMP := $(VENV)/.installed-e2e
 PORT ?= 8888
 
-.PHONY: demo demo-terminal test bench-notebook venv clean
+.PHONY: demo demo-terminal test e2e chromium bench-notebook venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,15 +21,27 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[notebook,demo]"
 	touch $@
 
+$(E2E_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,notebook,demo,e2e]"
+	touch $@
+
 venv: $(TEST_STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
+# Browser tests: JupyterLab and Notebook 7 driven in Debian's Chromium (screenshots in e2e-screenshots/).
+e2e: $(E2E_STAMP) chromium
+	$(BIN)/python -m pytest e2e -p no:cacheprovider
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-liberation; }
+
 # JupyterLab on the teaching notebooks, on this machine only.
 demo: $(DEMO_STAMP)
 	@echo "Starting JupyterLab on notebooks/ — open the http://127.0.0.1:$(PORT)/lab?token=... URL it prints."
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --no-browser \
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --no-browser --allow-root \
 		--ServerApp.root_dir=notebooks
 
 # The approval workflow in the terminal, no Jupyter needed.

@@ -13,7 +13,10 @@ from agentflow_nb.checkpointer.base import Checkpoint
 
 __all__ = ["Controls", "EventLog", "HistoryView"]
 
-_ICONS = {"running": "⏳", "paused": "⏸", "completed": "✅", "stopped": "⏹", "error": "❌", "idle": "•"}
+_COLORS = {"running": "#ef6c00", "paused": "#f9a825", "completed": "#2e7d32", "stopped": "#4527a0",
+           "error": "#c62828", "idle": "#78909c"}
+_WHERE = {"before": "before", "after": "after", "running": "in", "done": "after", "stopped": "after",
+          "error": "in"}
 
 
 class Controls(widgets.VBox):
@@ -37,13 +40,15 @@ class Controls(widgets.VBox):
         self.resume.disabled = running or status == "completed"
         self.step.disabled = running or status == "completed"
         self.stop.disabled = not running
-        where = f" {phase} <b>{escape(node)}</b>" if node and phase else ""
+        where = f" {_WHERE.get(phase, phase)} <b>{escape(node)}</b>" if node and phase else ""
         busy = ' <span class="af_busy" style="color:#ef6c00">● busy</span>' if running else ""
         tail = f" — {escape(detail)}" if detail else ""
+        badge = (f'<span style="background:{_COLORS.get(status, "#78909c")};color:white;border-radius:3px;'
+                 f'padding:0 5px">{escape(status)}</span>')
         self.status.value = (
             f'<div class="af_status" data-status="{status}" style="font:13px Helvetica,sans-serif">'
-            f"{_ICONS.get(status, '')} thread <code>{escape(thread)}</code> · step {step if step is not None else '-'}"
-            f" · {escape(status)}{where} · {elapsed:.1f}s{busy}{tail}</div>"
+            f"{badge}{where} · thread <code>{escape(thread)}</code> · step {step if step is not None else '-'}"
+            f" · {elapsed:.1f}s{busy}{tail}</div>"
         )
 
 

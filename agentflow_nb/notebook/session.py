@@ -278,7 +278,9 @@ class DebugSession:
         self.status = "running"
         self.started_at, self.finished_at = time.monotonic(), None
         self.position = Position(visited=frozenset(), before=frozenset(self.before), after=frozenset(self.after))
-        self._last_done = None
+        meta = self.latest.state.execution_meta if self.latest is not None else None
+        resumes_after = meta is not None and meta.status in (S.INTERRUPTED_AFTER, S.RUNNING, S.STOPPED)
+        self._last_done = meta.current_node if resumes_after and meta is not None else None
         self._notify("status")
         config = {**self.config, "interrupt_before": dict(self.before),
                   "interrupt_after": dict(self.after), "step": step}

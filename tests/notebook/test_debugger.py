@@ -244,3 +244,12 @@ def test_graph_view_and_picker_stand_alone():
     assert seen == []  # showing does not echo
     picker.before.value = ("ANALYZE",)
     assert seen == [({"ANALYZE"}, set())]
+
+
+def test_resuming_from_a_pause_after_a_node_highlights_the_edge_out_of_it():
+    ui = start(approval_app(interrupt_after=["ANALYZE"]))
+    assert (ui.graph.current, ui.graph.phase) == ("ANALYZE", "after")
+    ui.controls.resume.click()
+    assert ui.session.wait() == "paused" and (ui.graph.current, ui.graph.phase) == ("EXECUTE", "before")
+    assert ui.graph.edge_id == ui.graph.shape.edge_id("ANALYZE", "EXECUTE")
+    assert "paused</span> before <b>EXECUTE</b>" in ui.controls.status.value
