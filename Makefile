@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 TEST_STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 E2E_STAMP := $(VENV)/.installed-e2e
+BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8888
 
-.PHONY: demo demo-terminal test e2e chromium bench-notebook venv clean
+.PHONY: demo demo-terminal test e2e chromium bench bench-notebook venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 
 $(E2E_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,notebook,demo,e2e]"
+	touch $@
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,notebook,bench]"
 	touch $@
 
 venv: $(TEST_STAMP)
@@ -47,6 +52,10 @@ demo: $(DEMO_STAMP)
 # The approval workflow in the terminal, no Jupyter needed.
 demo-terminal: $(TEST_STAMP)
 	$(BIN)/python -m agentflow_nb.demo
+
+# Side by side with LangGraph, Burr and pydantic-graph; rewrites bench/README.md.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
 
 bench-notebook: $(TEST_STAMP)
 	$(BIN)/python bench/notebook_view.py

@@ -15,7 +15,10 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
+
+from pydantic_core import to_json
 
 from agentflow_nb.errors import ThreadBusyError
 from agentflow_nb.state import AgentState, ExecutionStatus
@@ -73,25 +76,56 @@ class Checkpoint:
         )
 
 
-@dataclass(frozen=True)
 class StateChanges:
     """What a checkpoint changed relative to its parent.
 
     `messages_from`: messages before this index are the parent's, unchanged (None: all new).
     `fields`: the other fields that changed (None: all of them).
+    Made by `between`, the comparison runs only if a checkpointer asks for it.
     """
 
-    messages_from: int | None = None
-    fields: frozenset[str] | None = None
+    __slots__ = ("_fields", "_messages_from", "_pair")
+
+    def __init__(self, messages_from: int | None = None, fields: frozenset[str] | None = None) -> None:
+        self._messages_from, self._fields = messages_from, fields
+        self._pair: tuple[AgentState, AgentState] | None = None
 
     @classmethod
     def between(cls, old: AgentState, new: AgentState) -> StateChanges:
-        """Compare two states; cheap when messages were only appended."""
-        messages_from = appended_since(old.messages, new.messages)
-        names = set(_field_names(old)) | set(_field_names(new))
-        names.discard(MESSAGES)
-        changed = frozenset(n for n in names if getattr(old, n, None) != getattr(new, n, None))
-        return cls(messages_from=messages_from, fields=changed)
+        """The changes from `old` to `new`, compared on first use (cheap when messages were appended)."""
+        changes = cls()
+        changes._pair = (old, new)
+        return changes
+
+    def _compare(self) -> None:
+        if self._pair is not None:
+            old, new = self._pair
+            self._pair = None
+            self._messages_from = appended_since(old.messages, new.messages)
+            self._fields = frozenset(_changed(old.__dict__, new.__dict__) | _changed(
+                old.__pydantic_extra__ or {}, new.__pydantic_extra__ or {}))
+
+    @property
+    def messages_from(self) -> int | None:
+        """Messages before this index are the parent's (None: all are new)."""
+        self._compare()
+        return self._messages_from
+
+    @property
+    def fields(self) -> frozenset[str] | None:
+        """The non-message fields that changed (None: all of them)."""
+        self._compare()
+        return self._fields
+
+    def __repr__(self) -> str:
+        return f"StateChanges(messages_from={self.messages_from!r}, fields={self.fields!r})"
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    """Keys whose values differ; identical objects are skipped without comparing them."""
+    changed = {k for k, v in new.items() if k != MESSAGES and (k not in old or (old[k] is not v and old[k] != v))}
+    changed.update(k for k in old if k not in new)
+    return changed
 
 
 def appended_since(old: list[Any], new: list[Any]) -> int | None:
@@ -116,9 +150,26 @@ def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
     """JSON text of each named non-message field (all of them when `names` is None)."""
     wanted = set(_field_names(state) if names is None else names)
     wanted.discard(MESSAGES)
-    present = {n for n in wanted if n in type(state).model_fields or n in (state.model_extra or {})}
-    dumped = state.model_dump(mode="json", include=present) if present else {}
+    schema = type(state)
+    extra = state.model_extra or {}
+    present = [n for n in wanted if n in schema.model_fields or n in extra]
+    if not _has_custom_serializers(schema):  # each value serializes as itself: the fast path
+        return {name: to_json(getattr(state, name)).decode() for name in present}
+    dumped = state.model_dump(mode="json", include=set(present)) if present else {}
     return {name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}
+
+
+@lru_cache(maxsize=256)
+def _has_custom_serializers(schema: type[AgentState]) -> bool:
+    """True when the schema changes how a field is written (then the model must dump it)."""
+    decorators = schema.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers:
+        return True
+    return any(
+        field.metadata or (field.annotation is not None and hasattr(field.annotation, "__metadata__"))
+        for field in schema.model_fields.values()
+        if field.annotation not in (int, str, float, bool)
+    )
 
 
 def decode_state(

@@ -15,8 +15,8 @@ import os
 import threading
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 from agentflow_nb.checkpointer.base import (
@@ -46,8 +46,7 @@ class CheckpointWarning(UserWarning):
     """A damaged line was skipped while reading a thread file."""
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     """What a writer needs to know of a saved record to append a delta after it."""
 
     n: int  # messages in that checkpoint
@@ -77,6 +76,7 @@ class FileCheckpointer(BaseCheckpointer):
         self._index: dict[str, dict[str, _Entry]] = {}
         self._append_fds: dict[str, int] = {}
         self._lock_fds: dict[str, int] = {}
+        self._files: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"FileCheckpointer({str(self.path)!r})"
@@ -85,13 +85,17 @@ class FileCheckpointer(BaseCheckpointer):
 
     def file_for(self, thread_id: str) -> Path:
         """The JSONL file of a thread."""
+        known = self._files.get(thread_id)
+        if known is not None:
+            return known
         name = quote(thread_id, safe="-_.@")
         if not thread_id or len(name) > 200 or name.startswith("."):
             raise ValueError(
                 f"thread id `{thread_id}` cannot name a file (empty, too long, or starting with "
                 "`.`); use a shorter id made of letters, digits, `-`, `_`"
             )
-        return self.path / f"{name}{SUFFIX}"
+        path = self._files[thread_id] = self.path / f"{name}{SUFFIX}"
+        return path
 
     def _side(self, thread_id: str, suffix: str) -> Path:
         return self.file_for(thread_id).with_suffix(suffix)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 from agentflow_nb.checkpointer.base import (
     BaseCheckpointer,
@@ -18,12 +18,14 @@ from agentflow_nb.state import AgentState
 __all__ = ["InMemoryCheckpointer"]
 
 
-@dataclass(frozen=True)
-class _Record:
-    head: Checkpoint  # position and identity, kept without the live state
+class _Record(NamedTuple):
+    head: tuple[Any, ...]  # the checkpoint's fields but its state, in `_HEAD` order
     fields: dict[str, str]  # JSON text per non-message field
     log: list[str]  # JSON text per message, shared along a branch (only ever appended to)
     count: int  # this checkpoint's messages are log[:count]
+
+
+_HEAD = ("checkpoint_id", "thread_id", "step", "node", "status", "source", "parent_id", "created_at")
 
 
 class InMemoryCheckpointer(BaseCheckpointer):
@@ -58,7 +60,9 @@ class InMemoryCheckpointer(BaseCheckpointer):
                 changes = StateChanges()
             fields = self._fields(parent, state, changes)
             log, count = self._messages(parent, state, changes)
-            record = _Record(replace(checkpoint, state=None), fields, log, count)  # type: ignore[arg-type]
+            c = checkpoint
+            head = (c.checkpoint_id, c.thread_id, c.step, c.node, c.status, c.source, c.parent_id, c.created_at)
+            record = _Record(head, fields, log, count)
             self._threads.setdefault(checkpoint.thread_id, []).append(record)
             self._by_id[checkpoint.checkpoint_id] = record
 
@@ -91,7 +95,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
     @staticmethod
     def _load(record: _Record, schema: type[AgentState]) -> Checkpoint:
         state = decode_state(schema, record.fields, record.log[: record.count])
-        return replace(record.head, state=state)
+        return Checkpoint(state=state, **dict(zip(_HEAD, record.head, strict=True)))
 
     async def aget(
         self,
@@ -106,7 +110,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
             if not records:
                 return None
             found = records[-1] if checkpoint_id is None else self._by_id.get(checkpoint_id)
-            if found is None or found.head.thread_id != thread_id:
+            if found is None or found.head[1] != thread_id:
                 return None
             record = found
         return self._load(record, schema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -35,11 +36,15 @@ def with_meta(state: AgentState, **changes: Any) -> AgentState:
     return state.model_copy(update={"execution_meta": meta})
 
 
+_IMMUTABLE = (int, float, str, bool, bytes, type(None), enum.Enum, frozenset)
+
+
 def node_copy(state: AgentState) -> AgentState:
-    """The copy a node receives: its fields deep-copied; messages (immutable) shared."""
-    update: dict[str, Any] = {"messages": list(state.messages)}
+    """The copy a node receives: mutable fields deep-copied; messages (immutable) shared."""
+    update: dict[str, Any] = {"messages": list(state.messages),
+                              "execution_meta": state.execution_meta.model_copy()}
     for name, value in _fields(state):
-        if name != "messages":
+        if name not in update and not isinstance(value, _IMMUTABLE):
             update[name] = copy.deepcopy(value)
     return state.model_copy(update=update)
 
@@ -77,6 +82,8 @@ def _append(state: AgentState, items: Any, *, dedupe: bool) -> list[Message]:
 
 
 def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, dedupe: bool) -> AgentState:
+    if not updates:
+        return state
     bad = [name for name in updates if name in _ENGINE_FIELDS]
     if bad:
         raise ValueError(
@@ -84,10 +91,19 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, dedupe: boo
             "to pause from a node call `state.set_interrupt(...)`"
         )
     others = {k: v for k, v in updates.items() if k != "messages"}
-    update = _validated_fields(state, others) if others else {}
-    if "messages" in updates:
-        update["messages"] = _append(state, updates["messages"] or [], dedupe=dedupe)
-    return state.model_copy(update=update) if update else state
+    update = {}
+    if others and dedupe:  # input and edits: validate every field together, report every error
+        update = _validated_fields(state, others)
+    messages = _append(state, updates["messages"] or [], dedupe=dedupe) if "messages" in updates else None
+    if not others and messages is state.messages:  # every message was there already
+        return state
+    new = state.model_copy(update=update) if update else state.model_copy()
+    if others and not dedupe:  # a node's result: validate field by field, as assignments
+        for name, value in others.items():
+            setattr(new, name, value)
+    if messages is not None:
+        new.__dict__["messages"] = messages
+    return new
 
 
 def apply_input(state: AgentState, values: Mapping[str, Any] | None) -> AgentState:
