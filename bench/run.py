@@ -29,7 +29,7 @@ from bench import burr_peer, langgraph_peer, notebook_view, ours, pydantic_graph
 from bench.harness import median_seconds, per_step, steady_per_step  # noqa: E402
 
 STEPS = 60
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "9"))
 KINDS = ("none", "memory", "file")
 PEERS = (langgraph_peer, burr_peer, pydantic_graph_peer)
 US = 1e6
@@ -41,7 +41,7 @@ def loop_costs() -> dict[tuple[str, str], float]:
     samples: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
     for _ in range(ROUNDS):
         for key, run in runners.items():
-            samples[key].append(per_step(run, repeats=3))
+            samples[key].append(per_step(run, repeats=5))
     return {key: statistics.median(values) for key, values in samples.items()}
 
 

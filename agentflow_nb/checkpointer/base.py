@@ -8,15 +8,14 @@ through the state schema from JSON text alone; nothing named in the data is impo
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic_core import to_json
 
@@ -39,14 +38,13 @@ CheckpointSource = Literal["run", "edit", "fork"]
 MESSAGES = "messages"
 
 
-def new_checkpoint_id() -> str:
+def new_checkpoint_id(now: int | None = None) -> str:
     """A fresh, time-ordered checkpoint id."""
-    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    return f"{now or time.time_ns():020d}-{os.urandom(4).hex()}"
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """One saved step of a thread. Treat it as read-only; loads hand out fresh copies."""
+class Checkpoint(NamedTuple):
+    """One saved step of a thread; immutable. Loads hand out fresh copies of `state`."""
 
     checkpoint_id: str
     thread_id: str
@@ -56,7 +54,7 @@ class Checkpoint:
     source: CheckpointSource
     parent_id: str | None
     state: AgentState
-    created_at: float = field(default_factory=time.time)
+    created_at: float = 0.0
 
     @classmethod
     def of(
@@ -64,16 +62,9 @@ class Checkpoint:
     ) -> Checkpoint:
         """A new checkpoint of `state`, its position read from `state.execution_meta`."""
         meta = state.execution_meta
-        return cls(
-            checkpoint_id=new_checkpoint_id(),
-            thread_id=meta.thread_id or "",
-            step=meta.step,
-            node=meta.current_node,
-            status=meta.status,
-            source=source,
-            parent_id=parent_id,
-            state=state,
-        )
+        now = time.time_ns()
+        return cls(new_checkpoint_id(now), meta.thread_id or "", meta.step, meta.current_node, meta.status,
+                   source, parent_id, state, now / 1e9)
 
 
 class StateChanges:
@@ -148,15 +139,24 @@ def encode_messages(state: AgentState, start: int = 0) -> list[str]:
 
 def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, str]:
     """JSON text of each named non-message field (all of them when `names` is None)."""
-    wanted = set(_field_names(state) if names is None else names)
-    wanted.discard(MESSAGES)
-    schema = type(state)
-    extra = state.model_extra or {}
-    present = [n for n in wanted if n in schema.model_fields or n in extra]
-    if not _has_custom_serializers(schema):  # each value serializes as itself: the fast path
-        return {name: to_json(getattr(state, name)).decode() for name in present}
-    dumped = state.model_dump(mode="json", include=set(present)) if present else {}
+    values = state.__dict__
+    extra = state.__pydantic_extra__ or {}
+    if names is None:
+        names = [*values, *extra]
+    if not _has_custom_serializers(type(state)):  # each value serializes as itself: the fast path
+        out = {}
+        for name in names:
+            if name != MESSAGES:
+                value = values[name] if name in values else extra.get(name, _MISSING)
+                if value is not _MISSING:
+                    out[name] = to_json(value).decode()
+        return out
+    present = {n for n in names if n != MESSAGES and (n in values or n in extra)}
+    dumped = state.model_dump(mode="json", include=present) if present else {}
     return {name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}
+
+
+_MISSING = object()
 
 
 @lru_cache(maxsize=256)
