@@ -7,8 +7,10 @@ machine hits all of them alike.
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata as metadata
 import os
+import random
 import platform
 import shutil
 import statistics
@@ -30,19 +32,41 @@ from bench.harness import median_seconds, per_step, steady_per_step  # noqa: E40
 
 STEPS = 60
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "9"))
+PAIRS = 7
 KINDS = ("none", "memory", "file")
 PEERS = (langgraph_peer, burr_peer, pydantic_graph_peer)
 US = 1e6
 
 
-def loop_costs() -> dict[tuple[str, str], float]:
-    """Seconds per node-step of a 60-step loop, per (framework, checkpointing kind)."""
+def loop_costs() -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+    """Seconds per node-step of a 60-step loop, per (framework, kind): totals, and the cost of
+    checkpointing as the median of paired differences (with persistence minus without, run back
+    to back in a shuffled order), which cancels the machine's slow drifts."""
     runners = {(fw.NAME, kind): fw.loop(kind, STEPS) for fw in (ours, *PEERS) for kind in KINDS}
-    samples: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
+    for run in runners.values():
+        per_step(run, repeats=1)  # warm up
+    totals: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
+    costs: dict[tuple[str, str], list[float]] = {}
+    shuffle = random.Random(7).shuffle
     for _ in range(ROUNDS):
-        for key, run in runners.items():
-            samples[key].append(per_step(run, repeats=5))
-    return {key: statistics.median(values) for key, values in samples.items()}
+        for fw in (ours, *PEERS):
+            for _ in range(PAIRS):
+                order = list(KINDS)
+                shuffle(order)
+                took = {kind: one_run(runners[(fw.NAME, kind)]) for kind in order}
+                for kind in KINDS:
+                    totals[(fw.NAME, kind)].append(took[kind])
+                    if kind != "none":
+                        costs.setdefault((fw.NAME, kind), []).append(took[kind] - took["none"])
+    median = statistics.median
+    return ({key: median(v) for key, v in totals.items()}, {key: median(v) for key, v in costs.items()})
+
+
+def one_run(run) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    steps = run()
+    return (time.perf_counter() - start) / steps
 
 
 def growth_costs(steps: int = 30) -> dict[tuple[str, str, int], float]:
@@ -88,13 +112,14 @@ def report() -> str:
         ) + ".",
         "",
     ]
-    loop = loop_costs()
+    loop, cost = loop_costs()
     mine = {kind: loop[(ours.NAME, kind)] for kind in KINDS}
     lines += [
         "## 1. Per node-step cost of a 60-step loop graph (µs)",
         "",
         "*checkpointing* is the cost a framework adds per step when it saves each step: its time with",
-        "that persistence minus its own time without any. Ratios are ours / peer (below 1: we are cheaper).",
+        "that persistence minus its own time without any, as the median of differences between runs made",
+        "back to back. Ratios are ours / peer (below 1: we are cheaper).",
         "",
         "| framework | none | in-memory | file | in-memory checkpointing | file checkpointing |",
         "|---|---:|---:|---:|---:|---:|",
@@ -103,7 +128,7 @@ def report() -> str:
         t = {kind: loop[(fw.NAME, kind)] for kind in KINDS}
         lines.append(
             f"| {fw.NAME} | {t['none'] * US:.1f} | {t['memory'] * US:.1f} | {t['file'] * US:.1f} | "
-            f"{(t['memory'] - t['none']) * US:.1f} | {(t['file'] - t['none']) * US:.1f} |"
+            f"{cost[(fw.NAME, 'memory')] * US:.1f} | {cost[(fw.NAME, 'file')] * US:.1f} |"
         )
     lines += ["", "| ours / peer | in-memory total | file total | in-memory checkpointing | file checkpointing |",
               "|---|---:|---:|---:|---:|"]
@@ -111,8 +136,8 @@ def report() -> str:
         t = {kind: loop[(fw.NAME, kind)] for kind in KINDS}
         lines.append(
             f"| vs {fw.NAME} | {ratio(mine['memory'], t['memory'])} | {ratio(mine['file'], t['file'])} | "
-            f"{ratio(mine['memory'] - mine['none'], t['memory'] - t['none'])} | "
-            f"{ratio(mine['file'] - mine['none'], t['file'] - t['none'])} |"
+            f"{ratio(cost[(ours.NAME, 'memory')], cost[(fw.NAME, 'memory')])} | "
+            f"{ratio(cost[(ours.NAME, 'file')], cost[(fw.NAME, 'file')])} |"
         )
     grow = growth_costs()
     lines += ["", "## 2. Growth: per-step cost when each step appends one message (µs)", "",

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
+from pydantic import BaseModel
 from pydantic_core import to_json
 
 from agentflow_nb.errors import ThreadBusyError
@@ -113,8 +114,15 @@ class StateChanges:
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
-    """Keys whose values differ; identical objects are skipped without comparing them."""
-    changed = {k for k, v in new.items() if k != MESSAGES and (k not in old or (old[k] is not v and old[k] != v))}
+    """Keys whose values may differ. Identical objects are the same; another model object counts
+    as changed without a (slow) comparison, since writing a field again is always safe."""
+    changed = set()
+    for key, value in new.items():
+        if key == MESSAGES:
+            continue
+        before = old.get(key, _MISSING)
+        if before is not value and (isinstance(value, BaseModel) or before != value):
+            changed.add(key)
     changed.update(k for k in old if k not in new)
     return changed
 
