@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 import tempfile
@@ -49,6 +50,26 @@ def loop(kind: str, steps: int, folder: Path | None = None):
 
     def run() -> int:
         app.invoke({"counter": 0}, _config("t", steps))
+        return steps
+
+    return run
+
+
+def loop_async(kind: str, steps: int, folder: Path | None = None):
+    graph = StateGraph(Count)
+
+    async def step(state: Count) -> dict:
+        return {"counter": state["counter"] + 1}
+
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_conditional_edges("step", lambda s: "step" if s["counter"] < steps else END, ["step", END])
+    if kind == "file":
+        raise ValueError("the async file saver of LangGraph needs aiosqlite; not measured")
+    app = graph.compile(checkpointer=saver(kind, folder))
+
+    def run() -> int:
+        asyncio.run(app.ainvoke({"counter": 0}, _config("a", steps)))
         return steps
 
     return run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import tempfile
 import time
@@ -57,6 +58,26 @@ def loop(kind: str, steps: int, folder: Path | None = None):
 
     def run() -> int:
         app.invoke({"counter": 0}, config={"thread_id": f"t{next(_ids)}", "recursion_limit": steps + 5})
+        return steps
+
+    return run
+
+
+def loop_async(kind: str, steps: int, folder: Path | None = None):
+    """The same loop with an async node, run by `ainvoke` in the caller's event loop."""
+    graph = StateGraph(Count)
+
+    async def step(state: Count) -> dict:
+        return {"counter": state.counter + 1}
+
+    graph.add_node("STEP", step)
+    graph.add_edge(START, "STEP")
+    graph.add_conditional_edges("STEP", lambda s: "STEP" if s.counter < steps else END, {"STEP": "STEP", END: END})
+    app = graph.compile(checkpointer=saver(kind, folder))
+
+    def run() -> int:
+        config = {"thread_id": f"a{next(_ids)}", "recursion_limit": steps + 5}
+        asyncio.run(app.ainvoke({"counter": 0}, config=config))
         return steps
 
     return run

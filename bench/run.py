@@ -10,8 +10,8 @@ from __future__ import annotations
 import gc
 import importlib.metadata as metadata
 import os
-import random
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -36,25 +36,29 @@ PAIRS = 7
 KINDS = ("none", "memory", "file")
 PEERS = (langgraph_peer, burr_peer, pydantic_graph_peer)
 US = 1e6
+NAME_LG = langgraph_peer.NAME
 
 
-def loop_costs() -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+def loop_costs(
+    frameworks=None, kinds=KINDS, factory: str = "loop"
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
     """Seconds per node-step of a 60-step loop, per (framework, kind): totals, and the cost of
     checkpointing as the median of paired differences (with persistence minus without, run back
     to back in a shuffled order), which cancels the machine's slow drifts."""
-    runners = {(fw.NAME, kind): fw.loop(kind, STEPS) for fw in (ours, *PEERS) for kind in KINDS}
+    frameworks = frameworks or (ours, *PEERS)
+    runners = {(fw.NAME, kind): getattr(fw, factory)(kind, STEPS) for fw in frameworks for kind in kinds}
     for run in runners.values():
         per_step(run, repeats=1)  # warm up
     totals: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
     costs: dict[tuple[str, str], list[float]] = {}
     shuffle = random.Random(7).shuffle
     for _ in range(ROUNDS):
-        for fw in (ours, *PEERS):
+        for fw in frameworks:
             for _ in range(PAIRS):
-                order = list(KINDS)
+                order = list(kinds)
                 shuffle(order)
                 took = {kind: one_run(runners[(fw.NAME, kind)]) for kind in order}
-                for kind in KINDS:
+                for kind in kinds:
                     totals[(fw.NAME, kind)].append(took[kind])
                     if kind != "none":
                         costs.setdefault((fw.NAME, kind), []).append(took[kind] - took["none"])
@@ -139,6 +143,15 @@ def report() -> str:
             f"{ratio(cost[(ours.NAME, 'memory')], cost[(fw.NAME, 'memory')])} | "
             f"{ratio(cost[(ours.NAME, 'file')], cost[(fw.NAME, 'file')])} |"
         )
+    async_loop, async_cost = loop_costs((ours, langgraph_peer), ("none", "memory"), "loop_async")
+    lines += ["", "The same loop with an **async** node, run with `ainvoke` (no worker-thread hop for the node):", "",
+              "| framework | none | in-memory | in-memory checkpointing |", "|---|---:|---:|---:|"]
+    for fw in (ours, langgraph_peer):
+        lines.append(f"| {fw.NAME} | {async_loop[(fw.NAME, 'none')] * US:.1f} | "
+                     f"{async_loop[(fw.NAME, 'memory')] * US:.1f} | {async_cost[(fw.NAME, 'memory')] * US:.1f} |")
+    lines.append(f"| ours / LangGraph | {ratio(async_loop[(ours.NAME, 'none')], async_loop[(NAME_LG, 'none')])} | "
+                 f"{ratio(async_loop[(ours.NAME, 'memory')], async_loop[(NAME_LG, 'memory')])} | "
+                 f"{ratio(async_cost[(ours.NAME, 'memory')], async_cost[(NAME_LG, 'memory')])} |")
     grow = growth_costs()
     lines += ["", "## 2. Growth: per-step cost when each step appends one message (µs)", "",
               "| framework | store | 10 messages | 1,000 | 10,000 | 10,000 / 10 |", "|---|---|---:|---:|---:|---:|"]
