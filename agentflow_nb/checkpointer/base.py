@@ -83,9 +83,15 @@ class StateChanges:
         self._pair: tuple[AgentState, AgentState] | None = None
 
     @classmethod
-    def between(cls, old: AgentState, new: AgentState) -> StateChanges:
-        """The changes from `old` to `new`, compared on first use (cheap when messages were appended)."""
-        changes = cls()
+    def between(
+        cls, old: AgentState, new: AgentState, touched: frozenset[str] | None = None
+    ) -> StateChanges:
+        """The changes from `old` to `new`, compared on first use (cheap when messages were appended).
+
+        `touched`, when the caller knows it, names every field that may differ besides messages;
+        the other fields are then not compared.
+        """
+        changes = cls(fields=touched)
         changes._pair = (old, new)
         return changes
 
@@ -94,8 +100,9 @@ class StateChanges:
             old, new = self._pair
             self._pair = None
             self._messages_from = appended_since(old.messages, new.messages)
-            self._fields = frozenset(_changed(old.__dict__, new.__dict__) | _changed(
-                old.__pydantic_extra__ or {}, new.__pydantic_extra__ or {}))
+            if self._fields is None:
+                self._fields = frozenset(_changed(old.__dict__, new.__dict__) | _changed(
+                    old.__pydantic_extra__ or {}, new.__pydantic_extra__ or {}))
 
     @property
     def messages_from(self) -> int | None:

@@ -19,13 +19,11 @@ __all__ = ["InMemoryCheckpointer"]
 
 
 class _Record(NamedTuple):
-    head: tuple[Any, ...]  # the checkpoint's fields but its state, in `_HEAD` order
+    head: tuple[Any, ...]  # the checkpoint's fields, in order, all but its state
     fields: dict[str, str]  # JSON text per non-message field
     log: list[str]  # JSON text per message, shared along a branch (only ever appended to)
     count: int  # this checkpoint's messages are log[:count]
 
-
-_HEAD = ("checkpoint_id", "thread_id", "step", "node", "status", "source", "parent_id", "created_at")
 
 
 class InMemoryCheckpointer(BaseCheckpointer):
@@ -60,9 +58,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
                 changes = StateChanges()
             fields = self._fields(parent, state, changes)
             log, count = self._messages(parent, state, changes)
-            c = checkpoint
-            head = (c.checkpoint_id, c.thread_id, c.step, c.node, c.status, c.source, c.parent_id, c.created_at)
-            record = _Record(head, fields, log, count)
+            record = _Record(checkpoint[:7] + checkpoint[8:], fields, log, count)  # all but the state
             self._threads.setdefault(checkpoint.thread_id, []).append(record)
             self._by_id[checkpoint.checkpoint_id] = record
 
@@ -95,7 +91,8 @@ class InMemoryCheckpointer(BaseCheckpointer):
     @staticmethod
     def _load(record: _Record, schema: type[AgentState]) -> Checkpoint:
         state = decode_state(schema, record.fields, record.log[: record.count])
-        return Checkpoint(state=state, **dict(zip(_HEAD, record.head, strict=True)))
+        head = record.head
+        return Checkpoint(*head[:7], state, *head[7:])
 
     async def aget(
         self,

@@ -20,7 +20,14 @@ from agentflow_nb.errors import GraphRecursionError, NodeError, UnknownThreadErr
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
-from agentflow_nb.graph.updates import apply_input, apply_result, interrupt_request, node_copy, with_meta
+from agentflow_nb.graph.updates import (
+    apply_input,
+    apply_result,
+    interrupt_request,
+    node_copy,
+    touched_fields,
+    with_meta,
+)
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
 
@@ -179,6 +186,7 @@ class GraphRun:
         try:
             result = await self.graph.nodes[node].call(working, self.config, in_thread=True)
             new_state, goto = apply_result(node, self.thread_id, state, result)
+            touched = touched_fields(result)
             request = interrupt_request(working, result)
             if goto is not None:
                 self._resolve(node, goto, None, what="Command(goto=...)")
@@ -195,7 +203,7 @@ class GraphRun:
             step=old.execution_meta.step + 1, **_CLEAR,
         )
         try:
-            following = await self._settle(node, state, goto, request)
+            following = await self._settle(node, state, goto, request, touched)
         except PydanticSerializationError as exc:
             await self._fail(old, node, self._unsaveable(node, exc), next_node=node)
             return
@@ -207,7 +215,7 @@ class GraphRun:
         yield state, following
 
     async def _settle(
-        self, node: str, state: AgentState, goto: str | None, request: Any
+        self, node: str, state: AgentState, goto: str | None, request: Any, touched: frozenset[str] | None
     ) -> str | None:
         """After `node` ran: pause, or route and save. The next node, or None if the run ends."""
         if request is not None:
@@ -228,7 +236,7 @@ class GraphRun:
             return None
         if following == END:  # one checkpoint for the last step, already marked completed
             state = with_meta(state, status=S.COMPLETED, next_node=None)
-        await self._save(state)
+        await self._save(state, touched=touched)
         return following
 
     # -- routing --------------------------------------------------------------------------
@@ -356,8 +364,12 @@ class GraphRun:
 
     # -- saving and telling ---------------------------------------------------------------
 
-    async def _save(self, state: AgentState, source: CheckpointSource = "run") -> None:
-        changes = StateChanges.between(self._saved, state) if self._saved is not None else None
+    async def _save(
+        self, state: AgentState, source: CheckpointSource = "run", touched: frozenset[str] | None = None
+    ) -> None:
+        """Save `state`. `touched` (fields a node's result named) spares comparing the others; it
+        holds because the last save was of the state this node started from, but for its metadata."""
+        changes = StateChanges.between(self._saved, state, touched) if self._saved is not None else None
         checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id)
         await self.graph.checkpointer.aput(checkpoint, changes=changes)
         self._saved = self.state = state

@@ -135,6 +135,16 @@ def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:
     return None
 
 
+def touched_fields(result: Any) -> frozenset[str] | None:
+    """Fields a node's result can have changed besides messages, or None when it may be any."""
+    if isinstance(result, Command):
+        result = result.update
+    if isinstance(result, AgentState):
+        return None
+    keys = frozenset(k for k in result if k != "messages") if isinstance(result, Mapping) else frozenset()
+    return keys | {"execution_meta"}
+
+
 def apply_result(
     node: str, thread_id: str, before: AgentState, result: Any
 ) -> tuple[AgentState, str | None]:
