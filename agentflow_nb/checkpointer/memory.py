@@ -22,7 +22,7 @@ class _Record(NamedTuple):
     head: tuple[Any, ...]  # the checkpoint's fields, in order, all but its state
     fields: dict[str, str]  # JSON text per non-message field
     log: list[str]  # JSON text per message, shared along a branch (only ever appended to)
-    count: int  # this checkpoint's messages are log[:count]
+    size: int  # this checkpoint's messages are log[:size]
 
 
 
@@ -79,20 +79,20 @@ class InMemoryCheckpointer(BaseCheckpointer):
     def _messages(
         parent: _Record | None, state: AgentState, changes: StateChanges
     ) -> tuple[list[str], int]:
-        if parent is None or changes.messages_from != parent.count:
+        if parent is None or changes.messages_from != parent.size:
             log = encode_messages(state)
             return log, len(log)
         log = parent.log
-        if len(log) != parent.count:  # another branch appended here: start our own copy
-            log = log[: parent.count]
-        log.extend(encode_messages(state, parent.count))
+        if len(log) != parent.size:  # another branch appended here: start our own copy
+            log = log[: parent.size]
+        log.extend(encode_messages(state, parent.size))
         return log, len(log)
 
     @staticmethod
     def _load(record: _Record, schema: type[AgentState]) -> Checkpoint:
-        state = decode_state(schema, record.fields, record.log[: record.count])
+        state = decode_state(schema, record.fields, record.log[: record.size])
         head = record.head
-        return Checkpoint(*head[:7], state, *head[7:])
+        return Checkpoint._make((*head[:7], state, *head[7:]))
 
     async def aget(
         self,
