@@ -166,7 +166,8 @@ class CompiledGraph:
             state = apply_input(latest.state, values)
             checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id)
             await self.checkpointer.aput(checkpoint, changes=StateChanges.between(latest.state, state))
-        await self._event(EventType.STATE_UPDATED, state, f"edited {', '.join(map(str, values))}")
+        await self.emit(EventType.STATE_UPDATED, state, node=state.execution_meta.current_node,
+                        content=f"edited {', '.join(map(str, values))}")
         return checkpoint
 
     def update_state(self, config: Config, values: Mapping[str, Any]) -> Checkpoint:
@@ -244,11 +245,17 @@ class CompiledGraph:
             raise LookupError(f"checkpoint `{checkpoint_id}` is not in thread `{thread_id}`")
         raise UnknownThreadError(thread_id, await self.checkpointer.athreads())
 
-    async def _event(self, kind: EventType, state: AgentState, content: str) -> None:
+    async def emit(
+        self, kind: EventType, state: AgentState, *, node: str | None = None, content: str = "",
+        data: dict[str, Any] | None = None, run_id: str | None = None,
+    ) -> None:
+        """Publish an event about `state`; builds nothing when there is no publisher."""
+        if not self.publishers:
+            return
         meta = state.execution_meta
         await self.publish(EventModel(
-            event_type=kind, node_name=meta.current_node, thread_id=meta.thread_id, step=meta.step,
-            content=content, metadata={"status": meta.status.value},
+            event_type=kind, node_name=node, thread_id=meta.thread_id, run_id=run_id, step=meta.step,
+            content=content, metadata={"status": meta.status.value}, data=dict(data or {}),
         ))
 
     def _run_config(self, config: Config | None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from agentflow_nb.graph.updates import (
     touched_fields,
     with_meta,
 )
-from agentflow_nb.publisher.events import EventModel, EventType
+from agentflow_nb.publisher.events import EventType
 from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
 
 if TYPE_CHECKING:
@@ -400,10 +400,4 @@ class GraphRun:
 
     async def _publish(self, kind: EventType, state: AgentState, node: str | None, content: str = "",
                        data: dict[str, Any] | None = None) -> None:
-        await self.graph.publish(
-            EventModel(
-                event_type=kind, node_name=node, thread_id=self.thread_id, run_id=self.run_id,
-                step=state.execution_meta.step, content=content,
-                metadata={"status": state.execution_meta.status.value}, data=dict(data or {}),
-            )
-        )
+        await self.graph.emit(kind, state, node=node, content=content, data=data, run_id=self.run_id)

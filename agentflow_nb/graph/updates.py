@@ -65,12 +65,13 @@ def _validated_fields(state: AgentState, values: Mapping[str, Any]) -> dict[str,
     return {name: getattr(checked, name) for name in values}
 
 
-def _append(state: AgentState, items: Any, *, dedupe: bool) -> list[Message]:
+def _append(state: AgentState, items: Any, *, from_user: bool) -> list[Message]:
+    """Messages after appending `items`; user input is added once per message id."""
     new = _MESSAGES.validate_python(items)
     old = state.messages
     if old and appended_since(old, new) is not None:  # handed back the whole list, plus more
         new = new[len(old) :]
-    if dedupe and new:
+    if from_user and new:
         seen = {m.message_id for m in old}
         fresh = []
         for message in new:
@@ -81,7 +82,9 @@ def _append(state: AgentState, items: Any, *, dedupe: bool) -> list[Message]:
     return old + new if new else old
 
 
-def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, dedupe: bool) -> AgentState:
+def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: bool) -> AgentState:
+    """Apply input or edits (`from_user`: all fields validated together, messages once per id)
+    or a node's result (validated as assignments, on the hot path)."""
     if not updates:
         return state
     bad = [name for name in updates if name in _ENGINE_FIELDS]
@@ -92,13 +95,13 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, dedupe: boo
         )
     others = {k: v for k, v in updates.items() if k != "messages"}
     update = {}
-    if others and dedupe:  # input and edits: validate every field together, report every error
+    if others and from_user:  # input and edits: validate every field together, report every error
         update = _validated_fields(state, others)
-    messages = _append(state, updates["messages"] or [], dedupe=dedupe) if "messages" in updates else None
+    messages = _append(state, updates["messages"] or [], from_user=from_user) if "messages" in updates else None
     if not others and messages is state.messages:  # every message was there already
         return state
     new = state.model_copy(update=update) if update else state.model_copy()
-    if others and not dedupe:  # a node's result: validate field by field, as assignments
+    if others and not from_user:  # a node's result: validate field by field, as assignments
         for name, value in others.items():
             setattr(new, name, value)
     if messages is not None:
@@ -120,7 +123,7 @@ def apply_input(state: AgentState, values: Mapping[str, Any] | None) -> AgentSta
             f"input must be a dict of state fields, e.g. "
             f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'
         )
-    return _apply_updates(state, values, dedupe=True)
+    return _apply_updates(state, values, from_user=True)
 
 
 def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:
@@ -162,7 +165,7 @@ def apply_result(
     if isinstance(result, AgentState):
         return _from_returned_state(before, result), None
     if isinstance(result, Mapping):
-        return _apply_updates(before, result, dedupe=False), None
+        return _apply_updates(before, result, from_user=False), None
     if isinstance(result, str):
         result = Message.text_message(result, role="assistant")
     if isinstance(result, Message):
@@ -182,5 +185,5 @@ def _from_returned_state(before: AgentState, returned: AgentState) -> AgentState
         return returned.model_copy(update={"execution_meta": before.execution_meta})
     values = {name: value for name, value in _fields(returned) if name not in _ENGINE_FIELDS}
     messages = values.pop("messages")
-    merged = _apply_updates(before, values, dedupe=False)
+    merged = _apply_updates(before, values, from_user=False)
     return merged.model_copy(update={"messages": list(messages)})
