@@ -1,8 +1,10 @@
-"""Sync over async, once: one background event-loop thread runs every sync call.
+"""Sync over async, in one place.
 
-`invoke`, `stream` and `stop` run their coroutine on this thread, so they work the same from a
-script, from a worker thread, and from inside a running event loop (a notebook cell) — without
-nest-asyncio, which is archived and hangs "Run All" on ipykernel 7.
+A sync call either runs its coroutine on one background event-loop thread (`run`, `iterate`),
+which works the same from a script, from a worker thread and from inside a running event loop
+(a notebook cell) — without nest-asyncio, which is archived and hangs "Run All" on ipykernel 7 —
+or, when the calling thread runs no loop and the work needs no particular loop, on a private
+loop right in the calling thread (`run_here`, `iterate_here`): no thread hop at all.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["in_loop_thread", "iterate", "loop", "run"]
+__all__ = ["free", "in_loop_thread", "iterate", "iterate_here", "loop", "run", "run_here"]
 
 T = TypeVar("T")
 
@@ -46,6 +48,30 @@ def in_loop_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
+def free() -> bool:
+    """True when this thread runs no event loop, so a coroutine may run right here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
+
+
+def _private() -> asyncio.Runner:
+    # a loop factory keeps the thread's current-loop setting untouched
+    return asyncio.Runner(loop_factory=asyncio.new_event_loop)
+
+
+def run_here(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on a private loop in this thread, as `asyncio.run` does.
+
+    Ctrl-C in the main thread cancels `coro` at its next `await` (a sync function in flight
+    finishes first); a second Ctrl-C interrupts at once.
+    """
+    with _private() as runner:
+        return runner.run(coro)
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run `coro` on the background loop and wait for its result.
 
@@ -75,6 +101,35 @@ async def _close(agen: AsyncIterator[Any]) -> None:
     aclose = getattr(agen, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def iterate_here(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from sync code on a private loop in this thread."""
+    runner = _private()
+    try:
+        while True:
+            try:
+                item = runner.run(_next(agen))
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        _finish_here(runner, agen)
+
+
+def _finish_here(runner: asyncio.Runner, agen: AsyncIterator[Any]) -> None:
+    def finish() -> None:
+        try:
+            runner.run(_close(agen))
+        finally:
+            runner.close()
+
+    if free():
+        finish()
+    else:  # finalised from inside some running loop (the garbage collector): close it elsewhere
+        helper = threading.Thread(target=finish, name="agentflow-close")
+        helper.start()
+        helper.join()
 
 
 def iterate(agen: AsyncIterator[T]) -> Iterator[T]:

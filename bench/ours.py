@@ -19,6 +19,8 @@ _ids = itertools.count()
 class NoCheckpointer(BaseCheckpointer):
     """Keeps the newest state object of each thread and nothing else: the engine's own cost."""
 
+    any_loop = True
+
     def __init__(self) -> None:
         super().__init__()
         self.latest: dict[str, Checkpoint] = {}

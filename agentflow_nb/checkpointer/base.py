@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel
 from pydantic_core import to_json
@@ -203,6 +203,10 @@ class BaseCheckpointer(ABC):
     a store shared between processes overrides `_acquire`, `_release`, `ais_running`,
     `arequest_stop` and `aconsume_stop`.
     """
+
+    #: True when the store holds nothing bound to one event loop (no async clients or pools) and
+    #: is safe to call from several threads: runs may then use a private loop in the caller's thread.
+    any_loop: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._control = threading.Lock()

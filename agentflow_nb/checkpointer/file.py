@@ -67,6 +67,8 @@ class FileCheckpointer(BaseCheckpointer):
         >>> saver = FileCheckpointer(tempfile.mkdtemp())
     """
 
+    any_loop = True
+
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
         super().__init__()
         self.path = Path(path)

@@ -39,6 +39,8 @@ class InMemoryCheckpointer(BaseCheckpointer):
         0
     """
 
+    any_loop = True
+
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()

@@ -35,7 +35,9 @@ class CompiledGraph:
     """A runnable graph. Every method has a sync and an async (`a...`) twin.
 
     The sync twins run on one background event-loop thread, so they also work inside a
-    running loop such as a notebook cell.
+    running loop such as a notebook cell. A *plain* graph — sync nodes, routers and publishers,
+    and a checkpointer bound to no loop — run from a thread without a loop (a script, a web
+    server's worker) runs right in the calling thread instead, nodes included: no thread hops.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class CompiledGraph:
         self.interrupt_after = tuple(interrupt_after)
         self.publishers: tuple[BasePublisher, ...] = tuple(publishers)
         self._failing: set[int] = set()  # publishers whose traceback was logged once already
+        self.plain = _plain(self)
 
     # -- running --------------------------------------------------------------------------
 
@@ -98,14 +101,15 @@ class CompiledGraph:
             NodeError: a node failed (the thread is saved with status `ERROR`).
             pydantic.ValidationError: the input does not fit the state schema (nothing saved).
         """
-        run = self.iter(input, config)
-        async for _ in run:
-            pass
-        return run.result()
+        return await _drain(self.iter(input, config))
 
     def invoke(self, input: Mapping[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
         """Sync twin of `ainvoke`."""
-        return _sync.run(self.ainvoke(input, config))
+        run = self.iter(input, config)
+        if self.plain and _sync.free():
+            run.inline_sync_nodes = True
+            return _sync.run_here(_drain(run))
+        return _sync.run(_drain(run))
 
     def astream(self, input: Mapping[str, Any] | None, config: Config | None = None) -> GraphRun:
         """Run and yield `StreamChunk`s as they happen; an interrupt always ends with a chunk."""
@@ -113,7 +117,14 @@ class CompiledGraph:
 
     def stream(self, input: Mapping[str, Any] | None, config: Config | None = None) -> Iterator[StreamChunk]:
         """Sync twin of `astream`."""
-        return _sync.iterate(self.iter(input, config))
+        return self._iterate(self.iter(input, config))
+
+    def _iterate(self, run: GraphRun) -> Iterator[StreamChunk]:
+        if self.plain and _sync.free():  # decided when iteration starts, where it happens
+            run.inline_sync_nodes = True
+            yield from _sync.iterate_here(run)
+        else:
+            yield from _sync.iterate(run)
 
     async def astop(self, config: Config) -> dict[str, Any]:
         """Ask a running thread to stop at its next node boundary.
@@ -272,6 +283,22 @@ class CompiledGraph:
             )
         _thread_id(cfg, "invoke")
         return cfg
+
+
+async def _drain(run: GraphRun) -> dict[str, Any]:
+    async for _ in run:
+        pass
+    return run.result()
+
+
+def _plain(graph: CompiledGraph) -> bool:
+    """True when no part of a run needs one particular event loop, nor a worker thread's help."""
+    callees = [*graph.nodes.values(), *(branch.router for branch in graph.branches.values())]
+    return (
+        graph.checkpointer.any_loop
+        and not any(callee.is_async for callee in callees)
+        and not any(inspect.iscoroutinefunction(p.publish) for p in graph.publishers)
+    )
 
 
 def _thread_id(config: Config | None, what: str) -> str:

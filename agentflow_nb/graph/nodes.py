@@ -48,8 +48,9 @@ def _is_async(func: Callable[..., Any]) -> bool:
 class Callee:
     """A node body or router: how to call it, decided once when the graph is built.
 
-    Sync node bodies run in a worker thread so the event loop — and with it `stop()` and the
-    notebook's buttons — stays responsive while they work. Routers are quick and run inline.
+    On a shared event loop, sync node bodies run in a worker thread so the loop — and with it
+    the notebook's buttons and other runs — stays responsive while they work; on a run's private
+    loop they run inline (`in_thread=False`). Routers are quick and always run inline.
     """
 
     name: str

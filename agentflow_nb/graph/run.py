@@ -64,6 +64,10 @@ class GraphRun:
         self._final: StreamChunk | None = None
         self._error: BaseException | None = None
         self._gen: AsyncGenerator[StreamChunk, None] = self._execute(input)
+        #: Run sync node bodies on the loop's own thread instead of a worker thread. Only for a
+        #: loop that serves this run alone (the sync twins' private loop): on a shared loop a
+        #: slow node would hold up every other run and `stop()`.
+        self.inline_sync_nodes = False
 
     def __aiter__(self) -> GraphRun:
         return self
@@ -184,7 +188,7 @@ class GraphRun:
         yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, state, node, started)
         working = node_copy(state)
         try:
-            result = await self.graph.nodes[node].call(working, self.config, in_thread=True)
+            result = await self.graph.nodes[node].call(working, self.config, in_thread=not self.inline_sync_nodes)
             new_state, goto = apply_result(node, self.thread_id, state, result)
             touched = touched_fields(result)
             request = interrupt_request(working, result)
