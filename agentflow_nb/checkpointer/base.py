@@ -12,8 +12,9 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
+from enum import Enum
 from functools import lru_cache
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from agentflow_nb.errors import ThreadBusyError
-from agentflow_nb.state import AgentState, ExecutionStatus
+from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus
 
 __all__ = [
     "BaseCheckpointer",
@@ -32,7 +33,9 @@ __all__ = [
     "decode_state",
     "encode_fields",
     "encode_messages",
+    "freeze_fields",
     "new_checkpoint_id",
+    "thaw",
 ]
 
 CheckpointSource = Literal["run", "edit", "fork"]
@@ -141,12 +144,6 @@ def appended_since(old: list[Any], new: list[Any]) -> int | None:
     return k if len(new) >= k and new[:k] == old else None
 
 
-def _field_names(state: AgentState) -> Iterable[str]:
-    yield from type(state).model_fields
-    if state.model_extra:
-        yield from state.model_extra
-
-
 def encode_messages(state: AgentState, start: int = 0) -> list[str]:
     """JSON text of each message from index `start` on."""
     return [m.model_dump_json() for m in state.messages[start:]]
@@ -154,21 +151,58 @@ def encode_messages(state: AgentState, start: int = 0) -> list[str]:
 
 def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, str]:
     """JSON text of each named non-message field (all of them when `names` is None)."""
+    if not _has_custom_serializers(type(state)):  # each value serializes as itself: the fast path
+        return {name: to_json(value).decode() for name, value in _present(state, names)}
+    return {name: json.dumps(value, separators=(",", ":")) for name, value in _dumped(state, names).items()}
+
+
+def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Each named non-message field in a form nothing can change later, made as cheaply as
+    possible: an immutable value as itself, the engine's metadata as a dict of its (immutable)
+    values, anything else as JSON bytes. `thaw` turns each back into JSON text."""
+    if _has_custom_serializers(type(state)):
+        return {name: text.encode() for name, text in encode_fields(state, names).items()}
+    values = state.__dict__
+    extra = state.__pydantic_extra__ or {}
+    out = {}
+    for name in [*values, *extra] if names is None else names:  # `_present`, inlined: once per step
+        value = values[name] if name in values else extra.get(name, _MISSING)
+        if name == MESSAGES or value is _MISSING:
+            continue
+        kind = type(value)
+        if kind in _IMMUTABLE or isinstance(value, Enum):
+            out[name] = value
+        elif kind is ExecutionMeta and value.interrupt_data is None:  # its other fields are immutable
+            out[name] = dict(value.__dict__)
+        else:
+            out[name] = to_json(value)
+    return out
+
+
+def thaw(frozen: Any) -> str:
+    """The JSON text of a value made by `freeze_fields`."""
+    return frozen.decode() if type(frozen) is bytes else to_json(frozen).decode()
+
+
+_IMMUTABLE = (int, float, str, bool, type(None))
+
+
+def _present(state: AgentState, names: Iterable[str] | None) -> Iterator[tuple[str, Any]]:
     values = state.__dict__
     extra = state.__pydantic_extra__ or {}
     if names is None:
         names = [*values, *extra]
-    if not _has_custom_serializers(type(state)):  # each value serializes as itself: the fast path
-        out = {}
-        for name in names:
-            if name != MESSAGES:
-                value = values[name] if name in values else extra.get(name, _MISSING)
-                if value is not _MISSING:
-                    out[name] = to_json(value).decode()
-        return out
-    present = {n for n in names if n != MESSAGES and (n in values or n in extra)}
-    dumped = state.model_dump(mode="json", include=present) if present else {}
-    return {name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}
+    for name in names:
+        if name != MESSAGES:
+            value = values[name] if name in values else extra.get(name, _MISSING)
+            if value is not _MISSING:
+                yield name, value
+
+
+def _dumped(state: AgentState, names: Iterable[str] | None) -> dict[str, Any]:
+    """The named fields through the model's own serializers, as JSON-ready values."""
+    present = dict(_present(state, names))
+    return state.model_dump(mode="json", include=set(present)) if present else {}
 
 
 _MISSING = object()

@@ -1,4 +1,4 @@
-"""`InMemoryCheckpointer`: every step of every thread, kept as JSON text in this process."""
+"""`InMemoryCheckpointer`: every step of every thread, kept in this process, copied in and out."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from agentflow_nb.checkpointer.base import (
     Checkpoint,
     StateChanges,
     decode_state,
-    encode_fields,
     encode_messages,
+    freeze_fields,
+    thaw,
 )
 from agentflow_nb.state import AgentState
 
@@ -20,16 +21,16 @@ __all__ = ["InMemoryCheckpointer"]
 
 class _Record(NamedTuple):
     head: tuple[Any, ...]  # the checkpoint's fields, in order, all but its state
-    fields: dict[str, str]  # JSON text per non-message field
+    fields: dict[str, Any]  # per non-message field, as `freeze_fields` keeps it
     log: list[str]  # JSON text per message, shared along a branch (only ever appended to)
     size: int  # this checkpoint's messages are log[:size]
-
 
 
 class InMemoryCheckpointer(BaseCheckpointer):
     """Keeps each thread's full history in memory, copying in and out.
 
-    Nothing aliases a live object: states are stored as JSON text and rebuilt on every load.
+    Nothing aliases a live object: fields are kept as immutable values or JSON, messages as JSON
+    text, and every load rebuilds the state through its schema.
     A step that appends messages stores only the new ones, so the cost of a step does not grow
     with the length of the conversation.
 
@@ -65,15 +66,13 @@ class InMemoryCheckpointer(BaseCheckpointer):
             self._by_id[checkpoint.checkpoint_id] = record
 
     @staticmethod
-    def _fields(parent: _Record | None, state: AgentState, changes: StateChanges) -> dict[str, str]:
+    def _fields(parent: _Record | None, state: AgentState, changes: StateChanges) -> dict[str, Any]:
         if parent is None or changes.fields is None:
-            return encode_fields(state)
-        fields = dict(parent.fields)
-        fresh = encode_fields(state, changes.fields)
-        for name in changes.fields:
-            if name in fresh:
-                fields[name] = fresh[name]
-            else:
+            return freeze_fields(state)
+        fresh = freeze_fields(state, changes.fields)
+        fields = parent.fields | fresh
+        if len(fresh) < len(changes.fields):  # some changed field is gone (an extra field deleted)
+            for name in changes.fields - fresh.keys():
                 fields.pop(name, None)
         return fields
 
@@ -84,6 +83,8 @@ class InMemoryCheckpointer(BaseCheckpointer):
         if parent is None or changes.messages_from != parent.size:
             log = encode_messages(state)
             return log, len(log)
+        if len(state.messages) == parent.size:  # no new messages: share the parent's
+            return parent.log, parent.size
         log = parent.log
         if len(log) != parent.size:  # another branch appended here: start our own copy
             log = log[: parent.size]
@@ -92,7 +93,8 @@ class InMemoryCheckpointer(BaseCheckpointer):
 
     @staticmethod
     def _load(record: _Record, schema: type[AgentState]) -> Checkpoint:
-        state = decode_state(schema, record.fields, record.log[: record.size])
+        fields = {name: thaw(value) for name, value in record.fields.items()}
+        state = decode_state(schema, fields, record.log[: record.size])
         head = record.head
         return Checkpoint._make((*head[:7], state, *head[7:]))
 

@@ -1,0 +1,93 @@
+"""The field codec: what the in-memory store keeps reads back exactly as the file store writes it."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import enum
+
+import pydantic
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentflow_nb import AgentState, ExecutionStatus, InMemoryCheckpointer
+from agentflow_nb.checkpointer.base import Checkpoint, encode_fields, freeze_fields, thaw
+from agentflow_nb.graph.updates import with_meta
+
+
+class Color(enum.Enum):
+    RED = "red"
+    PAIR = (1, 2)
+
+
+class Inner(pydantic.BaseModel):
+    n: int = 0
+    tags: list[str] = []
+
+
+class Mixed(AgentState):
+    count: int = 0
+    ratio: float = 0.5
+    name: str | None = None
+    color: Color = Color.RED
+    when: dt.datetime = dt.datetime(2026, 1, 1)
+    inner: Inner = Inner()
+    table: dict[str, list[int]] = {}
+    blob: bytes = b""
+
+
+class Shouting(AgentState):
+    word: str = "hi"
+
+    @pydantic.field_serializer("word")
+    def _upper(self, value: str) -> str:
+        return value.upper()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def thawed(state, names=None):
+    return {name: thaw(value) for name, value in freeze_fields(state, names).items()}
+
+
+@given(
+    count=st.integers(), ratio=st.floats(), name=st.none() | st.text(max_size=8),
+    color=st.sampled_from(Color), extra=json_values,
+    data=st.none() | st.dictionaries(st.text(max_size=3), json_values, max_size=2),
+)
+def test_frozen_fields_thaw_to_the_text_the_encoder_writes(count, ratio, name, color, extra, data):
+    state = Mixed(count=count, ratio=ratio, name=name, color=color, inner=Inner(n=1, tags=["a"]),
+                  table={"k": [1]}, blob=b"\x00x", loose=extra)
+    meta = dict(status=ExecutionStatus.INTERRUPTED_BEFORE, current_node="N", step=3, interrupt_data=data)
+    state = with_meta(state, **meta)
+    assert thawed(state) == encode_fields(state)
+    assert thawed(state, ["count", "execution_meta", "loose", "gone"]) == encode_fields(
+        state, ["count", "execution_meta", "loose", "gone"])
+
+
+def test_a_schema_with_its_own_serializers_is_frozen_through_them():
+    state = Shouting(word="quiet")
+    assert thawed(state) == encode_fields(state) and thawed(state)["word"] == '"QUIET"'
+
+
+@pytest.mark.parametrize("data", [None, {"ask": ["why"]}])
+def test_nothing_kept_in_memory_changes_when_the_saved_state_does(data):
+    saver = InMemoryCheckpointer()
+    saved_data = copy.deepcopy(data)
+    state = with_meta(Mixed(table={"k": [1]}), thread_id="t", current_node="N", interrupt_data=data)
+    asyncio.run(saver.aput(Checkpoint.of(state)))
+    state.table["k"].append(2)
+    state.inner.tags.append("late")
+    state.execution_meta.current_node = "changed"
+    if data is not None:
+        state.execution_meta.interrupt_data["ask"].append("late")
+    loaded = asyncio.run(saver.aget("t", schema=Mixed)).state
+    assert loaded.table == {"k": [1]} and loaded.inner.tags == []
+    assert loaded.execution_meta.current_node == "N" and loaded.execution_meta.interrupt_data == saved_data
