@@ -87,22 +87,28 @@ class StateChanges:
 
     @classmethod
     def between(
-        cls, old: AgentState, new: AgentState, touched: frozenset[str] | None = None
+        cls,
+        old: AgentState,
+        new: AgentState,
+        touched: frozenset[str] | None = None,
+        kept: int | None = None,
     ) -> StateChanges:
         """The changes from `old` to `new`, compared on first use (cheap when messages were appended).
 
-        `touched`, when the caller knows it, names every field that may differ besides messages;
-        the other fields are then not compared.
+        What the caller knows spares a comparison: `touched` names every field that may differ
+        besides messages; `kept` says `new` holds `old`'s first `kept` messages unchanged.
         """
-        changes = cls(fields=touched)
-        changes._pair = (old, new)
+        changes = cls(kept, touched)
+        if kept is None or touched is None:
+            changes._pair = (old, new)
         return changes
 
     def _compare(self) -> None:
         if self._pair is not None:
             old, new = self._pair
             self._pair = None
-            self._messages_from = appended_since(old.messages, new.messages)
+            if self._messages_from is None:
+                self._messages_from = appended_since(old.messages, new.messages)
             if self._fields is None:
                 self._fields = frozenset(_changed(old.__dict__, new.__dict__) | _changed(
                     old.__pydantic_extra__ or {}, new.__pydantic_extra__ or {}))

@@ -21,11 +21,12 @@ from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
 from agentflow_nb.graph.updates import (
+    Touched,
     apply_input,
     apply_result,
     interrupt_request,
     node_copy,
-    touched_fields,
+    touched,
     with_meta,
 )
 from agentflow_nb.publisher.events import EventType
@@ -190,7 +191,7 @@ class GraphRun:
         try:
             result = await self.graph.nodes[node].call(working, self.config, in_thread=not self.inline_sync_nodes)
             new_state, goto = apply_result(node, self.thread_id, state, result)
-            touched = touched_fields(result)
+            hint = touched(state, result)
             request = interrupt_request(working, result)
             if goto is not None:
                 self._resolve(node, goto, None, what="Command(goto=...)")
@@ -207,19 +208,20 @@ class GraphRun:
             step=old.execution_meta.step + 1, **_CLEAR,
         )
         try:
-            following = await self._settle(node, state, goto, request, touched)
+            following = await self._settle(node, state, goto, request, hint)
         except PydanticSerializationError as exc:
             await self._fail(old, node, self._unsaveable(node, exc), next_node=node)
             return
         state = self.state or state
-        for message in state.messages[appended_since(old.messages, state.messages) or 0 :]:
+        fresh = hint.kept if hint.kept is not None else appended_since(old.messages, state.messages)
+        for message in state.messages[fresh or 0 :]:
             data = {"role": message.role, "message_id": message.message_id}
             yield await self._emit(StreamEventType.MESSAGE, None, state, node, message.content, data)
         yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, state, node, f"{node} finished")
         yield state, following
 
     async def _settle(
-        self, node: str, state: AgentState, goto: str | None, request: Any, touched: frozenset[str] | None
+        self, node: str, state: AgentState, goto: str | None, request: Any, hint: Touched
     ) -> str | None:
         """After `node` ran: pause, or route and save. The next node, or None if the run ends."""
         if request is not None:
@@ -240,7 +242,7 @@ class GraphRun:
             return None
         if following == END:  # one checkpoint for the last step, already marked completed
             state = with_meta(state, status=S.COMPLETED, next_node=None)
-        await self._save(state, touched=touched)
+        await self._save(state, hint=hint)
         return following
 
     # -- routing --------------------------------------------------------------------------
@@ -368,12 +370,16 @@ class GraphRun:
 
     # -- saving and telling ---------------------------------------------------------------
 
-    async def _save(
-        self, state: AgentState, source: CheckpointSource = "run", touched: frozenset[str] | None = None
-    ) -> None:
-        """Save `state`. `touched` (fields a node's result named) spares comparing the others; it
-        holds because the last save was of the state this node started from, but for its metadata."""
-        changes = StateChanges.between(self._saved, state, touched) if self._saved is not None else None
+    async def _save(self, state: AgentState, source: CheckpointSource = "run", hint: Touched | None = None) -> None:
+        """Save `state`. A node's `hint` (what its result can have changed) spares comparing the
+        rest; it holds because the last save was of the state the node started from, but for its
+        metadata."""
+        if self._saved is None:
+            changes = None
+        elif hint is None:
+            changes = StateChanges.between(self._saved, state)
+        else:
+            changes = StateChanges.between(self._saved, state, hint.fields, hint.kept)
         checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id)
         await self.graph.checkpointer.aput(checkpoint, changes=changes)
         self._saved = self.state = state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
@@ -19,6 +19,8 @@ __all__ = [
     "apply_result",
     "interrupt_request",
     "node_copy",
+    "touched",
+    "Touched",
     "with_meta",
 ]
 
@@ -138,14 +140,21 @@ def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:
     return None
 
 
-def touched_fields(result: Any) -> frozenset[str] | None:
-    """Fields a node's result can have changed besides messages, or None when it may be any."""
+class Touched(NamedTuple):
+    """What a node's result can have changed, known without comparing states."""
+
+    fields: frozenset[str] | None  # fields besides messages (None: any of them)
+    kept: int | None  # the messages before this index are the old ones, as they were (None: unknown)
+
+
+def touched(before: AgentState, result: Any) -> Touched:
+    """What `result` can change in `before`: every kind but a whole state only appends messages."""
     if isinstance(result, Command):
         result = result.update
     if isinstance(result, AgentState):
-        return None
+        return Touched(None, None)
     keys = frozenset(k for k in result if k != "messages") if isinstance(result, Mapping) else frozenset()
-    return keys | {"execution_meta"}
+    return Touched(keys | {"execution_meta"}, len(before.messages))
 
 
 def apply_result(
