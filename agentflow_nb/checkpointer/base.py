@@ -168,21 +168,7 @@ def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
     values, anything else as JSON bytes. `thaw` turns each back into JSON text."""
     if _has_custom_serializers(type(state)):
         return {name: text.encode() for name, text in encode_fields(state, names).items()}
-    values = state.__dict__
-    extra = state.__pydantic_extra__ or {}
-    out = {}
-    for name in [*values, *extra] if names is None else names:  # `_present`, inlined: once per step
-        value = values[name] if name in values else extra.get(name, _MISSING)
-        if name == MESSAGES or value is _MISSING:
-            continue
-        kind = type(value)
-        if kind in _IMMUTABLE or isinstance(value, Enum):
-            out[name] = value
-        elif kind is ExecutionMeta and value.interrupt_data is None:  # its other fields are immutable
-            out[name] = dict(value.__dict__)
-        else:
-            out[name] = to_json(value)
-    return out
+    return {name: _frozen(value) for name, value in _present(state, names)}
 
 
 def thaw(frozen: Any) -> str:
@@ -191,6 +177,15 @@ def thaw(frozen: Any) -> str:
 
 
 _IMMUTABLE = (int, float, str, bool, type(None))
+
+
+def _frozen(value: Any) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE or isinstance(value, Enum):
+        return value
+    if kind is ExecutionMeta and value.interrupt_data is None:  # its other fields are immutable
+        return dict(value.__dict__)
+    return to_json(value)
 
 
 def _present(state: AgentState, names: Iterable[str] | None) -> Iterator[tuple[str, Any]]:

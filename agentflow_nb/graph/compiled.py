@@ -106,10 +106,7 @@ class CompiledGraph:
     def invoke(self, input: Mapping[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
         """Sync twin of `ainvoke`."""
         run = self.iter(input, config)
-        if self.plain and _sync.free():
-            run.inline_sync_nodes = True
-            return _sync.run_here(_drain(run))
-        return _sync.run(_drain(run))
+        return _sync.run_here(_drain(run)) if self._runs_here(run) else _sync.run(_drain(run))
 
     def astream(self, input: Mapping[str, Any] | None, config: Config | None = None) -> GraphRun:
         """Run and yield `StreamChunk`s as they happen; an interrupt always ends with a chunk."""
@@ -120,11 +117,13 @@ class CompiledGraph:
         return self._iterate(self.iter(input, config))
 
     def _iterate(self, run: GraphRun) -> Iterator[StreamChunk]:
-        if self.plain and _sync.free():  # decided when iteration starts, where it happens
-            run.inline_sync_nodes = True
-            yield from _sync.iterate_here(run)
-        else:
-            yield from _sync.iterate(run)
+        # decided when the iteration starts, in the thread that iterates
+        yield from _sync.iterate_here(run) if self._runs_here(run) else _sync.iterate(run)
+
+    def _runs_here(self, run: GraphRun) -> bool:
+        """Whether a sync call drives `run` right in this thread, its sync nodes inline."""
+        run.inline_sync_nodes = self.plain and _sync.free()
+        return run.inline_sync_nodes
 
     async def astop(self, config: Config) -> dict[str, Any]:
         """Ask a running thread to stop at its next node boundary.

@@ -374,12 +374,7 @@ class GraphRun:
         """Save `state`. A node's `hint` (what its result can have changed) spares comparing the
         rest; it holds because the last save was of the state the node started from, but for its
         metadata."""
-        if self._saved is None:
-            changes = None
-        elif hint is None:
-            changes = StateChanges.between(self._saved, state)
-        else:
-            changes = StateChanges.between(self._saved, state, hint.fields, hint.kept)
+        changes = None if self._saved is None else StateChanges.between(self._saved, state, *(hint or ()))
         checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id)
         await self.graph.checkpointer.aput(checkpoint, changes=changes)
         self._saved = self.state = state
