@@ -10,11 +10,13 @@ loop right in the calling thread (`run_here`, `iterate_here`): no thread hop at 
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["free", "in_loop_thread", "iterate", "iterate_here", "loop", "run", "run_here"]
+__all__ = ["CtrlC", "free", "in_loop_thread", "iterate", "iterate_here", "loop", "run", "run_here"]
 
 T = TypeVar("T")
 
@@ -48,6 +50,49 @@ def in_loop_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
+class CtrlC:
+    """Ctrl-C as a graceful stop for one run driven from sync code.
+
+    While armed (in the main thread, during the run), the first Ctrl-C calls `request_stop` — the
+    run goes on to its next node boundary and is saved there — and a second one raises
+    `KeyboardInterrupt` at once. Once the run is over, `raise_if_pressed` raises the
+    `KeyboardInterrupt` the user asked for.
+    """
+
+    def __init__(self, request_stop: Callable[[], None]) -> None:
+        self.request_stop = request_stop
+        self.pressed = False
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        """The SIGINT handler while armed."""
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+        self.request_stop()
+
+    def raise_if_pressed(self) -> None:
+        """Raise the `KeyboardInterrupt` the user asked for, now that the run is over."""
+        if self.pressed:
+            raise KeyboardInterrupt(
+                "Ctrl-C: the run stopped at a node boundary and its thread is saved; invoke it again to go on"
+            )
+
+
+@contextmanager
+def _armed(ctrl_c: CtrlC | None) -> Iterator[None]:
+    """Catch Ctrl-C as `ctrl_c` says while the body runs: only in the main thread, and only when
+    nobody else has taken SIGINT over."""
+    main = threading.current_thread() is threading.main_thread()
+    if ctrl_c is None or not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, ctrl_c.on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def free() -> bool:
     """True when this thread runs no event loop, so a coroutine may run right here."""
     try:
@@ -62,18 +107,17 @@ def _private() -> asyncio.Runner:
     return asyncio.Runner(loop_factory=asyncio.new_event_loop)
 
 
-def run_here(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` on a private loop in this thread, as `asyncio.run` does.
+def run_here(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
+    """Run `coro` on a private loop in this thread, as `asyncio.run` does (Ctrl-C: see `CtrlC`)."""
+    with _private() as runner, _armed(ctrl_c):
+        result = runner.run(coro)
+    if ctrl_c is not None:
+        ctrl_c.raise_if_pressed()
+    return result
 
-    Ctrl-C in the main thread cancels `coro` at its next `await` (a sync function in flight
-    finishes first); a second Ctrl-C interrupts at once.
-    """
-    with _private() as runner:
-        return runner.run(coro)
 
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` on the background loop and wait for its result.
+def run(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
+    """Run `coro` on the background loop and wait for its result (Ctrl-C: see `CtrlC`).
 
     Raises:
         RuntimeError: called from the loop thread itself (an async node calling a sync API),
@@ -87,10 +131,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         )
     future = asyncio.run_coroutine_threadsafe(coro, loop())
     try:
-        return future.result()
+        with _armed(ctrl_c):
+            result = future.result()
     except BaseException:
         future.cancel()  # e.g. KeyboardInterrupt in the caller: do not leave the run going
         raise
+    if ctrl_c is not None:
+        ctrl_c.raise_if_pressed()
+    return result
 
 
 async def _next(agen: AsyncIterator[T]) -> T:
@@ -103,18 +151,25 @@ async def _close(agen: AsyncIterator[Any]) -> None:
         await aclose()
 
 
-def iterate_here(agen: AsyncIterator[T]) -> Iterator[T]:
-    """Iterate an async iterator from sync code on a private loop in this thread."""
+def iterate_here(agen: AsyncIterator[T], ctrl_c: CtrlC | None = None) -> Iterator[T]:
+    """Iterate an async iterator from sync code on a private loop in this thread.
+
+    After a first Ctrl-C (see `CtrlC`) the items up to the stop are drained, not handed out.
+    """
     runner = _private()
     try:
         while True:
             try:
-                item = runner.run(_next(agen))
+                with _armed(ctrl_c):
+                    item = runner.run(_next(agen))
             except StopAsyncIteration:
-                return
-            yield item
+                break
+            if ctrl_c is None or not ctrl_c.pressed:
+                yield item
     finally:
         _finish_here(runner, agen)
+    if ctrl_c is not None:
+        ctrl_c.raise_if_pressed()
 
 
 def _finish_here(runner: asyncio.Runner, agen: AsyncIterator[Any]) -> None:
@@ -132,17 +187,22 @@ def _finish_here(runner: asyncio.Runner, agen: AsyncIterator[Any]) -> None:
         helper.join()
 
 
-def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
-    """Iterate an async iterator from sync code, one item per hop to the loop thread."""
+def iterate(agen: AsyncIterator[T], ctrl_c: CtrlC | None = None) -> Iterator[T]:
+    """Iterate an async iterator from sync code, one item per hop to the loop thread (Ctrl-C:
+    as `iterate_here`)."""
     try:
         while True:
             try:
-                item = run(_next(agen))
+                with _armed(ctrl_c):
+                    item = run(_next(agen))
             except StopAsyncIteration:
-                return
-            yield item
+                break
+            if ctrl_c is None or not ctrl_c.pressed:
+                yield item
     finally:
         if in_loop_thread():  # finalised by the garbage collector on the loop thread
             loop().create_task(_close(agen))
         else:
             run(_close(agen))
+    if ctrl_c is not None:
+        ctrl_c.raise_if_pressed()

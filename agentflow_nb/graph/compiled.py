@@ -104,21 +104,30 @@ class CompiledGraph:
         return await _drain(self.iter(input, config))
 
     def invoke(self, input: Mapping[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
-        """Sync twin of `ainvoke`."""
+        """Sync twin of `ainvoke`.
+
+        Ctrl-C stops the run at the next node boundary (the node in flight finishes and is
+        saved), then raises `KeyboardInterrupt`; invoking the thread again goes on from there.
+        A second Ctrl-C interrupts at once.
+        """
         run = self.iter(input, config)
-        return _sync.run_here(_drain(run)) if self._runs_here(run) else _sync.run(_drain(run))
+        ctrl_c = _sync.CtrlC(run.request_stop)
+        if self._runs_here(run):
+            return _sync.run_here(_drain(run), ctrl_c)
+        return _sync.run(_drain(run), ctrl_c)
 
     def astream(self, input: Mapping[str, Any] | None, config: Config | None = None) -> GraphRun:
         """Run and yield `StreamChunk`s as they happen; an interrupt always ends with a chunk."""
         return self.iter(input, config)
 
     def stream(self, input: Mapping[str, Any] | None, config: Config | None = None) -> Iterator[StreamChunk]:
-        """Sync twin of `astream`."""
+        """Sync twin of `astream`; Ctrl-C as for `invoke`."""
         return self._iterate(self.iter(input, config))
 
     def _iterate(self, run: GraphRun) -> Iterator[StreamChunk]:
         # decided when the iteration starts, in the thread that iterates
-        yield from _sync.iterate_here(run) if self._runs_here(run) else _sync.iterate(run)
+        ctrl_c = _sync.CtrlC(run.request_stop)
+        yield from _sync.iterate_here(run, ctrl_c) if self._runs_here(run) else _sync.iterate(run, ctrl_c)
 
     def _runs_here(self, run: GraphRun) -> bool:
         """Whether a sync call drives `run` right in this thread, its sync nodes inline."""

@@ -69,12 +69,17 @@ class GraphRun:
         #: loop that serves this run alone (the sync twins' private loop): on a shared loop a
         #: slow node would hold up every other run and `stop()`.
         self.inline_sync_nodes = False
+        self._stop_asked = False
 
     def __aiter__(self) -> GraphRun:
         return self
 
     async def __anext__(self) -> StreamChunk:
         return await self._gen.__anext__()
+
+    def request_stop(self) -> None:
+        """Stop this run at its next node boundary, as `stop()` would (safe from any thread)."""
+        self._stop_asked = True
 
     async def aclose(self) -> None:
         """Abandon the run; the thread keeps its last checkpoint and can be resumed."""
@@ -159,7 +164,7 @@ class GraphRun:
                     await self._pause(state, node, "before", f"interrupt_before: {node}", next_node=node)
                     return
             skip_before = False
-            if await self.graph.checkpointer.aconsume_stop(self.thread_id):
+            if self._stop_asked or await self.graph.checkpointer.aconsume_stop(self.thread_id):
                 await self._stop(state, node)
                 return
             if steps >= self.recursion_limit:
