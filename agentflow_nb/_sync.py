@@ -74,7 +74,8 @@ class CtrlC:
         """Raise the `KeyboardInterrupt` the user asked for, now that the run is over."""
         if self.pressed:
             raise KeyboardInterrupt(
-                "Ctrl-C: the run stopped at a node boundary and its thread is saved; invoke it again to go on"
+                "interrupted (Ctrl-C): the run stopped at a node boundary and its thread is saved; "
+                "invoke it again to go on"
             )
 
 
