@@ -152,25 +152,28 @@ async def _close(agen: AsyncIterator[Any]) -> None:
         await aclose()
 
 
-def iterate_here(agen: AsyncIterator[T], ctrl_c: CtrlC | None = None) -> Iterator[T]:
-    """Iterate an async iterator from sync code on a private loop in this thread.
-
-    After a first Ctrl-C (see `CtrlC`) the items up to the stop are drained, not handed out.
-    """
-    runner = _private()
-    try:
-        while True:
-            try:
-                with _armed(ctrl_c):
-                    item = runner.run(_next(agen))
-            except StopAsyncIteration:
-                break
-            if ctrl_c is None or not ctrl_c.pressed:
-                yield item
-    finally:
-        _finish_here(runner, agen)
+def _items(agen: AsyncIterator[T], ctrl_c: CtrlC | None, run_one: Callable[[Any], T]) -> Iterator[T]:
+    """The items of `agen`, each computed by `run_one(coroutine)`. After a first Ctrl-C (see
+    `CtrlC`) the items up to the stop are drained, not handed out, then it raises."""
+    while True:
+        try:
+            with _armed(ctrl_c):
+                item = run_one(_next(agen))
+        except StopAsyncIteration:
+            break
+        if ctrl_c is None or not ctrl_c.pressed:
+            yield item
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
+
+
+def iterate_here(agen: AsyncIterator[T], ctrl_c: CtrlC | None = None) -> Iterator[T]:
+    """Iterate an async iterator from sync code on a private loop in this thread."""
+    runner = _private()
+    try:
+        yield from _items(agen, ctrl_c, runner.run)
+    finally:
+        _finish_here(runner, agen)
 
 
 def _finish_here(runner: asyncio.Runner, agen: AsyncIterator[Any]) -> None:
@@ -189,21 +192,11 @@ def _finish_here(runner: asyncio.Runner, agen: AsyncIterator[Any]) -> None:
 
 
 def iterate(agen: AsyncIterator[T], ctrl_c: CtrlC | None = None) -> Iterator[T]:
-    """Iterate an async iterator from sync code, one item per hop to the loop thread (Ctrl-C:
-    as `iterate_here`)."""
+    """Iterate an async iterator from sync code, one item per hop to the loop thread."""
     try:
-        while True:
-            try:
-                with _armed(ctrl_c):
-                    item = run(_next(agen))
-            except StopAsyncIteration:
-                break
-            if ctrl_c is None or not ctrl_c.pressed:
-                yield item
+        yield from _items(agen, ctrl_c, run)
     finally:
         if in_loop_thread():  # finalised by the garbage collector on the loop thread
             loop().create_task(_close(agen))
         else:
             run(_close(agen))
-    if ctrl_c is not None:
-        ctrl_c.raise_if_pressed()
