@@ -8,14 +8,14 @@ E2E_STAMP := $(VENV)/.installed-e2e
 BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8888
 
-.PHONY: demo demo-terminal test e2e chromium bench bench-notebook venv clean
+.PHONY: demo demo-terminal test e2e chromium postgres bench bench-notebook venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,notebook]"
+	$(BIN)/python -m pip install --quiet -e ".[test,notebook,postgres]"
 	touch $@
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
@@ -23,17 +23,24 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(E2E_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,notebook,demo,e2e]"
+	$(BIN)/python -m pip install --quiet -e ".[test,notebook,demo,e2e,postgres]"
 	touch $@
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,notebook,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,notebook,bench,postgres]"
 	touch $@
 
 venv: $(TEST_STAMP)
 
-test: $(TEST_STAMP)
+# The PgCheckpointer tests start a throwaway PostgreSQL server (or use AGENTFLOW_PG_DSN).
+test: $(TEST_STAMP) postgres
 	$(BIN)/python -m pytest
+
+# PostgreSQL's server programs (Debian's package) when neither they nor AGENTFLOW_PG_DSN are there.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		[ -n "$$AGENTFLOW_PG_DSN" ] || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; }
 
 # Browser tests: JupyterLab and Notebook 7 driven in Debian's Chromium (screenshots in e2e-screenshots/).
 e2e: $(E2E_STAMP) chromium
@@ -54,7 +61,7 @@ demo-terminal: $(TEST_STAMP)
 	$(BIN)/python -m agentflow_nb.demo
 
 # Side by side with LangGraph, Burr and pydantic-graph; rewrites bench/README.md.
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) postgres
 	$(BIN)/python bench/run.py
 
 bench-notebook: $(TEST_STAMP)

@@ -14,6 +14,7 @@ from agentflow_nb.checkpointer import (
     CheckpointWarning,
     FileCheckpointer,
     InMemoryCheckpointer,
+    PgCheckpointer,
     UnsafeRecordError,
 )
 from agentflow_nb.graph import (
@@ -32,6 +33,7 @@ from agentflow_nb.graph import (
     ThreadBusyError,
     UnknownThreadError,
 )
+from agentflow_nb.errors import ThreadConflictError, UnsaveableValueError
 from agentflow_nb.publisher import BasePublisher, ConsolePublisher
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
@@ -76,12 +78,15 @@ __all__ = [
     "InMemoryCheckpointer",
     "Message",
     "NodeError",
+    "PgCheckpointer",
     "StateGraph",
     "StreamChunk",
     "StreamEventType",
     "ThreadBusyError",
+    "ThreadConflictError",
     "UnknownThreadError",
     "UnsafeRecordError",
+    "UnsaveableValueError",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]

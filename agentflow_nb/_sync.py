@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["CtrlC", "free", "in_loop_thread", "iterate", "iterate_here", "loop", "run", "run_here"]
+__all__ = [
+    "CtrlC", "blocking_ok", "free", "in_loop_thread", "iterate", "iterate_here", "loop", "run", "run_here",
+]
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
+_private_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
 def loop() -> asyncio.AbstractEventLoop:
@@ -103,9 +107,25 @@ def free() -> bool:
     return False
 
 
+def _new_private_loop() -> asyncio.AbstractEventLoop:
+    new_loop = asyncio.new_event_loop()
+    _private_loops.add(new_loop)
+    return new_loop
+
+
 def _private() -> asyncio.Runner:
     # a loop factory keeps the thread's current-loop setting untouched
-    return asyncio.Runner(loop_factory=asyncio.new_event_loop)
+    return asyncio.Runner(loop_factory=_new_private_loop)
+
+
+def blocking_ok() -> bool:
+    """True when the running loop is the private loop of one sync call (`run_here`,
+    `iterate_here`): nothing else runs on it, so a store may block it instead of paying for a
+    hop to a worker thread. False on any shared loop (the background loop, the user's own)."""
+    try:
+        return asyncio.get_running_loop() in _private_loops
+    except RuntimeError:
+        return False
 
 
 def run_here(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:

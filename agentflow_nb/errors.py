@@ -14,7 +14,9 @@ __all__ = [
     "GraphRecursionError",
     "NodeError",
     "ThreadBusyError",
+    "ThreadConflictError",
     "UnknownThreadError",
+    "UnsaveableValueError",
     "did_you_mean",
     "name_list",
 ]
@@ -66,6 +68,25 @@ class ThreadBusyError(AgentflowError, RuntimeError):
             f"finish, call `stop({{'thread_id': '{thread_id}'}})`, or use another thread_id"
         )
         self.thread_id = thread_id
+
+
+class ThreadConflictError(AgentflowError, RuntimeError):
+    """A write was refused because the thread moved on: another writer appended after the
+    checkpoint this one meant to follow. Nothing was saved."""
+
+    def __init__(self, thread_id: str, expected: str | None, head: str | None) -> None:
+        super().__init__(
+            f"thread `{thread_id}` moved on while this write was prepared: its newest checkpoint is "
+            f"`{head}`, not `{expected}`, so another writer appended to it; nothing was saved. Load "
+            "the thread again (`get_state`) and retry, and run each thread from one place at a time"
+        )
+        self.thread_id = thread_id
+        self.expected = expected
+        self.head = head
+
+
+class UnsaveableValueError(AgentflowError, ValueError):
+    """A checkpointer refused a value when saving it (e.g. over its size limit); nothing was saved."""
 
 
 class UnknownThreadError(AgentflowError, LookupError):

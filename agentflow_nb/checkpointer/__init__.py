@@ -10,6 +10,7 @@ from __future__ import annotations
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
 from agentflow_nb.checkpointer.file import CheckpointWarning, FileCheckpointer
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
+from agentflow_nb.checkpointer.pg import PgCheckpointer
 from agentflow_nb.checkpointer.records import UnsafeRecordError
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "CheckpointWarning",
     "FileCheckpointer",
     "InMemoryCheckpointer",
+    "PgCheckpointer",
     "StateChanges",
     "UnsafeRecordError",
 ]

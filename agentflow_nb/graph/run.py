@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError
 
 from agentflow_nb.checkpointer.base import Checkpoint, CheckpointSource, StateChanges, appended_since
-from agentflow_nb.errors import GraphRecursionError, NodeError, UnknownThreadError, name_list
+from agentflow_nb.errors import (
+    GraphRecursionError,
+    NodeError,
+    UnknownThreadError,
+    UnsaveableValueError,
+    name_list,
+)
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
@@ -214,7 +220,7 @@ class GraphRun:
         )
         try:
             following = await self._settle(node, state, goto, request, hint)
-        except PydanticSerializationError as exc:
+        except (PydanticSerializationError, UnsaveableValueError) as exc:
             await self._fail(old, node, self._unsaveable(node, exc), next_node=node)
             return
         state = self.state or state
@@ -350,11 +356,12 @@ class GraphRun:
         self._final_chunk(StreamEventType.ERROR, state, node, f"`{node}` failed: {text}", {"error": text})
 
     def _unsaveable(self, node: str, exc: Exception) -> NodeError:
-        error = NodeError(
-            f"node `{node}` left a value in the state that cannot be saved as JSON ({exc}); "
-            "keep state fields to JSON data (str, numbers, lists, dicts, pydantic models)",
-            node=node, thread_id=self.thread_id,
+        text = (
+            f"node `{node}` left a value the checkpointer refuses: {exc}" if isinstance(exc, UnsaveableValueError)
+            else f"node `{node}` left a value in the state that cannot be saved as JSON ({exc}); "
+            "keep state fields to JSON data (str, numbers, lists, dicts, pydantic models)"
         )
+        error = NodeError(text, node=node, thread_id=self.thread_id)
         error.__cause__ = exc
         return error
 

@@ -20,15 +20,14 @@ from agentflow_nb import (
 )
 from agentflow_nb.checkpointer.base import StateChanges
 from agentflow_nb.graph.updates import with_meta
+from tests.conftest import CHECKPOINTERS, make_checkpointer
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=CHECKPOINTERS)
 def make_saver(request, tmp_path):
     """A factory of fresh, empty checkpointers of one kind."""
-    if request.param == "memory":
-        return InMemoryCheckpointer
     folders = itertools.count()
-    return lambda: FileCheckpointer(tmp_path / f"saver-{next(folders)}")
+    return lambda: make_checkpointer(request.param, request, tmp_path / f"saver-{next(folders)}")
 
 
 @pytest.fixture
