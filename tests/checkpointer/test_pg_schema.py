@@ -105,3 +105,15 @@ def test_wrong_targets_and_names_get_clear_errors():
         PgCheckpointer("postgresql://nobody@127.0.0.1:9/x", schema='x"; DROP TABLE y; --')
     with pytest.raises(ValueError, match="lease_seconds"):
         PgCheckpointer("postgresql://nobody@127.0.0.1:9/x", lease_seconds=0)
+
+
+@pytest.mark.parametrize("prepare", [False, True])
+def test_for_a_transaction_pooler_no_session_state_outlives_a_statement(make_pg, prepare):
+    saver = make_pg(prepare=prepare, listen=False, max_connections=1)
+    app = build_approval_agent(saver)
+    for i in range(8):  # psycopg prepares a statement from its fifth use on
+        app.invoke(START_INPUT, config={"thread_id": f"t{i}"})
+    with saver.db.pool.connection() as conn:  # the one connection every statement used
+        prepared = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+        advisory = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0]
+    assert (prepared > 0) is prepare and advisory == 0
