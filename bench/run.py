@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", message=".*deprecated.*")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import burr_peer, langgraph_peer, notebook_view, ours, pydantic_graph_peer  # noqa: E402
+from bench import burr_peer, langgraph_peer, notebook_view, ours, pg, pydantic_graph_peer  # noqa: E402
 from bench.harness import median_seconds, per_step, steady_per_step  # noqa: E402
 
 STEPS = 60
@@ -132,7 +132,8 @@ def report() -> str:
         "",
         "Versions: " + ", ".join(
             f"{name} {metadata.version(name)}"
-            for name in ("agentflow_nb", "langgraph", "langgraph-checkpoint-sqlite", "apache-burr", "pydantic-graph")
+            for name in ("agentflow_nb", "langgraph", "langgraph-checkpoint-sqlite", "langgraph-checkpoint-postgres",
+                         "apache-burr", "pydantic-graph")
         ) + ".",
         "",
     ]
@@ -184,7 +185,6 @@ def report() -> str:
             store = {"memory": "in-memory", "file": "file" if fw is ours else "SQLite file"}[kind]
             lines.append(f"| {fw.NAME} | {store} | {t[0] * US:.1f} | {t[1] * US:.1f} | {t[2] * US:.1f} | "
                          f"{t[2] / t[0]:.2f} |")
-    lines[header:header] = goals(cost, async_cost, grow)
     ours_rt = median_seconds(ours.roundtrip(), 60)
     lg_rt = median_seconds(langgraph_peer.roundtrip(), 60)
     lines += ["", "## 3. Pause at a breakpoint and resume (in-memory), per round trip (µs)", "",
@@ -210,6 +210,13 @@ def report() -> str:
         widget, static = notebook_view.step_updates(n)
         lines.append(f"| {n} | {notebook_view.first_drawing(n):.1f} | {widget:.3f} | {static:.3f} |")
     lines += ["", f"Inspector build for a state holding 1,000 messages: {notebook_view.inspector_build():.1f} ms."]
+    from agentflow_nb.checkpointer.pg import LocalCluster
+
+    with LocalCluster(durable=False) as fast, LocalCluster(durable=True) as durable:
+        pg_lines, pg_goals = pg.section(fast.dsn, durable.dsn)
+    lines += pg_lines
+    table = goals(cost, async_cost, grow)
+    lines[header:header] = table[:-1] + pg_goals + table[-1:]
     return "\n".join(lines) + "\n"
 
 

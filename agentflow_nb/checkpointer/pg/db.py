@@ -1,20 +1,25 @@
 """Connections for `PgCheckpointer`: psycopg imported lazily, a pool, retries over lost connections.
 
-The pool is psycopg-pool's thread-safe, loop-free `ConnectionPool`, so one store serves a
-script, several threads of a web server, the notebook's background loop and the user's own
-loop alike. A statement that fails because the connection was lost (the server restarted, a
-pooler dropped it) is retried on a fresh connection until `retry_seconds` have passed.
+A pool the caller passes in is psycopg-pool's thread-safe, loop-free `ConnectionPool`. Given a
+DSN we keep a small pool of our own (`LocalPool`) that opens connections on demand in the
+calling thread and runs no background threads, so a short-lived process (a script resuming
+one thread) pays for one connection and nothing else. Either way one store serves a script,
+several threads of a web server, the notebook's background loop and the user's own loop.
+A statement that fails because the connection was lost (the server restarted, a pooler
+dropped it) is retried on a fresh connection until `retry_seconds` have passed.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["Database", "import_psycopg"]
+__all__ = ["Database", "LocalPool", "import_psycopg"]
 
 log = logging.getLogger("agentflow_nb")
 T = TypeVar("T")
@@ -29,6 +34,59 @@ def import_psycopg() -> tuple[Any, Any]:
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
     return psycopg, psycopg_pool
+
+
+class LocalPool:
+    """At most `max_size` connections to `conninfo`, opened when needed by the thread that needs
+    one, reused while healthy. Thread-safe; no background threads."""
+
+    def __init__(self, psycopg: Any, conninfo: str, *, max_size: int, kwargs: dict[str, Any], timeout: float) -> None:
+        self.psycopg = psycopg
+        self.conninfo = conninfo
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self._idle: list[Any] = []
+        self._slots = threading.BoundedSemaphore(max_size)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection for the body; broken ones are dropped, not reused."""
+        if not self._slots.acquire(timeout=self.timeout):
+            raise self.psycopg.OperationalError(f"no free connection in {self.timeout:.0f} s (pool exhausted)")
+        conn = None
+        try:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.closed:
+                conn = self.psycopg.connect(self.conninfo, **self.kwargs)
+            yield conn
+        finally:
+            if conn is not None:
+                self._put_back(conn)
+            self._slots.release()
+
+    def _put_back(self, conn: Any) -> None:
+        idle = self.psycopg.pq.TransactionStatus.IDLE
+        if not conn.closed and conn.info.transaction_status != idle:
+            try:
+                conn.rollback()  # an error left a transaction open
+            except self.psycopg.Error:
+                conn.close()
+        with self._lock:
+            if not conn.closed and not conn.broken and not self._closed:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Close every idle connection; connections in use close when given back."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 class Database:
@@ -53,10 +111,8 @@ class Database:
             kwargs: dict[str, Any] = {"autocommit": True}
             if not prepare:
                 kwargs["prepare_threshold"] = None
-            self.pool = pool_module.ConnectionPool(
-                target, min_size=1, max_size=max_connections, kwargs=kwargs, open=True,
-                name="agentflow_nb", timeout=max(30.0, retry_seconds),
-            )
+            self.pool: Any = LocalPool(self.psycopg, target, max_size=max_connections, kwargs=kwargs,
+                                       timeout=max(30.0, retry_seconds))
             self.owned = True
         elif isinstance(target, pool_module.ConnectionPool):
             self.pool, self.owned = target, False

@@ -25,6 +25,7 @@ __all__ = ["Leases", "default_owner_name"]
 
 log = logging.getLogger("agentflow_nb")
 _SLICE = 0.25  # seconds the listener waits for notifications between looks at `close()`
+_QUIET = 1.0  # seconds after the first lease before the thread starts listening and renewing
 
 
 def default_owner_name() -> str:
@@ -101,6 +102,9 @@ class Leases:
 
     def _serve(self) -> None:
         interval = self.seconds / 3
+        # Short runs end before this: they need no listener connection, since every checkpoint
+        # write also reports a stop request.
+        self._closed.wait(min(interval, _QUIET))
         while not self._closed.is_set():
             try:
                 self._wait(interval)

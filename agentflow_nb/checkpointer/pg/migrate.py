@@ -21,12 +21,15 @@ class SchemaVersionError(AgentflowError, RuntimeError):
 
 
 def current_version(cur: Any, sql: Statements) -> int | None:
-    """The schema's version, or None when it has no version table yet."""
-    cur.execute("SELECT to_regclass(%s)", (f'"{sql.schema}".schema_versions',))
-    row = cur.fetchone()
-    if row is None or row[0] is None:
+    """The schema's version, or None when it has no version table yet (one round trip)."""
+    from psycopg.errors import UndefinedTable
+
+    try:
+        cur.execute(sql.current_version)
+    except UndefinedTable:
+        if not cur.connection.autocommit:
+            cur.connection.rollback()
         return None
-    cur.execute(sql.current_version)
     return int(cur.fetchone()[0])
 
 

@@ -8,7 +8,9 @@ statements, which keeps the store usable behind a transaction-mode pooler.
 Tables:
 
 - `threads`: one row per thread: its head (newest checkpoint) and status, and the run lease
-  (`owner`, `owner_name`, `lease_until`, `stop_requested`).
+  (`owner`, `owner_name`, `lease_until`, `stop_requested`). Only `status` is indexed besides
+  the key, and the table leaves room in each page, so a step's update of the row is a cheap
+  in-place (HOT) update.
 - `checkpoints`: one row per checkpoint. `seq` orders a thread's checkpoints. A row holds either
   every non-message field (`snap`) or only the fields its step changed; `base_seq` is the
   snapshot its chain of deltas starts from, never more than `MAX_CHAIN` rows back, so loading
@@ -59,8 +61,8 @@ CREATE TABLE {s}.threads (
     lease_until    timestamptz,
     taken_from     text,
     stop_requested boolean NOT NULL DEFAULT false
-);
-CREATE INDEX threads_by_status ON {s}.threads (status, thread_id) WHERE head IS NOT NULL;
+) WITH (fillfactor = 70);
+CREATE INDEX threads_by_status ON {s}.threads (status);
 CREATE TABLE {s}.checkpoints (
     thread_id     text NOT NULL,
     seq           bigint NOT NULL,
@@ -119,7 +121,7 @@ class Statements:
         self.record_version = f"INSERT INTO {s}.schema_versions (version, description) VALUES (%s, %s)"
         self.migrations = [(v, what, sql.replace("{s}", s)) for v, what, sql in MIGRATIONS]
 
-        self.write = f"""
+        head = f"""
 WITH head AS (
     INSERT INTO {s}.threads AS t (thread_id, head, head_seq, status, step, node)
     VALUES (%(thread)s, %(id)s, 1, %(status)s, %(step)s, %(node)s)
@@ -139,22 +141,40 @@ WITH head AS (
         %(chain_bytes)s, coalesce(%(log)s, seq), %(n)s, %(names)s::text[], %(values)s::text[],
         %(dropped)s::text[]
     FROM head
-), copied AS (
+)"""
+        copied = f""", copied AS (
     INSERT INTO {s}.messages (thread_id, log, idx, body)
     SELECT %(thread)s, head.seq, m.idx, m.body
     FROM head JOIN {s}.messages m
       ON m.thread_id = %(thread)s AND m.log = %(copy_log)s AND m.idx < %(copy_n)s
-), added AS (
+)"""
+        added = f""", added AS (
     INSERT INTO {s}.messages (thread_id, log, idx, body)
     SELECT %(thread)s, coalesce(%(log)s, head.seq), %(start)s + u.ord - 1, u.body
     FROM head, unnest(%(bodies)s::text[]) WITH ORDINALITY AS u(body, ord)
-)
-SELECT seq, stop_requested FROM head"""
+)"""
+        result = "\nSELECT seq, stop_requested FROM head"
+        #: One checkpoint write, in three shapes so that a step without new messages (the most
+        #: common) does not pay for inserting none: fields only; with new messages; with a
+        #: copied prefix too (a branch). Each is one statement.
+        self.write_fields = head + result
+        self.write_append = head + added + result
+        self.write = head + copied + added + result
 
         self.thread_row = (
             f"SELECT head, head_seq, owner, owner_name, lease_until, lease_until > now() "
             f"FROM {s}.threads WHERE thread_id = %s"
         )
+        acquire = f"""
+INSERT INTO {s}.threads AS t (thread_id, owner, owner_name, lease_until)
+VALUES (%(thread)s, %(owner)s, %(name)s, now() + %(ttl)s * interval '1 second')
+ON CONFLICT (thread_id) DO UPDATE SET
+    owner = excluded.owner, owner_name = excluded.owner_name, lease_until = excluded.lease_until,
+    stop_requested = false,
+    taken_from = CASE WHEN t.owner IS NOT NULL THEN t.owner_name END
+WHERE t.owner IS NULL OR t.lease_until < now()
+RETURNING t.head, t.head_seq, t.taken_from"""
+        self.acquire = acquire
         chain = f"""
 SELECT {_COLUMNS},
     CASE WHEN c.seq = target.seq THEN (
@@ -163,6 +183,18 @@ SELECT {_COLUMNS},
 FROM target JOIN {s}.checkpoints c
   ON c.thread_id = %(thread)s AND c.seq BETWEEN target.base_seq AND target.seq
 ORDER BY c.seq"""
+        #: Acquire the lease and, in the same statement, read the schema's version and the
+        #: head's chain: a resume costs one round trip before its first node runs.
+        self.acquire_and_load = f"""
+WITH lease AS ({acquire}
+), target AS (
+    SELECT c.seq, c.base_seq, c.log, c.n FROM lease JOIN {s}.checkpoints c
+      ON c.thread_id = %(thread)s AND c.seq = lease.head_seq
+), chain AS ({chain.replace("ORDER BY c.seq", "")})
+SELECT (SELECT coalesce(max(version), 0) FROM {s}.schema_versions), lease.head, lease.head_seq,
+    lease.taken_from, chain.*
+FROM lease LEFT JOIN chain ON true
+ORDER BY chain.seq"""
         self.get_head = f"""
 WITH target AS (
     SELECT c.seq, c.base_seq, c.log, c.n FROM {s}.threads t JOIN {s}.checkpoints c
@@ -193,15 +225,7 @@ GROUP BY m.log"""
             f"SELECT thread_id FROM {s}.threads WHERE head IS NOT NULL AND status = ANY(%s) ORDER BY thread_id"
         )
 
-        self.acquire = f"""
-INSERT INTO {s}.threads AS t (thread_id, owner, owner_name, lease_until)
-VALUES (%(thread)s, %(owner)s, %(name)s, now() + %(ttl)s * interval '1 second')
-ON CONFLICT (thread_id) DO UPDATE SET
-    owner = excluded.owner, owner_name = excluded.owner_name, lease_until = excluded.lease_until,
-    stop_requested = false,
-    taken_from = CASE WHEN t.owner IS NOT NULL THEN t.owner_name END
-WHERE t.owner IS NULL OR t.lease_until < now()
-RETURNING t.head, t.head_seq, t.taken_from"""
+
         self.release = f"""
 WITH gone AS (
     DELETE FROM {s}.threads WHERE thread_id = %(thread)s AND owner = %(owner)s AND head IS NULL

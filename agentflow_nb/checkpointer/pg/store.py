@@ -104,6 +104,7 @@ class PgCheckpointer(BaseCheckpointer):
         self._ready_lock = threading.Lock()
         self._known_lock = threading.Lock()
         self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._preloaded: dict[str, list[tuple[Any, ...]]] = {}  # head chains read with a lease
 
     def __repr__(self) -> str:
         return f"PgCheckpointer(schema={self.schema!r})"
@@ -180,6 +181,7 @@ class PgCheckpointer(BaseCheckpointer):
     def _forget(self, thread_id: str) -> None:
         with self._known_lock:
             self._known.pop(thread_id, None)
+            self._preloaded.pop(thread_id, None)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -196,8 +198,11 @@ class PgCheckpointer(BaseCheckpointer):
         plan = plan_write(checkpoint, changes, tip=tip, parent=parent, limit=self.max_value_bytes)
         params = {**plan.params, "owner": owner, "ttl": self.lease_seconds}
 
+        statement = self.sql.write if plan.params["copy_log"] is not None else (
+            self.sql.write_append if plan.params["bodies"] else self.sql.write_fields)
+
         def write(cur: Any) -> tuple[int, bool] | None:
-            cur.execute(self.sql.write, params)
+            cur.execute(statement, params, binary=True)  # binary: arrays go without escaping
             return cur.fetchone()
 
         row = self.db.run(write)
@@ -242,17 +247,10 @@ class PgCheckpointer(BaseCheckpointer):
         return await self._off(self._get, thread_id, checkpoint_id, schema)
 
     def _get(self, thread_id: str, checkpoint_id: str | None, schema: type[AgentState]) -> Checkpoint | None:
-        self._ensure()
-        if "\x00" in thread_id:
-            return None
-        params = {"thread": thread_id, "id": checkpoint_id}
-        statement = self.sql.get_head if checkpoint_id is None else self.sql.get_one
-
-        def read(cur: Any) -> list[tuple[Any, ...]]:
-            cur.execute(statement, params)
-            return cur.fetchall()
-
-        records = self.db.run(read)
+        with self._known_lock:
+            records = self._preloaded.pop(thread_id, None) if checkpoint_id is None else None
+        if records is None:
+            records = self._read_chain(thread_id, checkpoint_id)
         if not records:
             return None
         target, extra = split(records[-1])
@@ -264,6 +262,19 @@ class PgCheckpointer(BaseCheckpointer):
         tip = (target.checkpoint_id, target.seq) if checkpoint_id is None else None
         self._seen(thread_id, tip, {target.checkpoint_id: meta_of(target)})
         return loaded
+
+    def _read_chain(self, thread_id: str, checkpoint_id: str | None) -> list[tuple[Any, ...]]:
+        self._ensure()
+        if "\x00" in thread_id:
+            return []
+        params = {"thread": thread_id, "id": checkpoint_id}
+        statement = self.sql.get_head if checkpoint_id is None else self.sql.get_one
+
+        def read(cur: Any) -> list[tuple[Any, ...]]:
+            cur.execute(statement, params)
+            return cur.fetchall()
+
+        return self.db.run(read)
 
     async def alist(
         self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
@@ -335,27 +346,40 @@ class PgCheckpointer(BaseCheckpointer):
             raise
 
     def _acquire_lease(self, thread_id: str) -> None:
-        self._ensure()
         _checked_thread_id(thread_id)
         owner = self.leases.new_token()
         params = {"thread": thread_id, "owner": owner, "name": self.leases.name, "ttl": self.lease_seconds}
-
-        def acquire(cur: Any) -> tuple[Any, ...] | None:
-            cur.execute(self.sql.acquire, params)
-            row = cur.fetchone()
-            if row is None:
-                cur.execute(self.sql.thread_row, (thread_id,))
-                now = cur.fetchone()
-                if now is not None and now[2] == owner:  # ours: a retry after a lost reply
-                    return (now[0], now[1], None)
-                raise _busy(thread_id, now)
-            return row
-
-        head, head_seq, taken_from = self.db.run(acquire)
+        try:
+            records = self.db.run(lambda cur: self._acquire_rows(cur, thread_id, owner, params))
+        except self.db.psycopg.errors.UndefinedTable:  # a database never set up: do it, once
+            self._ensure()
+            records = self.db.run(lambda cur: self._acquire_rows(cur, thread_id, owner, params))
+        version, head, head_seq, taken_from = records[0][:4]
+        self.leases.add(thread_id, owner)
+        if not self._ready:
+            try:
+                check_not_newer(int(version), self.schema)
+            except Exception:
+                self._release_lease(thread_id)
+                raise
+            self._ready = True
         if taken_from:
             log.warning("took over thread `%s` from `%s`, whose lease had expired", thread_id, taken_from)
-        self.leases.add(thread_id, owner)
         self._seen(thread_id, (head, int(head_seq)))
+        if head is not None and records[0][4] is not None:
+            with self._known_lock:  # the run's first read finds the head here
+                self._preloaded[thread_id] = [r[4:] for r in records]
+
+    def _acquire_rows(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        cur.execute(self.sql.acquire_and_load, params)
+        records = cur.fetchall()
+        if not records:
+            cur.execute(self.sql.thread_row, (thread_id,))
+            now = cur.fetchone()
+            if now is not None and now[2] == owner:  # ours: a retry after a lost reply
+                return [(LATEST, now[0], now[1], None, None)]
+            raise _busy(thread_id, now)
+        return records
 
     async def _release(self, thread_id: str) -> None:
         try:
@@ -364,6 +388,8 @@ class PgCheckpointer(BaseCheckpointer):
             await super()._release(thread_id)
 
     def _release_lease(self, thread_id: str) -> None:
+        with self._known_lock:
+            self._preloaded.pop(thread_id, None)
         owner = self.leases.drop(thread_id)
         if owner is None:
             return
