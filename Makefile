@@ -19,7 +19,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[notebook,demo]"
+	$(BIN)/python -m pip install --quiet -e ".[notebook,demo,postgres]"
 	touch $@
 
 $(E2E_STAMP): pyproject.toml | $(BIN)/python

@@ -12,26 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-from agentflow_nb import END, START, Message, PgCheckpointer, StateGraph
+from agentflow_nb import Message, PgCheckpointer
+from tests.checkpointer import workers
 
 SLOW_NODES = 12
 SLOW_DELAY = 0.25
 
 
 def build_slow(saver: PgCheckpointer, steps: int = SLOW_NODES, delay: float = SLOW_DELAY):
-    """`S0 -> S1 -> ... -> END`; each node sleeps `delay` and appends a message."""
-    graph = StateGraph()
-    names = [f"S{i}" for i in range(steps)]
-    for name in names:
-        def node(state, name=name):
-            time.sleep(delay)
-            return Message.text_message(f"{name} done", role="assistant")
-
-        graph.add_node(name, node)
-    order = [START, *names, END]
-    for a, b in zip(order, order[1:], strict=False):
-        graph.add_edge(a, b)
-    return graph.compile(checkpointer=saver)
+    """The file tests' slow graph, on `saver`."""
+    return workers.build_slow(saver, steps, delay)
 
 
 def slow(dsn: str, schema: str, thread: str, mode: str = "listen") -> dict:
