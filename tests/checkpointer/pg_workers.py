@@ -27,7 +27,7 @@ def build_slow(saver: PgCheckpointer, steps: int = SLOW_NODES, delay: float = SL
 def slow(dsn: str, schema: str, thread: str, mode: str = "listen") -> dict:
     """Run the slow graph on `thread`, saying which node starts; the final status and step."""
     with PgCheckpointer(dsn, schema=schema, owner_name="slow-worker", listen=mode == "listen",
-                        lease_seconds=3) as saver:
+                        lease_seconds=8) as saver:
         app = build_slow(saver)
         config = {"thread_id": thread, "recursion_limit": 100}
         for chunk in app.stream({"messages": [Message.text_message("go")]}, config=config):

@@ -107,7 +107,7 @@ def test_a_dead_workers_lease_expires_and_the_thread_is_taken_over(make_pg, pg_d
     app = build_slow(saver, delay=0)
     config = {"thread_id": "t", "recursion_limit": 100}
     with pytest.raises(ThreadBusyError, match="in worker `slow-worker`"):
-        app.invoke({}, config=config)  # its lease (3 s) has not expired yet
+        app.invoke({}, config=config)  # its lease (8 s) has not expired yet
     wait_for(lambda: not asyncio.run(saver.ais_running("t")), "the dead worker's lease to expire")
     result = app.invoke({}, config=config)  # taken over: goes on from the last checkpoint
     assert result["status"] is ExecutionStatus.COMPLETED
