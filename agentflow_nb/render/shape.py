@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -11,10 +12,10 @@ from agentflow_nb.graph.command import END, START
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
 
-__all__ = ["ANY", "EdgeShape", "GraphShape", "Phase", "Position"]
+__all__ = ["ANY", "EdgeShape", "GraphShape", "Phase", "Position", "wrap_label"]
 
 ANY = "__any__"  # where a router without a path map may go
-Phase = Literal["before", "after", "running", "done", "stopped", "error"]
+Phase = Literal["before", "after", "running", "stopping", "done", "stopped", "error"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,39 @@ class GraphShape:
         """True when some router has no path map."""
         return any(e.target == ANY for e in self.edges)
 
+    def ranks(self) -> list[list[str]]:
+        """Nodes by distance from START along edges (back edges of loops ignored), START first."""
+        out: dict[str, list[str]] = {}
+        for edge in self.edges:
+            out.setdefault(edge.source, []).append(edge.target)
+        depth = {START: 0}
+        frontier = [START]
+        while frontier:  # breadth first: each node at the first depth it is reached
+            following = []
+            for node in frontier:
+                for target in out.get(node, ()):
+                    if target not in depth:
+                        depth[target] = depth[node] + 1
+                        following.append(target)
+            frontier = following
+        levels: list[list[str]] = []
+        for name in [START, *self.nodes, END, ANY]:
+            if name in depth:
+                while len(levels) <= depth[name]:
+                    levels.append([])
+                levels[depth[name]].append(name)
+        return levels
+
+    def direction(self, width: float = 480, height: float = 340) -> Literal["TB", "LR"]:
+        """The layout direction that shows the graph largest in a `width` x `height` viewport:
+        top to bottom for long chains, left to right for wide fan-outs."""
+        levels = self.ranks()
+        breadth = max(len(level) for level in levels)
+        label = 14 + 7.5 * max((len(line) for n in self.nodes for line in wrap_label(n).split("\n")), default=4)
+        tall = min(width / (breadth * (label + 25)), height / (len(levels) * 68))
+        wide = min(width / (len(levels) * (label + 32)), height / (breadth * 61))
+        return "LR" if wide > tall * 1.05 else "TB"
+
     def edge_id(self, source: str, target: str) -> str | None:
         """The element id of the arrow from `source` to `target`, if drawn."""
         for edge in self.edges:
@@ -87,6 +121,33 @@ class GraphShape:
             if edge.source == source and edge.target == ANY:
                 return edge.id
         return None
+
+
+LABEL_WIDTH = 18
+
+
+def wrap_label(name: str, width: int = LABEL_WIDTH) -> str:
+    """A node label of at most two lines of `width` characters: broken at `_`, `-`, `.`, `/`,
+    spaces or case changes where it can, cut with an ellipsis past two lines (the drawing keeps
+    the full name as the node's tooltip)."""
+    if len(name) <= width:
+        return name
+    pieces = re.findall(r"[^_\-./ ]*[_\-./ ]|[^_\-./ ]+$", name)
+    pieces = [p for piece in pieces for p in re.findall(r"[A-Z]?[^A-Z]+|[A-Z]+(?![^A-Z])|.+", piece)] or [name]
+    lines = [""]
+    for piece in pieces:
+        while len(piece) > width:  # a piece too long for any line: hard break
+            room = width - len(lines[-1])
+            lines[-1] += piece[:room]
+            lines.append("")
+            piece = piece[room:]
+        if len(lines[-1]) + len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+    lines = [line for line in lines if line]
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: width - 1] + "…"]
+    return "\n".join(lines)
 
 
 def _literal_targets(router: Any) -> dict[str, str] | None:
@@ -103,7 +164,11 @@ def _literal_targets(router: Any) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class Position:
-    """Where a run stands, as the drawing shows it."""
+    """Where a run stands, as the drawing shows it.
+
+    `visited` are the nodes on the path taken so far and `path_edges` the arrows along it;
+    `edge` is the arrow just taken; `before` / `after` are the breakpoints.
+    """
 
     current: str | None = None
     phase: Phase | None = None
@@ -111,3 +176,4 @@ class Position:
     before: frozenset[str] = field(default_factory=frozenset)
     after: frozenset[str] = field(default_factory=frozenset)
     edge: tuple[str, str] | None = None
+    path_edges: frozenset[tuple[str, str]] = field(default_factory=frozenset)
