@@ -32,10 +32,10 @@ class StateInspector(widgets.VBox):
     def __init__(self, schema: type[AgentState], **kwargs: Any) -> None:
         self.schema = schema
         self.editors: dict[str, FieldEditor] = {}
-        self.banner = widgets.HTML()
+        self.banner = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self.back = widgets.Button(description="Back to live", icon="undo",
                                    tooltip="Show the thread as it is now (Esc)",
-                                   layout=widgets.Layout(display="none", width="auto"))
+                                   layout=widgets.Layout(display="none", width="auto", flex="0 0 auto"))
         self.revert_all = widgets.Button(description="Revert edits", icon="undo", disabled=True,
                                          tooltip="Put every edited field back as saved",
                                          layout=widgets.Layout(width="auto"))

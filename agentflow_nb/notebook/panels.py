@@ -70,7 +70,7 @@ class Controls(widgets.VBox):
             button.tooltip = why or verb
         self.stop.disabled = not status.can_stop
         self.stop.tooltip = status.why_not_stop() or "Stop at the next node boundary; the node in flight finishes (x)"
-        self.status.value = _status_line(thread, status, step, node, phase, elapsed, node_elapsed, detail)
+        self.status.value = _status_line(thread, status, step, node, phase, elapsed, node_elapsed, detail, viewing)
 
     def say(self, text: str, error: bool = False) -> None:
         """Show feedback under the buttons ("" clears it)."""
@@ -79,7 +79,7 @@ class Controls(widgets.VBox):
 
 
 def _status_line(thread: str, status: SessionStatus, step: int | None, node: str | None, phase: str | None,
-                 elapsed: float, node_elapsed: float | None, detail: str) -> str:
+                 elapsed: float, node_elapsed: float | None, detail: str, viewing: int | None = None) -> str:
     color = _COLOR[status]
     label = {St.BUSY: "running elsewhere"}.get(status, status.value)
     badge = (f'<span class="af_badge" style="--af-c: var({color}, {_FALLBACK[color]})">{escape(label)}</span>')
@@ -97,6 +97,9 @@ def _status_line(thread: str, status: SessionStatus, step: int | None, node: str
         parts.append(f'<span title="how long the last run took, from resume to pause or end">'
                      f"last run {_seconds(elapsed)}</span>")
     tail = f' · <span class="af_dim">{escape(detail)}</span>' if detail else ""
+    if viewing is not None:
+        tail = f' · <b class="af_viewing_note">viewing step {viewing}</b>{tail}'
+
     return (f'<div class="af_status" data-status="{status.value}" title="thread {escape(thread)}">{badge}{where}'
             f' · <span class="af_dim">thread</span> <code>{escape(thread)}</code> · {" · ".join(parts)}{tail}</div>')
 
@@ -115,7 +118,7 @@ class EventLog(widgets.VBox):
                                             tooltips=["every event"] + [f"only {name}" for name, _ in FILTERS[1:]],
                                             style={"button_width": "auto"})
         self.filter.add_class("af_log_filter")
-        self.lines = widgets.HTML(layout=widgets.Layout(height="128px", overflow="hidden"))
+        self.lines = widgets.HTML(layout=widgets.Layout(height="112px", overflow="hidden"))
         self._entries: list[EventEntry] = []
         super().__init__([self.filter, self.lines], **kwargs)
         self.filter.observe(lambda _: self._render(), "value")

@@ -42,7 +42,7 @@ def to_dot(shape: GraphShape, rankdir: str | None = None) -> str:
     """
     lines = [
         "digraph agentflow {",
-        f'  graph [rankdir={rankdir or shape.direction()} bgcolor="transparent" nodesep=0.3 ranksep=0.42 '
+        f'  graph [rankdir={rankdir or shape.direction()} bgcolor="transparent" nodesep=0.3 ranksep=0.36 '
         'fontname="Helvetica"];',
         '  node [fontname="Helvetica" fontsize=13 shape=box style="rounded,filled" margin="0.12,0.05" '
         'height=0.4 fillcolor="#ffffff" color="#607d8b" penwidth=1.2];',

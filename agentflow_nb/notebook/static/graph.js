@@ -105,12 +105,15 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
     if (view.scale) apply(false); else home();
   };
 
+  // The minimap has the graph's proportions (at most 150 x 110 px), so a point maps simply.
+  const miniScale = () => Math.min(150 / size.w, 110 / size.h);
   function showMinimap() {
     const whole = fits();
     mini.hidden = whole;
     if (whole) return;
-    const m = mini.getBoundingClientRect(), p = port();
-    const k = Math.min(m.width / size.w, m.height / size.h);
+    const k = miniScale(), p = port();
+    mini.style.width = `${Math.max(24, size.w * k)}px`;
+    mini.style.height = `${Math.max(24, size.h * k)}px`;
     const rect = mini.querySelector(".af_mini_view").style;
     rect.left = `${(-view.x / view.scale) * k}px`;
     rect.top = `${(-view.y / view.scale) * k}px`;
@@ -198,7 +201,7 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
   // -- the minimap: click or drag to move the view --------------------------------------------
   const moveTo = (event) => {
     const m = mini.getBoundingClientRect(), p = port();
-    const k = Math.min(m.width / size.w, m.height / size.h);
+    const k = miniScale();
     view.x = p.w / 2 - ((event.clientX - m.left) / k) * view.scale;
     view.y = p.h / 2 - ((event.clientY - m.top) / k) * view.scale;
     apply(false);
@@ -234,7 +237,6 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
     }
   });
 
-  shortcuts(model, el);
   model.on("change:svg", draw);
   model.on("change:marks", paint);
   model.on("change:focus", () => follow(true));
@@ -242,13 +244,13 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
   const resized = new ResizeObserver(() => { if (svg && !start) showMinimap(); });
   resized.observe(box);
   requestAnimationFrame(() => { draw(); follow(false); });
+  until(() => el.closest(".af_debugger")).then((root) => root && shortcuts(model, root)); // once on the page
   return () => resized.disconnect();
 }
 
 // Resume / Step / Stop from the keyboard while the debugger has focus (not while typing).
-function shortcuts(model, el) {
-  const root = el.closest(".af_debugger");
-  if (!root || root.dataset.afKeys) return;
+function shortcuts(model, root) {
+  if (root.dataset.afKeys) return;
   root.dataset.afKeys = "1";
   root.setAttribute("data-lm-suppress-shortcuts", "true"); // Jupyter's own keys stay out of it
   root.setAttribute("tabindex", "-1");
@@ -274,18 +276,25 @@ async function insertCell(el, code, model) {
     try { await navigator.clipboard.writeText(code); done("clipboard"); } catch { done("failed"); }
     return;
   }
-  const press = (key, code_) => (document.activeElement || document.body).dispatchEvent(
-    new KeyboardEvent("keydown", { key, code: code_, bubbles: true, cancelable: true }));
+  // A keydown the notebook's shortcut handler reads (it looks at keyCode, newer ones at code),
+  // made the way that handler makes its own replayed keys.
+  const press = (key, code, keyCode) => {
+    const event = document.createEvent("Event");
+    event.initEvent("keydown", true, true);
+    Object.assign(event, { key, code, keyCode, which: keyCode, ctrlKey: false, altKey: false, shiftKey: false,
+      metaKey: false });
+    (document.activeElement || document.body).dispatchEvent(event);
+  };
   const prompt = cell.querySelector(".jp-InputPrompt") || cell;
   for (const type of ["mousedown", "mouseup", "click"]) {
     prompt.dispatchEvent(new MouseEvent(type, { bubbles: true, cancelable: true, button: 0 }));
   }
-  press("Escape", "Escape");
+  press("Escape", "Escape", 27);
   const next = cell.nextElementSibling;
-  press("b", "KeyB");
+  press("b", "KeyB", 66);
   const added = await until(() => cell.nextElementSibling !== next && cell.nextElementSibling);
   if (added) {
-    press("Enter", "Enter");
+    press("Enter", "Enter", 13);
   }
   const editor = added && await until(() => document.activeElement?.isContentEditable && added.contains(
     document.activeElement) && document.activeElement);
