@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
-from e2e.conftest import DARK
+from e2e.conftest import DARK, HIGH_CONTRAST
 from e2e.helpers import (
     button,
     contrast,
@@ -52,13 +53,14 @@ def test_at_1280x800_with_the_sidebar_open_controls_current_node_and_first_field
     assert inside_viewport(page, button(page, "Resume"))
 
 
-def test_dark_theme_reads_well(page, jupyter):
-    jupyter.set_theme(DARK)
+@pytest.mark.parametrize("theme", [DARK, HIGH_CONTRAST])
+def test_dark_themes_read_well(page, jupyter, theme):
+    jupyter.set_theme(theme)
     open_notebook(page, jupyter, "02_step_through_debugging.ipynb")
     wait_status(page, "paused")
     expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
     debugger(page).scroll_into_view_if_needed()
-    shot(page, "lab-dark-paused")
+    shot(page, "lab-dark-paused" if theme == DARK else "lab-high-contrast-paused")
     background = page.evaluate("getComputedStyle(document.querySelector('.af_graph')).backgroundColor")
     colours = debugger(page).evaluate(
         """(root) => {

@@ -34,14 +34,6 @@ from agentflow_nb.render import legend_html
 __all__ = ["Debugger", "debug"]
 
 St = SessionStatus
-_BANNERS = {
-    St.NEW: "Nothing saved under this thread yet.",
-    St.RUNNING: "Running — the state as last saved; read-only until the run pauses.",
-    St.STOPPING: "Stopping — the node in flight finishes, then the run stops; read-only until then.",
-    St.BUSY: "Running elsewhere (another process, or other code in this kernel) — shown live and read-only; "
-             "Stop asks that run to stop.",
-    St.COMPLETED: "Completed — read-only. Pick a step in History to fork from it.",
-}
 
 
 class Debugger(widgets.VBox):
@@ -197,8 +189,9 @@ class Debugger(widgets.VBox):
         session.on_change(self._changed)
         self.history.show_threads(list(self.sessions), session.thread_id)
         self._show_position()
+        self.picker.show(set(session.before), set(session.after))
         self._show_status()
-        self.events.show(session.events)
+        self._show_log()
         self._show_saved()
 
     def _switch(self, change: Any) -> None:
@@ -209,20 +202,31 @@ class Debugger(widgets.VBox):
     def _changed(self, kind: str) -> None:
         if kind in ("position", "breakpoints"):
             self._show_position()
+        if kind == "breakpoints":
+            self.picker.show(set(self.session.before), set(self.session.after))
         elif kind == "log":
-            self.events.show(self.session.events)
+            self._log_due = True
+            if not self.session.running:  # during a run the log catches up twice a second
+                self._show_log()
         elif kind == "saved" and self.history.picked is None:
             self._show_live()
         if kind in ("status", "tick", "breakpoints"):
             self._show_status()
+        if kind in ("status", "tick") and self._log_due:
+            self._show_log()
         if kind == "status":
             self._show_saved()
             self._publish_fallback()
 
+    _log_due = False
+
+    def _show_log(self) -> None:
+        self._log_due = False
+        self.events.show(self.session.events)
+
     def _show_position(self) -> None:
         if self.history.picked is None:
             self.graph.show(self.session.position)
-        self.picker.show(set(self.session.before), set(self.session.after))
 
     def _show_status(self) -> None:
         session = self.session
@@ -252,7 +256,7 @@ class Debugger(widgets.VBox):
     def _show_live(self) -> None:
         session = self.session
         latest = session.latest
-        banner = _BANNERS.get(session.status, "")
+        banner = session.status.banner
         if latest is None:
             self.inspector.set_readonly(True)
             self.inspector.show_banner(banner, "busy" if session.status is St.BUSY else "")

@@ -16,7 +16,7 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from agentflow_nb.render import BASE_CSS, Drawing, Position, position_classes
+from agentflow_nb.render import BASE_CSS, Drawing, Position
 from agentflow_nb.render.shape import GraphShape
 from agentflow_nb.render.style import LEGEND_CSS
 
@@ -44,6 +44,7 @@ class GraphView(anywidget.AnyWidget):
 
     def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
         super().__init__(svg=drawing.svg, node_ids=drawing.shape.node_ids(), **kwargs)
+        self.drawing = drawing
         self.shape: GraphShape = drawing.shape
         self._ids = drawing.shape.node_ids()
         self._handlers: dict[str, list[Handler]] = {}
@@ -54,7 +55,7 @@ class GraphView(anywidget.AnyWidget):
         """Move the painted position (a few small trait updates, no re-layout)."""
         self.position = position
         with self.hold_sync():
-            self.marks = position_classes(self.shape, position)
+            self.marks = self.drawing.classes(position)
             self.current = position.current or ""
             self.phase = position.phase or ""
             self.focus = self._ids.get(position.current or "", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -16,15 +17,8 @@ from agentflow_nb.notebook.timeline import Entry
 __all__ = ["FILTERS", "Controls", "EventLog", "HistoryView"]
 
 St = SessionStatus
-_COLOR = {
-    St.NEW: "--jp-ui-font-color2", St.RUNNING: "--jp-brand-color1", St.STOPPING: "--jp-brand-color1",
-    St.PAUSED: "--jp-warn-color1", St.STOPPED: "--jp-ui-font-color2", St.COMPLETED: "--jp-success-color1",
-    St.ERROR: "--jp-error-color1", St.IDLE: "--jp-ui-font-color2", St.BUSY: "--jp-warn-color1",
-}
 _WHERE = {"before": "before", "after": "after", "running": "in", "stopping": "in", "done": "at",
           "stopped": "next:", "error": "in"}
-_FALLBACK = {"--jp-ui-font-color2": "#616161", "--jp-brand-color1": "#1976d2", "--jp-warn-color1": "#f57c00",
-             "--jp-success-color1": "#388e3c", "--jp-error-color1": "#d32f2f"}
 
 
 def _seconds(value: float) -> str:
@@ -80,9 +74,8 @@ class Controls(widgets.VBox):
 
 def _status_line(thread: str, status: SessionStatus, step: int | None, node: str | None, phase: str | None,
                  elapsed: float, node_elapsed: float | None, detail: str, viewing: int | None = None) -> str:
-    color = _COLOR[status]
     label = {St.BUSY: "running elsewhere"}.get(status, status.value)
-    badge = (f'<span class="af_badge" style="--af-c: var({color}, {_FALLBACK[color]})">{escape(label)}</span>')
+    badge = f'<span class="af_badge" style="--af-c: {status.color}">{escape(label)}</span>'
     where = ""
     if node and phase and status is not St.NEW:
         where = f" {_WHERE.get(phase, phase)} <b>{escape(node)}</b>"
@@ -131,10 +124,15 @@ class EventLog(widgets.VBox):
     def _render(self) -> None:
         kinds = dict(FILTERS)[self.filter.value]
         shown = [e for e in self._entries if kinds is None or e.kind in kinds][-self.keep :]
-        rows = "".join(f'<div class="af_log_{e.kind}" data-kind="{e.kind}">{escape(str(e))}</div>' for e in shown)
+        rows = "".join(_row(e) for e in shown)
         # column-reverse keeps the scroll at the bottom: the newest line stays in view
         self.lines.value = f'<div class="af_log"><div>{rows or "<i>no events yet</i>"}</div></div>'
 
+
+@lru_cache(maxsize=4096)
+def _row(entry: EventEntry) -> str:
+    """One log line as HTML (entries are immutable, so each is rendered once)."""
+    return f'<div class="af_log_{entry.kind}" data-kind="{entry.kind}">{escape(str(entry))}</div>'
 
 
 class HistoryView(widgets.VBox):

@@ -157,7 +157,8 @@ class SessionRuns:
         self.position = position
         if kind is not StreamEventType.MESSAGE or len(chunk.content) < 300:
             self._log(kind_of(kind), chunk.content, step=chunk.step, node=node, notify=False)
-        self._notify("position")
+        if kind is not StreamEventType.NODE_END and kind is not StreamEventType.MESSAGE:
+            self._notify("position")  # a node's end shows with what follows it (the next start, a pause)
         self._notify("log")
         if kind in _FINAL:
             self._notify("status")

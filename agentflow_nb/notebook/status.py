@@ -52,6 +52,16 @@ class SessionStatus(str, Enum):
         """Why Resume does not apply now ("" when it does)."""
         return "" if self.can_resume else _NO_RESUME[self].format(thread=thread)
 
+    @property
+    def color(self) -> str:
+        """The theme variable (with a fallback) its badge is drawn in."""
+        return _COLOR[self]
+
+    @property
+    def banner(self) -> str:
+        """What the state panel says about the state it shows ("" when it is simply editable)."""
+        return _BANNER.get(self, "")
+
     def why_not_stop(self) -> str:
         """Why Stop does not apply now ("" when it does)."""
         if self.can_stop:
@@ -79,4 +89,20 @@ _NO_RESUME = {
                              "(History) or start a new run with input",
     SessionStatus.BUSY: "thread `{thread}` is running elsewhere (another process, or other code in this "
                         "kernel): it is shown read-only until that run pauses or ends; Stop asks it to stop",
+}
+_COLOR = {
+    SessionStatus.NEW: "var(--jp-ui-font-color2, #616161)", SessionStatus.RUNNING: "var(--jp-brand-color1, #1976d2)",
+    SessionStatus.STOPPING: "var(--jp-brand-color1, #1976d2)", SessionStatus.PAUSED: "var(--jp-warn-color1, #f57c00)",
+    SessionStatus.STOPPED: "var(--jp-ui-font-color2, #616161)",
+    SessionStatus.COMPLETED: "var(--jp-success-color1, #388e3c)",
+    SessionStatus.ERROR: "var(--jp-error-color1, #d32f2f)",
+    SessionStatus.IDLE: "var(--jp-ui-font-color2, #616161)", SessionStatus.BUSY: "var(--jp-warn-color1, #f57c00)",
+}
+_BANNER = {
+    SessionStatus.NEW: "Nothing saved under this thread yet.",
+    SessionStatus.RUNNING: "Running — the state as last saved; read-only until the run pauses.",
+    SessionStatus.STOPPING: "Stopping — the node in flight finishes, then the run stops; read-only until then.",
+    SessionStatus.BUSY: "Running elsewhere (another process, or other code in this kernel) — shown live and "
+                        "read-only; Stop asks that run to stop.",
+    SessionStatus.COMPLETED: "Completed — read-only. Pick a step in History to fork from it.",
 }

@@ -71,13 +71,23 @@ class Drawing:
         pieces.append(svg[last:])
         return pieces, slots
 
+    def classes(self, position: Position) -> dict[str, str]:
+        """`position_classes` for this drawing; the last answer is kept, as the live view and
+        the static picture ask for the same position in turn."""
+        last = self.__dict__.get("_last")
+        if last is not None and last[0] == position:
+            return last[1]
+        classes = position_classes(self.shape, position)
+        self.__dict__["_last"] = (position, classes)
+        return classes
+
     def marked_svg(self, position: Position | None = None) -> str:
         """The SVG with `position`'s classes written on its elements (no CSS)."""
         pieces, slots = self._pieces
         if position is None:
             return "".join(pieces)
         out = list(pieces)
-        for element, classes in position_classes(self.shape, position).items():
+        for element, classes in self.classes(position).items():
             slot = slots.get(element)
             if slot is not None:
                 out[slot] = f"{classes} {out[slot]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import typing
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from agentflow_nb.graph.command import END, START
@@ -61,18 +62,22 @@ class GraphShape:
 
     def node_id(self, name: str) -> str:
         """The element id of a node in the SVG."""
-        if name == START:
-            return "afn_start"
-        if name == END:
-            return "afn_end"
-        if name == ANY:
-            return "afn_any"
-        return f"afn_{self.nodes.index(name)}"
+        return self._ids[name]
+
+    @cached_property
+    def _ids(self) -> dict[str, str]:
+        ids = {START: "afn_start", END: "afn_end", ANY: "afn_any"}
+        ids.update((name, f"afn_{i}") for i, name in enumerate(self.nodes))
+        return ids
 
     def node_ids(self) -> dict[str, str]:
-        """Every node's element id, START and END included."""
+        """Every node's element id, START and END included (a fresh dict)."""
+        return dict(self._drawn_ids)
+
+    @cached_property
+    def _drawn_ids(self) -> dict[str, str]:
         names = [START, *self.nodes, END] + ([ANY] if self.uses_any else [])
-        return {name: self.node_id(name) for name in names}
+        return {name: self._ids[name] for name in names}
 
     @property
     def uses_any(self) -> bool:
@@ -114,13 +119,14 @@ class GraphShape:
 
     def edge_id(self, source: str, target: str) -> str | None:
         """The element id of the arrow from `source` to `target`, if drawn."""
+        return self._edge_ids.get((source, target)) or self._edge_ids.get((source, ANY))
+
+    @cached_property
+    def _edge_ids(self) -> dict[tuple[str, str], str]:
+        ids: dict[tuple[str, str], str] = {}
         for edge in self.edges:
-            if edge.source == source and edge.target == target:
-                return edge.id
-        for edge in self.edges:
-            if edge.source == source and edge.target == ANY:
-                return edge.id
-        return None
+            ids.setdefault((edge.source, edge.target), edge.id)
+        return ids
 
 
 LABEL_WIDTH = 18

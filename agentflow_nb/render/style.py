@@ -101,26 +101,30 @@ LEGEND: tuple[tuple[str, str, str], ...] = (
 
 def position_classes(shape: GraphShape, position: Position) -> dict[str, str]:
     """Element id -> the CSS classes (space separated) that show `position` on the drawing."""
-    classes: dict[str, list[str]] = {}
     ids = shape.node_ids()
-
-    def mark(element: str | None, css: str) -> None:
+    marks: dict[str, str] = {}
+    for name in position.visited:  # the path: most of the work, so plain dict stores
+        element = ids.get(name)
         if element is not None:
-            classes.setdefault(element, []).append(css)
-
-    for name in position.visited:
-        mark(ids.get(name), "af_path")
+            marks[element] = "af_path"
     for source, target in position.path_edges:
-        mark(shape.edge_id(source, target), "af_path")
+        element = shape.edge_id(source, target)
+        if element is not None:
+            marks[element] = "af_path"
+
+    def add(element: str | None, css: str) -> None:
+        if element is not None:
+            marks[element] = f"{marks[element]} {css}" if element in marks else css
+
     if position.current is not None and position.phase is not None:
-        mark(ids.get(position.current), f"af_{position.phase}")
+        add(ids.get(position.current), f"af_{position.phase}")
     for name in position.before:
-        mark(ids.get(name), "af_bp_before")
+        add(ids.get(name), "af_bp_before")
     for name in position.after:
-        mark(ids.get(name), "af_bp_after")
+        add(ids.get(name), "af_bp_after")
     if position.edge is not None:
-        mark(shape.edge_id(*position.edge), "af_taken")
-    return {element: " ".join(names) for element, names in classes.items()}
+        add(shape.edge_id(*position.edge), "af_taken")
+    return marks
 
 
 def _swatch(classes: str, kind: str) -> str:

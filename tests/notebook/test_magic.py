@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
+from IPython.testing import globalipapp
 
 from agentflow_nb.notebook import Debugger, SessionStatus
 from agentflow_nb.notebook.magic import HistoryTable
@@ -18,7 +18,7 @@ HTML = re.compile(r"</?(span|div|b|code)\b|style=")
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = start_ipython()
+    shell = globalipapp.get_ipython()
     shell.run_line_magic("load_ext", "agentflow_nb")
     return shell
 
