@@ -3,8 +3,10 @@ copy as code — in a real JupyterLab and Notebook 7, in Chromium."""
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
+from e2e.conftest import SHOTS
 from e2e.helpers import (
     button,
     debugger,
@@ -87,8 +89,9 @@ def test_edits_and_every_edit_error_in_notebook_7(page, jupyter):
     step_through(page, jupyter, "notebook7")
 
 
-def test_time_travel_moves_the_whole_ui_and_resume_returns_it_to_live(page, jupyter):
-    open_notebook(page, jupyter, "02_step_through_debugging.ipynb")
+@pytest.mark.parametrize("ui", ["lab", "notebook7"])
+def test_time_travel_moves_the_whole_ui_and_resume_returns_it_to_live(page, jupyter, ui):
+    open_notebook(page, jupyter, "02_step_through_debugging.ipynb", ui)
     wait_status(page, "paused")
     debugger(page).scroll_into_view_if_needed()
     debugger(page).locator(".lm-TabBar-tab", has_text="History").click()
@@ -106,7 +109,7 @@ def test_time_travel_moves_the_whole_ui_and_resume_returns_it_to_live(page, jupy
     expect(button(page, "Resume")).to_be_disabled()
     expect(button(page, "Resume")).to_have_attribute("title", "viewing step 1: go back to live (Esc), or Fork from "
                                                                "here to go on from it")
-    shot(page, "lab-4-viewing-step-1")
+    shot(page, f"{ui}-4-viewing-step-1")
     debugger(page).locator(".af_inspector button", has_text="Back to live").click()
     expect(banner).to_have_count(0)
     expect(node(page, "ASSESS_RISK")).to_have_class(has_class("af_after"))
@@ -118,21 +121,22 @@ def test_time_travel_moves_the_whole_ui_and_resume_returns_it_to_live(page, jupy
     expect(button(page, "Resume")).to_be_disabled()
 
 
-def test_stop_says_stopping_while_the_node_finishes_then_stopped(page, jupyter):
-    open_notebook(page, jupyter, "slow.ipynb")
+@pytest.mark.parametrize("ui", ["lab", "notebook7"])
+def test_stop_says_stopping_while_the_node_finishes_then_stopped(page, jupyter, ui):
+    open_notebook(page, jupyter, "slow.ipynb", ui)
     wait_status(page, "paused")
     debugger(page).scroll_into_view_if_needed()
     button(page, "Resume").click()
     wait_status(page, "running")
     expect(node(page, "SLOW_WORK")).to_have_class(has_class("af_running"))
     expect(field_input(page, "done")).to_be_disabled()  # the known state, read-only while it runs
-    shot(page, "lab-5-running")
+    shot(page, f"{ui}-5-running")
     button(page, "Stop").click()
     wait_status(page, "stopping")
     expect(status(page)).to_contain_text("waiting for SLOW_WORK to finish")
     expect(node(page, "SLOW_WORK")).to_have_class(has_class("af_stopping"))
     expect(button(page, "Stop")).to_be_disabled()
-    shot(page, "lab-6-stopping")
+    shot(page, f"{ui}-6-stopping")
     (jupyter.root / jupyter.folder / "release").touch()  # let the slow node finish
     wait_status(page, "stopped")
     expect(node(page, "FINISH")).to_have_class(has_class("af_stopped"))
@@ -140,7 +144,7 @@ def test_stop_says_stopping_while_the_node_finishes_then_stopped(page, jupyter):
     expect(button(page, "Resume")).to_be_enabled()
     events = debugger(page).locator(".af_log")
     expect(events).to_contain_text("stopped after `SLOW_WORK`")
-    shot(page, "lab-7-stopped")
+    shot(page, f"{ui}-7-stopped")
 
 
 def test_keys_run_to_here_and_copy_as_code(page, jupyter):
@@ -173,9 +177,25 @@ def test_keys_run_to_here_and_copy_as_code(page, jupyter):
     expect(cells.nth(2)).to_contain_text("'category': 'billing'")
 
 
-def test_the_saved_picture_hides_while_the_live_debugger_shows(page, jupyter):
+def test_the_saved_picture_hides_while_live_and_shows_once_the_kernel_is_gone(page, jupyter):
     open_notebook(page, jupyter, "01_approval_workflow.ipynb")
     expect(page.locator(".af_static_fallback")).to_have_count(1, timeout=120_000)
     wait_status(page, "completed")
     expect(page.locator(".af_static_fallback")).to_be_hidden()
     expect(debugger(page)).to_be_visible()
+    page.keyboard.press("Control+s")
+    path = f"{jupyter.folder}/01_approval_workflow.ipynb"
+    page.wait_for_function(  # saved, with the picture as it was when the run ended
+        """async ([path, token]) => {
+             const r = await fetch(`/api/contents/${path}?token=${token}&content=1`);
+             return JSON.stringify(await r.json()).includes("thread ui-demo: completed at FINALIZE");
+           }""", arg=[path, jupyter.token], polling=250, timeout=120_000)
+    jupyter.shut_down_everything()  # the widgets' kernel is gone: reopen the saved notebook
+    page.goto(f"{jupyter.url}/lab/workspaces/{jupyter.folder}/tree/{path}?token={jupyter.token}")
+    fallback = page.locator(".af_static_fallback")
+    expect(fallback).to_be_visible(timeout=120_000)
+    expect(fallback).to_contain_text("thread ui-demo: completed at FINALIZE")
+    expect(fallback.locator("svg.af_svg").first).to_be_visible()
+    expect(page.locator(".af_debugger")).to_have_count(0)
+    fallback.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "lab-8-saved-picture-without-kernel.png"))

@@ -23,10 +23,12 @@ from e2e.helpers import (
 )
 
 
-def test_at_1280x800_with_the_sidebar_open_controls_current_node_and_first_fields_are_on_screen(page, jupyter):
-    open_notebook(page, jupyter, "triage.ipynb")
+@pytest.mark.parametrize("ui", ["lab", "notebook7"])
+def test_at_1280x800_controls_current_node_and_first_fields_are_on_screen(page, jupyter, ui):
+    open_notebook(page, jupyter, "triage.ipynb", ui)
     wait_status(page, "paused")
-    expect(page.locator(".jp-SideBar .lm-TabBar-tab.lm-mod-current").first).to_be_visible()  # sidebar open
+    if ui == "lab":  # JupyterLab with its file browser open
+        expect(page.locator(".jp-SideBar .lm-TabBar-tab.lm-mod-current").first).to_be_visible()
     debugger(page).scroll_into_view_if_needed()
     send = node(page, "SEND")
     expect(send).to_have_class(has_class("af_before"))
@@ -37,8 +39,8 @@ def test_at_1280x800_with_the_sidebar_open_controls_current_node_and_first_field
     wait_inside(graph, send)  # the follow view put the paused node in the graph's viewport
     box = debugger(page).bounding_box()
     assert box["height"] <= 760, box  # the whole debugger fits a laptop screen
-    shot(page, "lab-triage-paused-before-send")
-    shot(page, "lab-triage-page", whole_page=True)
+    shot(page, f"{ui}-triage-paused-before-send")
+    shot(page, f"{ui}-triage-page", whole_page=True)
 
     # the path taken stays tinted, the loop included; finished nodes are not "running"
     for name in ("CLASSIFY", "LOOKUP_CUSTOMER_ACCOUNT_HISTORY", "DRAFT_REPLY", "REVIEW"):
@@ -48,7 +50,10 @@ def test_at_1280x800_with_the_sidebar_open_controls_current_node_and_first_field
     expect(title).to_have_text("LOOKUP_CUSTOMER_ACCOUNT_HISTORY")  # the full name on hover
 
     # the controls stay on screen while the notebook scrolls on past them
-    page.locator(".jp-WindowedPanel-outer").first.evaluate("(el) => el.scrollBy(0, 400)")
+    debugger(page).evaluate("""(el) => { let s = el.parentElement;
+        const scrolls = (n) => n.scrollHeight > n.clientHeight && getComputedStyle(n).overflowY !== "visible";
+        while (s && !scrolls(s)) s = s.parentElement;
+        (s || document.scrollingElement).scrollBy(0, 400); }""")
     expect(button(page, "Resume")).to_be_in_viewport()
     assert inside_viewport(page, button(page, "Resume"))
 
@@ -91,14 +96,20 @@ def test_dark_themes_read_well(page, jupyter, theme):
     expect(node(page, "ASSESS_RISK")).to_have_class(has_class("af_after"))
 
 
-def test_a_50_node_pipeline_is_readable_at_the_default_zoom_with_a_minimap(page, jupyter):
-    open_notebook(page, jupyter, "pipeline.ipynb")
+def paused_in_view(page, jupyter, notebook: str, name: str):
+    """Open and run `notebook`; it pauses before `name`, which the graph view follows."""
+    open_notebook(page, jupyter, notebook)
     wait_status(page, "paused")
     debugger(page).scroll_into_view_if_needed()
     graph = debugger(page).locator(".af_graph")
-    current = node(page, "STEP_37")
+    current = node(page, name)
     expect(current).to_have_class(has_class("af_before"))
     wait_inside(graph, current)  # followed: the paused node is in view
+    return graph, current
+
+
+def test_a_50_node_pipeline_is_readable_at_the_default_zoom_with_a_minimap(page, jupyter):
+    graph, current = paused_in_view(page, jupyter, "pipeline.ipynb", "STEP_37")
     text_height = current.locator("text").first.bounding_box()["height"]
     assert text_height >= 11, text_height  # readable labels, not a squeezed overview
     expect(debugger(page).locator(".af_minimap")).to_be_visible()
@@ -116,13 +127,7 @@ def test_a_50_node_pipeline_is_readable_at_the_default_zoom_with_a_minimap(page,
 
 
 def test_a_30_way_fan_out_is_laid_out_across_and_stays_readable_and_clickable(page, jupyter):
-    open_notebook(page, jupyter, "fanout.ipynb")
-    wait_status(page, "paused")
-    debugger(page).scroll_into_view_if_needed()
-    graph = debugger(page).locator(".af_graph")
-    worker = node(page, "WORKER_17")
-    expect(worker).to_have_class(has_class("af_before"))
-    wait_inside(graph, worker)
+    graph, worker = paused_in_view(page, jupyter, "fanout.ipynb", "WORKER_17")
     split, join = node(page, "SPLIT").bounding_box(), node(page, "JOIN").bounding_box()
     assert join["x"] > split["x"] + 100  # left to right: the 30 workers stack in a column
     assert worker.locator("text").first.bounding_box()["height"] >= 11

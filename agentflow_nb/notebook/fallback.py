@@ -21,8 +21,9 @@ __all__ = ["FALLBACK_CLASS", "fallback_bundle", "summary_html"]
 FALLBACK_CLASS = "af_static_fallback"
 _HIDE_WHEN_LIVE = (
     f".jp-OutputArea:has(.af_debugger) .jp-OutputArea-child:has(.{FALLBACK_CLASS}) {{ display: none; }}"
-    f".{FALLBACK_CLASS} table {{ font-size: 12px; border-collapse: collapse; }}"
-    f".{FALLBACK_CLASS} td {{ padding: 1px 8px 1px 0; vertical-align: top; text-align: left; }}"
+    f".af_static.{FALLBACK_CLASS} table {{ font-size: 12px; border-collapse: collapse; margin: 0; }}"
+    f".af_static.{FALLBACK_CLASS} tr {{ background: none; }}"
+    f".af_static.{FALLBACK_CLASS} td {{ padding: 1px 10px 1px 0; vertical-align: top; text-align: left; }}"
     f".{FALLBACK_CLASS} .af_svg {{ max-width: 100%; height: auto; }}"
 )
 MAX_VALUE = 120
