@@ -137,6 +137,8 @@ def server():
         _answering(jupyter, ended)
         yield jupyter
     finally:
+        if process.poll() is None and found:
+            Jupyter(found[0], token, work).shut_down_everything()  # no kernel outlives the suite
         process.terminate()
         try:
             process.wait(30)

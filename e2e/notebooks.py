@@ -45,7 +45,7 @@ ui""",
 
 TRIAGE = [
     """from typing import Literal
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from agentflow_nb import END, START, AgentState, Message, StateGraph
 from agentflow_nb.notebook import debug
 
@@ -62,6 +62,13 @@ class Triage(AgentState):
     assignee: str | None = None
     attempts: int = 0
     draft: str = ""
+    escalation: int | None = None
+
+    @model_validator(mode="after")
+    def urgent_needs_someone(self):
+        if self.priority == 5 and self.assignee is None:
+            raise ValueError("priority 5 needs an assignee")
+        return self
 
 def classify(state):
     billing = "refund" in state.ticket.body

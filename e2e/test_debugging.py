@@ -147,6 +147,36 @@ def test_stop_says_stopping_while_the_node_finishes_then_stopped(page, jupyter, 
     shot(page, f"{ui}-7-stopped")
 
 
+def test_edit_errors_of_every_kind_of_field_in_jupyterlab(page, jupyter):
+    open_notebook(page, jupyter, "triage.ipynb")
+    wait_status(page, "paused")
+    debugger(page).scroll_into_view_if_needed()
+    edit(page, "ticket", '{"subject": "Order 1042"}')  # a nested model missing a field
+    edit(page, "priority", "6")  # out of its range
+    field(page, "escalation").locator("input[type=checkbox]").uncheck()  # no longer None, but empty
+    edit(page, "scores", '{"billing": "high"}')  # a dict of the wrong value type
+    button(page, "Resume").click()
+    expect(error_of(page, "ticket")).to_contain_text("Field required (at body)")
+    expect(error_of(page, "priority")).to_contain_text("less than or equal to 5")
+    expect(error_of(page, "escalation")).to_contain_text("empty: enter a number (or tick None)")
+    expect(error_of(page, "scores")).to_contain_text("unable to parse string as a number (at billing)")
+    shot(page, "lab-2b-every-kind-of-field-error")
+    for name in ("ticket", "scores", "escalation"):
+        field(page, name).locator("button", has_text="revert").click()
+    edit(page, "priority", "5")  # fine alone; the state's own validator needs an assignee for it
+    button(page, "Resume").click()
+    expect(debugger(page).locator(".af_inspector .af_error_text").last).to_contain_text(
+        "priority 5 needs an assignee")
+    expect(debugger(page).locator(".af_notice")).to_contain_text(
+        "does not fit the state's schema (Value error, priority 5 needs an assignee); nothing was saved")
+    field(page, "assignee").locator("input[type=checkbox]").uncheck()
+    edit(page, "assignee", "ana")
+    button(page, "Resume").click()
+    wait_status(page, "completed")
+    expect(field_input(page, "assignee")).to_have_value("ana")
+    expect(field_input(page, "priority")).to_have_value("5")
+
+
 def test_keys_run_to_here_and_copy_as_code(page, jupyter):
     open_notebook(page, jupyter, "triage.ipynb")
     wait_status(page, "paused")

@@ -49,6 +49,8 @@ class Debugger(widgets.VBox):
         self.app_name = app_name
         self.sessions: dict[str, DebugSession] = {}
         self._bound: DebugSession | None = None
+        self._notice = ""
+        self._log_due = False
         self._display_id = f"agentflow-{uuid.uuid4().hex}"
         self._displayed = False
         self.drawing = session.app.draw()
@@ -116,8 +118,9 @@ class Debugger(widgets.VBox):
         try:
             self.session.resume(edits or None, self.inspector.pending_message(), step=step, to=to)
         except ValidationError as exc:
-            self.inspector.show_errors(exc)
-            return self._say("That edit does not fit the state's schema; nothing was saved.", error=True)
+            loose = self.inspector.show_errors(exc)
+            why = f" ({'; '.join(loose)})" if loose else ""
+            return self._say(f"That edit does not fit the state's schema{why}; nothing was saved.", error=True)
         except (RuntimeError, GraphError) as exc:
             return self._say(f"Not resumed: {exc}", error=True)
         self.inspector.clear_message()
@@ -218,8 +221,6 @@ class Debugger(widgets.VBox):
             self._show_saved()
             self._publish_fallback()
 
-    _log_due = False
-
     def _show_log(self) -> None:
         self._log_due = False
         self.events.show(self.session.events)
@@ -314,8 +315,6 @@ class Debugger(widgets.VBox):
         self._notice = text
         self.controls.say(text, error)
         return False
-
-    _notice = ""
 
     # -- a saved notebook's picture -----------------------------------------------------------
 

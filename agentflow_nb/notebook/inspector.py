@@ -185,8 +185,9 @@ class StateInspector(widgets.VBox):
         """Empty the message box (after it went in)."""
         self.text.value = ""
 
-    def show_errors(self, error: ValidationError) -> None:
-        """Put each of the schema's validation errors next to its field."""
+    def show_errors(self, error: ValidationError) -> list[str]:
+        """Put each of the schema's validation errors next to its field; returns the ones that
+        belong to no single field (a validator over several), also shown under the fields."""
         loose = []
         for item in error.errors():
             loc = item.get("loc") or ()
@@ -200,6 +201,7 @@ class StateInspector(widgets.VBox):
         self.general_error.value = (
             f"<span class='af_error_text'>⚠ {escape('; '.join(loose))}</span>" if loose else ""
         )
+        return loose
 
     def errors(self) -> dict[str, str]:
         """Field -> error text currently shown (for tests and scripts)."""

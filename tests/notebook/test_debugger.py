@@ -124,7 +124,8 @@ def test_an_edit_only_the_whole_schema_refuses_shows_its_error_and_saves_nothing
     ui.inspector.editors["low"].input.value = "50"  # fine alone; the model validator refuses it
     assert not ui.resume()
     assert "low must not exceed high" in ui.inspector.general_error.value
-    assert "does not fit the state's schema" in ui.notice and ui.session.state.low == 1
+    assert "does not fit the state's schema (Value error, low must not exceed high)" in ui.notice
+    assert ui.session.state.low == 1
 
 
 def test_changed_marks_come_from_what_the_last_node_did():
@@ -185,7 +186,7 @@ def test_stop_during_a_slow_node_says_stopping_then_stopped():
     gate = threading.Event()
     ui = start(approval_app(gate=gate))
     ui.controls.resume.click()
-    wait_for(lambda: ui.graph.phase == "running", what="EXECUTE running")
+    wait_for(lambda: (ui.graph.current, ui.graph.phase) == ("EXECUTE", "running"), what="EXECUTE running")
     assert ui.session.running and not ui.controls.stop.disabled and ui.controls.resume.disabled
     assert "is running" in ui.controls.resume.tooltip  # why Resume does not apply
     ui.controls.stop.click()
@@ -323,7 +324,7 @@ def test_debug_returns_while_the_first_node_still_runs():
     ui = debug(approval_app(gate=gate, interrupt_before=[]), first_input())
     # The node waits for this test to open the gate: had debug() waited for the run, the node
     # would have timed out (and failed the run) before the line below could open it.
-    wait_for(lambda: ui.graph.phase == "running", what="EXECUTE running")
+    wait_for(lambda: (ui.graph.current, ui.graph.phase) == ("EXECUTE", "running"), what="EXECUTE running")
     assert ui.session.running and ui.graph.current == "EXECUTE"
     gate.set()
     assert ui.session.wait() == St.COMPLETED and ui.session.error is None
@@ -375,7 +376,7 @@ def test_keyboard_shortcuts_resume_step_and_stop():
     gate = threading.Event()
     ui = start(approval_app(gate=gate, interrupt_after=["FINALIZE"]))
     ui.graph._handle_custom_msg({"event": "key", "action": "resume"}, [])
-    wait_for(lambda: ui.graph.phase == "running", what="EXECUTE running")
+    wait_for(lambda: (ui.graph.current, ui.graph.phase) == ("EXECUTE", "running"), what="EXECUTE running")
     ui.graph._handle_custom_msg({"event": "key", "action": "stop"}, [])
     assert ui.session.status == St.STOPPING
     gate.set()

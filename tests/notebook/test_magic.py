@@ -101,7 +101,7 @@ def test_resume_and_step_on_a_thread_that_cannot_go_on_say_why_and_change_nothin
     gate = threading.Event()
     ip.user_ns["slow"] = approval_app(gate=gate, interrupt_before=[])
     ui = magic("debug slow --thread magic-busy")
-    wait_for(lambda: ui.graph.phase == "running", what="EXECUTE running")
+    wait_for(lambda: (ui.graph.current, ui.graph.phase) == ("EXECUTE", "running"), what="EXECUTE running")
     with pytest.raises(UsageError, match="thread `magic-busy` is running: wait for it to pause, or Stop it") as busy:
         magic("resume")
     assert not HTML.search(str(busy.value))
