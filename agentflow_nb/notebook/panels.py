@@ -90,8 +90,8 @@ def _status_line(thread: str, status: SessionStatus, step: int | None, node: str
         parts.append(f'<span title="how long the last run took, from resume to pause or end">'
                      f"last run {_seconds(elapsed)}</span>")
     tail = f' · <span class="af_dim">{escape(detail)}</span>' if detail else ""
-    if viewing is not None:
-        tail = f' · <b class="af_viewing_note">viewing step {viewing}</b>{tail}'
+    if viewing is not None:  # said early: the line may be cut short on a narrow screen
+        where += f' · <b class="af_viewing_note">viewing step {viewing}</b>'
 
     return (f'<div class="af_status" data-status="{status.value}" title="thread {escape(thread)}">{badge}{where}'
             f' · <span class="af_dim">thread</span> <code>{escape(thread)}</code> · {" · ".join(parts)}{tail}</div>')
