@@ -79,7 +79,7 @@ class Debugger(widgets.VBox):
         self.controls.stop.on_click(lambda _: self.stop())
         self.controls.copy.on_click(lambda _: self.copy_as_code())
         self.graph.on_node_click(self._toggle)
-        self.graph.on_run_to(lambda node: self.run_to(node))
+        self.graph.on_run_to(self._run_to)
         self.graph.on_key(self._key)
         self.graph.on_inserted(self._inserted)
         self.picker.on_change(self._picked_breakpoints)
@@ -297,6 +297,9 @@ class Debugger(widgets.VBox):
             self.session.toggle_breakpoint(node, "before")
         for node in set(self.session.after) ^ after:
             self.session.toggle_breakpoint(node, "after")
+
+    def _run_to(self, node: str) -> None:
+        self.run_to(node)
 
     def _key(self, action: str) -> None:
         if action == "live":

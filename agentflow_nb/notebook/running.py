@@ -27,7 +27,7 @@ from agentflow_nb.graph.command import START
 from agentflow_nb.notebook.events import kind_of
 from agentflow_nb.notebook.status import SessionStatus
 from agentflow_nb.notebook.timeline import path_edges
-from agentflow_nb.render.shape import Position
+from agentflow_nb.render.shape import Phase, Position
 from agentflow_nb.state import ExecutionStatus
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ _FINAL = {
     StreamEventType.INTERRUPTED: St.PAUSED, StreamEventType.COMPLETED: St.COMPLETED,
     StreamEventType.STOPPED: St.STOPPED, StreamEventType.ERROR: St.ERROR,
 }
-_FINAL_PHASE = {St.COMPLETED: "done", St.STOPPED: "stopped", St.ERROR: "error"}
+_FINAL_PHASE: dict[SessionStatus, Phase] = {St.COMPLETED: "done", St.STOPPED: "stopped", St.ERROR: "error"}
 _replace = dataclasses.replace
 
 
@@ -67,10 +67,11 @@ class SessionRuns:
     _dirty: bool
     _closed: bool
     _runs: int
-    thread_id: str
-    _thread_config: dict[str, Any]
-
     if TYPE_CHECKING:  # provided by DebugSession
+        @property
+        def thread_id(self) -> str: ...
+        @property
+        def _thread_config(self) -> dict[str, Any]: ...
         def _notify(self, kind: str) -> None: ...
         def _log(self, kind: str, text: str, *, step: int | None = None, node: str | None = None,
                  notify: bool = True) -> None: ...
@@ -136,6 +137,7 @@ class SessionRuns:
     def _on_chunk(self, chunk: StreamChunk) -> None:
         kind, node = chunk.event_type, chunk.node
         position = self.position
+        phase: Phase
         if kind is StreamEventType.NODE_START and node is not None:
             last = self.path[-1] if self.path else START
             phase = "stopping" if self.status is St.STOPPING else "running"
@@ -148,7 +150,8 @@ class SessionRuns:
             self._dirty = True
         elif kind in _FINAL:
             status = _FINAL[kind]
-            phase = chunk.data.get("where") if kind is StreamEventType.INTERRUPTED else _FINAL_PHASE[status]
+            where = chunk.data.get("where") if kind is StreamEventType.INTERRUPTED else None
+            phase = "after" if where == "after" else "before" if where else _FINAL_PHASE[status]
             last = self.path[-1] if self.path else START
             edge = (last, node) if phase in ("before", "stopped", "error") and node and node != last else \
                 position.edge
