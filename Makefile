@@ -8,7 +8,7 @@ E2E_STAMP := $(VENV)/.installed-e2e
 BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8888
 
-.PHONY: demo demo-terminal test e2e chromium postgres bench bench-notebook venv clean
+.PHONY: demo demo-terminal test e2e chromium postgres docs-screenshots bench bench-notebook venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ postgres:
 # Browser tests: JupyterLab and Notebook 7 driven in Debian's Chromium (screenshots in e2e-screenshots/).
 e2e: $(E2E_STAMP) chromium
 	$(BIN)/python -m pytest e2e -p no:cacheprovider
+
+# docs/ pictures (and the README's), taken by the last `make e2e` run at 1280x800.
+DOCS_SHOTS := lab-triage-paused-before-send:debugger lab-dark-paused:debugger-dark \
+	lab-4-viewing-step-1:time-travel lab-pipeline-50-nodes:pipeline-50-nodes lab-6-stopping:stopping \
+	notebook7-2-invalid-edits-refused:edit-errors-notebook7
+docs-screenshots:
+	@for pair in $(DOCS_SHOTS); do cp "e2e-screenshots/$${pair%%:*}.png" "docs/$${pair##*:}.png"; done
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update && \

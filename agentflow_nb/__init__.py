@@ -6,8 +6,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
+from agentflow_nb import _sync
 from agentflow_nb.checkpointer import (
     BaseCheckpointer,
     Checkpoint,
@@ -39,6 +42,23 @@ from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
 
 __version__ = "0.1.0"
+T = TypeVar("T")
+
+
+def run_in_background(coro: Coroutine[Any, Any, T]) -> Future[T]:
+    """Run `coro` on the background event loop the sync calls use, and return at once.
+
+    The returned `concurrent.futures.Future` has its result; `asyncio.wrap_future` makes it
+    awaitable. Cells stay free while the work goes on, which is how the notebook debugger runs.
+
+    Example:
+        >>> from agentflow_nb import run_in_background
+        >>> async def answer():
+        ...     return 42
+        >>> run_in_background(answer()).result(timeout=10)
+        42
+    """
+    return _sync.submit(coro)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -88,5 +108,6 @@ __all__ = [
     "UnsafeRecordError",
     "UnsaveableValueError",
     "load_ipython_extension",
+    "run_in_background",
     "unload_ipython_extension",
 ]

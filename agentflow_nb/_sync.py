@@ -10,6 +10,7 @@ loop right in the calling thread (`run_here`, `iterate_here`): no thread hop at 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import signal
 import threading
 import weakref
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 __all__ = [
     "CtrlC", "blocking_ok", "free", "in_loop_thread", "iterate", "iterate_here", "loop", "run", "run_here",
+    "submit",
 ]
 
 T = TypeVar("T")
@@ -160,6 +162,15 @@ def run(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
     return result
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start `coro` on the background loop and return at once; its future has the result.
+
+    Safe from any thread, the loop thread included (then the coroutine starts on the loop's
+    next turn). This is how work goes on while a notebook cell has returned.
+    """
+    return asyncio.run_coroutine_threadsafe(coro, loop())
 
 
 async def _next(agen: AsyncIterator[T]) -> T:

@@ -134,6 +134,24 @@ class CompiledGraph:
         run.inline_sync_nodes = self.plain and _sync.free()
         return run.inline_sync_nodes
 
+    def check_breakpoints(self, before: Any = (), after: Any = (), *, step: bool = False) -> Breakpoints:
+        """Breakpoints for a run of this graph, checked: `before` / `after` are node names or a
+        dict of node name to a condition `f(state) -> bool` (or None: always).
+
+        Raises:
+            GraphError: a name is not a node of this graph (with a did-you-mean).
+            TypeError: a condition is not callable.
+        """
+        return Breakpoints.build(self.builder, before, after, step=step)
+
+    async def ais_running(self, config: Config) -> bool:
+        """True while a run (in this process, or another one sharing the store) holds the thread."""
+        return await self.checkpointer.ais_running(_thread_id(config, "is_running"))
+
+    def is_running(self, config: Config) -> bool:
+        """Sync twin of `ais_running`."""
+        return _sync.run(self.ais_running(config))
+
     async def astop(self, config: Config) -> dict[str, Any]:
         """Ask a running thread to stop at its next node boundary.
 
