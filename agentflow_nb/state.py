@@ -85,6 +85,11 @@ class ExecutionMeta(BaseModel):
     thread_id: str | None = None
     error: str | None = None
 
+    @property
+    def current_path(self) -> tuple[str, ...]:
+        """`current_node` as its parts: `("WRITER", "REVIEW")` inside subgraph `WRITER`."""
+        return tuple(self.current_node.split("/")) if self.current_node else ()
+
     def is_interrupted(self) -> bool:
         """True while the thread is paused and resumable (before, after, or stopped)."""
         return self.status in RESUMABLE
