@@ -348,7 +348,9 @@ class CompiledGraph:
         """Publish an event about `state` (the thread's root state) at node path `node`: to this
         graph's publishers, and to those of each subgraph `node` is inside. Builds nothing when
         there is no publisher."""
-        inner = self._inner_publishers and node and _inside(self._inner_publishers, node)
+        if not self.publishers and not self._inner_publishers:
+            return
+        inner = _inside(self._inner_publishers, node) if self._inner_publishers and node else ()
         if not self.publishers and not inner:
             return
         meta = state.execution_meta
@@ -357,7 +359,7 @@ class CompiledGraph:
             content=content, metadata={"status": meta.status.value}, data=dict(data or {}),
         )
         await self.publish(event)
-        for sub in inner or ():
+        for sub in inner:
             await sub.publish(event.model_copy(deep=True))
 
     def _run_config(self, config: Config | None) -> dict[str, Any]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from agentflow_nb.checkpointer.base import FRAME_KEY, Checkpoint, CheckpointSource, StateChanges
+from agentflow_nb.checkpointer.base import Checkpoint, CheckpointSource, StateChanges
 from agentflow_nb.errors import GraphRecursionError, NodeError
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
-from agentflow_nb.graph.frames import Stack, frame_keys, pack
+from agentflow_nb.graph.frames import Stack, pack, pack_step, packed_fields
 from agentflow_nb.graph.paths import join_path
 from agentflow_nb.graph.updates import Touched
 from agentflow_nb.publisher.events import EventType
@@ -126,28 +126,29 @@ class Recorder:
     def _remember(self, stack: Stack, checkpoint_id: str) -> None:
         """Start from a loaded checkpoint."""
         self.stack, self.checkpoint_id = stack, checkpoint_id
-        self._saved, self._shape = pack(stack), _shape(stack)
+        self._saved, self._shape = pack(stack), stack.shape
 
     async def _save(self, stack: Stack, source: CheckpointSource = "run", hint: Touched | None = None) -> None:
         """Save `stack`. A node's `hint` (what its result can have changed) spares comparing the
         rest; it holds because the last save was of the state the node started from, but for its
         metadata (a subgraph entered or left since changes that: then the states are compared)."""
-        state = pack(stack)
-        shape = _shape(stack)
-        if self._saved is None:
-            changes = None
-        elif hint is None or shape != self._shape:
-            changes = StateChanges.between(self._saved, state)
-        elif shape:
-            fields = None if hint.fields is None else frozenset(
-                {"execution_meta", FRAME_KEY, *frame_keys(len(shape), hint.fields)})
-            kept = None if hint.kept is None else len(self._saved.messages)  # the log grows at its end
-            changes = StateChanges.between(self._saved, state, fields, kept)
-        else:
-            changes = StateChanges.between(self._saved, state, *hint)
+        frames, saved = stack.frames, self._saved
+        if saved is None:
+            state, changes = pack(stack), None
+        elif not frames:
+            state = stack.root
+            changes = StateChanges.between(saved, state, *hint) if hint is not None and not self._shape \
+                else StateChanges.between(saved, state)
+        elif hint is None or hint.fields is None or stack.shape != self._shape:  # e.g. a subgraph entered or left
+            state = pack(stack)
+            changes = StateChanges.between(saved, state)
+        else:  # a step inside the same subgraphs: the hint in packed terms; the log only grows at its end
+            state = pack_step(saved, stack, hint.fields)
+            kept = None if hint.kept is None else len(saved.messages)
+            changes = StateChanges.between(saved, state, packed_fields(len(frames), hint.fields), kept)
         checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id)
         await self.graph.checkpointer.aput(checkpoint, changes=changes)
-        self._saved, self._shape, self.stack = state, shape, stack
+        self._saved, self._shape, self.stack = state, stack.shape, stack
         self.checkpoint_id = checkpoint.checkpoint_id
 
     # -- telling --------------------------------------------------------------------------
@@ -179,6 +180,3 @@ class Recorder:
                        data: dict[str, Any] | None = None) -> None:
         await self.graph.emit(kind, state, node=node, content=content, data=data, run_id=self.run_id)
 
-
-def _shape(stack: Stack) -> tuple[str, ...]:
-    return tuple(frame.path for frame in stack.frames) if stack.frames else ()

@@ -25,16 +25,17 @@ from agentflow_nb.errors import NodeError, UnknownThreadError, name_list
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
-from agentflow_nb.graph.frames import Frame, Stack, localize
+from agentflow_nb.graph.frames import Frame, Stack
 from agentflow_nb.graph.paths import join_path, local_name, split_path
 from agentflow_nb.graph.record import _CLEAR, Recorder
 from agentflow_nb.graph.subgraph import Subgraph
-from agentflow_nb.graph.updates import apply_input, apply_result, interrupt_request, node_copy, touched
+from agentflow_nb.graph.updates import Touched, apply_input, apply_result, interrupt_request, node_copy, touched
 from agentflow_nb.publisher.events import EventType
-from agentflow_nb.state import RESUMABLE, AgentState, ExecutionMeta, ExecutionStatus
+from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
 
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
+    from agentflow_nb.graph.nodes import Callee
 
 __all__ = ["GraphRun"]
 
@@ -162,6 +163,7 @@ class GraphRun(Recorder):
             return
         steps = 0
         entered = False  # the loop just entered a subgraph: `node` is its first node
+        graph = stack.frames[-1].graph if stack.frames else self.graph  # the graph `node` is in
         while True:
             if node == END:
                 if not stack.frames:
@@ -175,8 +177,9 @@ class GraphRun(Recorder):
                 if following is None:  # the run paused, stopped or failed there
                     return
                 node, entered = following, False
+                graph = stack.frames[-1].graph if stack.frames else self.graph
                 continue
-            path = join_path(stack.prefix, node)
+            path = join_path(stack.prefix, node) if stack.frames else node
             if not skip_before:
                 fired = await self._check(self.breakpoints.fires_before, path, stack, next_node=path)
                 if fired is None:
@@ -189,21 +192,24 @@ class GraphRun(Recorder):
             if self._stop_asked or await self.graph.checkpointer.aconsume_stop(self.thread_id):
                 await self._stop(stack, path)
                 return
-            spec = stack.graph(self.graph).nodes[node]
-            if not isinstance(spec, Subgraph) and steps >= self.recursion_limit:
+            spec = graph.nodes[node]
+            if type(spec) is Subgraph:
+                step = self._enter(stack, path, spec)
+            elif steps < self.recursion_limit:
+                step = self._run_node(node, path, spec, stack)
+            else:
                 await self._fail(stack, path, self._recursion_error(), next_node=path)
                 return
             following = None
-            steps_in = self._enter(stack, node, spec) if isinstance(spec, Subgraph) else self._run_node(node, stack)
-            async for item in steps_in:
+            async for item in step:
                 if isinstance(item, StreamChunk):
                     yield item
                 else:
                     stack, following = item
             if following is None:  # the run paused, stopped or failed in that node
                 return
-            if isinstance(spec, Subgraph):
-                entered = True
+            if type(spec) is Subgraph:
+                entered, graph = True, spec.graph
             else:
                 steps += 1
             node = following
@@ -212,21 +218,19 @@ class GraphRun(Recorder):
             await self._save(stack)
         self._finish_completed(stack)
 
-    async def _run_node(self, node: str, stack: Stack) -> AsyncIterator[Item]:
-        """Run one node, save where it leaves the thread, then yield its chunks and
+    async def _run_node(self, node: str, path: str, callee: Callee, stack: Stack) -> AsyncIterator[Item]:
+        """Run `node` (at `path`), save where it leaves the thread, then yield its chunks and
         `(stack, next node)` (next node None when the run ends here)."""
-        path = join_path(stack.prefix, node)
         yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, stack, path, f"{path} started")
-        graph = stack.graph(self.graph)
         current = stack.current
-        working = node_copy(current, self._meta(stack))
+        working = node_copy(current)
         try:
-            result = await graph.nodes[node].call(working, self.config, in_thread=not self.inline_sync_nodes)
+            result = await callee.call(working, self.config, in_thread=not self.inline_sync_nodes)
             new_state, goto = apply_result(path, self.thread_id, current, result)
             hint = touched(current, result)
             request = interrupt_request(working, result)
             if goto is not None:
-                self._resolve(graph, path, goto, None, what="Command(goto=...)")
+                self._resolve(stack, node, goto, None, what="Command(goto=...)")
         except Exception as exc:
             await self._fail(stack, path, exc, next_node=path)
             return
@@ -235,12 +239,12 @@ class GraphRun(Recorder):
             await self._pause(stack, path, "node", reason, next_node=path, request=request)
             return
         before = stack
-        stack = stack.replace(new_state, hint.fields).with_meta(
-            status=S.RUNNING, current_node=path, next_node=goto and join_path(stack.prefix, goto),
-            step=before.root.execution_meta.step + 1, **_CLEAR,
-        )
+        stack = stack.advance(new_state, hint.fields, {
+            "status": S.RUNNING, "current_node": path, "next_node": goto and join_path(stack.prefix, goto),
+            "step": before.root.execution_meta.step + 1, **_CLEAR,
+        })
         try:
-            following = await self._settle(node, stack, goto, request, hint)
+            following = await self._settle(node, path, stack, goto, request, hint)
         except PydanticSerializationError as exc:
             await self._fail(before, path, self._unsaveable(path, exc), next_node=path)
             return
@@ -254,11 +258,10 @@ class GraphRun(Recorder):
         yield stack, following
 
     async def _settle(
-        self, node: str, stack: Stack, goto: str | None, request: Any, hint: Any
+        self, node: str, path: str, stack: Stack, goto: str | None, request: Any, hint: Touched | None
     ) -> str | None:
-        """After `node` ran (or the subgraph `node` ended): pause, or route and save. The next
-        node, or None if the run ends."""
-        path = join_path(stack.prefix, node)
+        """After `node` (at `path`) ran, or the subgraph there ended: pause, or route and save.
+        The next node, or None if the run ends."""
         following = goto and join_path(stack.prefix, goto)
         if request is not None:
             reason = request.interrupt_reason or f"{path} asked to pause"
@@ -267,7 +270,8 @@ class GraphRun(Recorder):
         fired = await self._check(self.breakpoints.fires_after, path, stack, next_node=following)
         if fired is None:
             return None
-        stepped = self.breakpoints.steps_after(len(stack.frames), self._start_depth)
+        breakpoints = self.breakpoints
+        stepped = breakpoints.step is not None and breakpoints.steps_after(len(stack.frames), self._start_depth)
         if fired or stepped:
             label = "step" if stepped else "interrupt_after"
             await self._pause(stack, path, "after", f"{label}: {path}", next_node=following)
@@ -284,12 +288,12 @@ class GraphRun(Recorder):
 
     # -- subgraphs ------------------------------------------------------------------------
 
-    async def _enter(self, stack: Stack, node: str, spec: Subgraph) -> AsyncIterator[Item]:
-        """Start subgraph node `node`: a new frame, and the subgraph's first node."""
-        path = join_path(stack.prefix, node)
+    async def _enter(self, stack: Stack, path: str, spec: Subgraph) -> AsyncIterator[Item]:
+        """Start the subgraph node at `path`: a new frame, and the subgraph's first node."""
         yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, stack, path, f"{path} started")
         try:
             state = spec.start(stack.current, self.thread_id)
+            state = state.model_copy(update={"execution_meta": stack.root.execution_meta})
             inner = stack.push(Frame(path, state, spec.graph, spec.share_messages))
             first = await self._route(START, inner)
         except Exception as exc:
@@ -309,12 +313,12 @@ class GraphRun(Recorder):
         except Exception as exc:  # invoking again retries passing the results out
             await self._fail(stack, frame.path, exc, next_node=join_path(frame.path, END))
             return
-        stack = parent.replace(state, updates.keys()).with_meta(
-            status=S.RUNNING, current_node=frame.path, next_node=None,
-            step=parent.root.execution_meta.step + 1, **_CLEAR,
-        )
+        stack = parent.advance(state, updates.keys(), {
+            "status": S.RUNNING, "current_node": frame.path, "next_node": None,
+            "step": parent.root.execution_meta.step + 1, **_CLEAR,
+        })
         try:
-            following = await self._settle(node, stack, None, None, None)
+            following = await self._settle(node, frame.path, stack, None, None, None)
         except PydanticSerializationError as exc:
             await self._fail(parent, frame.path, self._unsaveable(frame.path, exc), next_node=None)
             return
@@ -326,22 +330,22 @@ class GraphRun(Recorder):
     # -- routing --------------------------------------------------------------------------
 
     async def _route(self, source: str, stack: Stack) -> str:
-        graph = stack.graph(self.graph)
-        path = join_path(stack.prefix, source)
+        graph = stack.frames[-1].graph if stack.frames else self.graph
         branch = graph.branches.get(source)
         if branch is None:
             targets = graph.edges.get(source)
             if not targets:
+                path = join_path(stack.prefix, source)
                 raise NodeError(
                     f"node `{path}` has no edge out and returned no `Command(goto=...)`",
                     node=path, thread_id=self.thread_id,
                 )
             return targets[0]
-        key = await branch.router.call(self._view(stack), self.config, in_thread=False)
-        return self._resolve(graph, path, key, branch.path_map, what=f"router `{branch.router.name}`")
+        key = await branch.router.call(stack.current, self.config, in_thread=False)
+        return self._resolve(stack, source, key, branch.path_map, what=f"router `{branch.router.name}`")
 
     def _resolve(
-        self, graph: CompiledGraph, source: str, key: Any, path_map: dict[Any, str] | None, *, what: str
+        self, stack: Stack, source: str, key: Any, path_map: dict[Any, str] | None, *, what: str
     ) -> str:
         if path_map is not None:
             try:
@@ -349,12 +353,14 @@ class GraphRun(Recorder):
                     return path_map[key]
             except TypeError:  # unhashable key
                 pass
+        graph = stack.frames[-1].graph if stack.frames else self.graph
         if key == END or key in graph.nodes:
             return key
         valid = list(path_map or ()) or [*graph.nodes, END]
+        path = join_path(stack.prefix, source)
         raise NodeError(
-            f"{what} of `{source}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
-            node=source, thread_id=self.thread_id,
+            f"{what} of `{path}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
+            node=path, thread_id=self.thread_id,
         )
 
     async def _check(self, fires: Any, node: str, stack: Stack, *, next_node: str | None) -> bool | None:
@@ -369,15 +375,3 @@ class GraphRun(Recorder):
             error.__cause__ = exc
             await self._fail(stack, node, error, next_node=next_node)
             return None
-
-    # -- what nodes see -------------------------------------------------------------------
-
-    @staticmethod
-    def _meta(stack: Stack) -> ExecutionMeta | None:
-        """The metadata a node inside a subgraph sees: the thread's, positions named inside it."""
-        return localize(stack.root.execution_meta, stack.prefix) if stack.frames else None
-
-    def _view(self, stack: Stack) -> AgentState:
-        """The innermost state as its graph's routers see it."""
-        meta = self._meta(stack)
-        return stack.current if meta is None else stack.current.model_copy(update={"execution_meta": meta})

@@ -340,3 +340,35 @@ def test_a_subgraph_node_counts_in_no_step_but_its_nodes_do():
     assert result["status"] is S.COMPLETED and result["step"] == 4  # A, B, C, then SUB itself
     with pytest.raises(Exception, match="recursion_limit 2"):
         go(app, thread="u", recursion_limit=2)
+
+
+def test_nodes_and_routers_inside_see_the_threads_metadata_with_full_paths():
+    seen = []
+
+    def look(name):
+        def node(state):
+            meta = state.execution_meta
+            seen.append((name, meta.current_node, meta.step, meta.thread_id, meta.status.value))
+        return node
+
+    def route(state):
+        meta = state.execution_meta
+        seen.append(("route", meta.current_node, meta.step, meta.thread_id, meta.status.value))
+        return END
+
+    inner = StateGraph(Doc)
+    inner.add_node("A", look("A"))
+    inner.add_node("B", look("B"))
+    inner.add_edge(START, "A").add_edge("A", "B").add_conditional_edges("B", route)
+    graph = StateGraph(Doc)
+    graph.add_node("PLAN", look("PLAN"))
+    graph.add_node("SUB", inner.compile(interrupt_before=["B"]))
+    app = graph.compile()
+    go(app, thread="m")
+    resume(app, thread="m")
+    assert seen == [
+        ("PLAN", None, 0, "m", "running"),
+        ("A", "PLAN", 1, "m", "running"),
+        ("B", "SUB/B", 2, "m", "running"),  # paused before B, as in a flat graph; resumed: running
+        ("route", "SUB/B", 3, "m", "running"),
+    ]

@@ -31,8 +31,8 @@ def test_get_state_shows_the_parent_and_the_subgraph_state(saver):
     assert frame.path == "WRITER" and frame.parts == ("WRITER",) and frame.graph is app.graph_at("WRITER")
     assert frame.state.draft == "about owls" and frame.state.topic == "owls"
     assert cp.state_at("WRITER") is frame.state and cp.state_at() is cp.state
-    meta = frame.state.execution_meta  # positions as the subgraph names them
-    assert (meta.current_node, meta.next_node, meta.status) == ("REVIEW", "REVIEW", S.INTERRUPTED_BEFORE)
+    meta = frame.state.execution_meta  # the thread's: positions are full paths
+    assert (meta.current_node, meta.next_node, meta.status) == ("WRITER/REVIEW", "WRITER/REVIEW", S.INTERRUPTED_BEFORE)
     assert [m.content for m in frame.state.messages] == [m.content for m in cp.state.messages]
     assert loaded_frames(cp.state) == ()  # the decoded checkpoint carries no packed leftovers
     with pytest.raises(KeyError, match=r"not inside subgraph `EDITOR`; it is inside `WRITER`"):
