@@ -9,10 +9,10 @@ a nested run also pays for entering and leaving its subgraphs once, spread over 
 from __future__ import annotations
 
 import gc
-import sys
 import itertools
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,9 @@ from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
 from agentflow_nb.errors import GraphError, UnknownThreadError
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk
+from agentflow_nb.graph.config import Config, run_config
+from agentflow_nb.graph.config import recursion_limit as _recursion_limit
+from agentflow_nb.graph.config import thread_id as _thread_id
 from agentflow_nb.graph.frames import Stack, pack, unpack
 from agentflow_nb.graph.paths import join_path, split_path
 from agentflow_nb.graph.run import GraphRun
@@ -30,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["CompiledGraph"]
 
 log = logging.getLogger("agentflow_nb")
-Config = Mapping[str, Any]
-DEFAULT_RECURSION_LIMIT = 25
 
 
 class CompiledGraph:
@@ -97,7 +97,7 @@ class CompiledGraph:
         `"over"` (a subgraph node runs whole), `"into"` (also before a subgraph's first node),
         `"out"` (after the subgraph the thread is paused in ends).
         """
-        cfg = self._run_config(config)
+        cfg = run_config(config)
         breakpoints = Breakpoints.build(
             self,
             cfg.get("interrupt_before", self.interrupt_before),
@@ -348,8 +348,6 @@ class CompiledGraph:
         """Publish an event about `state` (the thread's root state) at node path `node`: to this
         graph's publishers, and to those of each subgraph `node` is inside. Builds nothing when
         there is no publisher."""
-        if not self.publishers and not self._inner_publishers:
-            return
         inner = _inside(self._inner_publishers, node) if self._inner_publishers and node else ()
         if not self.publishers and not inner:
             return
@@ -361,21 +359,6 @@ class CompiledGraph:
         await self.publish(event)
         for sub in inner:
             await sub.publish(event.model_copy(deep=True))
-
-    def _run_config(self, config: Config | None) -> dict[str, Any]:
-        if config is None:
-            config = {}
-        if not isinstance(config, Mapping):
-            raise TypeError(f"config must be a dict like {{'thread_id': 'my-thread'}}, got `{config!r}`")
-        cfg = dict(config)
-        if cfg.get("thread_id") is None:
-            cfg["thread_id"] = uuid.uuid4().hex
-            warnings.warn(
-                f"config has no `thread_id`, so this run got thread `{cfg['thread_id']}`; pass "
-                "config={'thread_id': ...} to be able to resume it", UserWarning, stacklevel=3,
-            )
-        _thread_id(cfg, "invoke")
-        return cfg
 
 
 async def _drain(run: GraphRun) -> dict[str, Any]:
@@ -399,20 +382,3 @@ def _plain(graph: CompiledGraph) -> bool:
 def _inside(publishers: dict[str, Any], node: str) -> list[CompiledGraph]:
     """The subgraphs with publishers that node path `node` is inside."""
     return [graph for path, graph in publishers.items() if node.startswith(path + "/")]
-
-
-def _thread_id(config: Config | None, what: str) -> str:
-    thread_id = config.get("thread_id") if isinstance(config, Mapping) else None
-    if not isinstance(thread_id, str) or not thread_id:
-        raise ValueError(
-            f"{what} needs config={{'thread_id': '...'}} naming a thread (a non-empty str); "
-            f"got `{config!r}`"
-        )
-    return thread_id
-
-
-def _recursion_limit(config: Config) -> int:
-    limit = config.get("recursion_limit", DEFAULT_RECURSION_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"config['recursion_limit'] must be a whole number >= 1, got `{limit!r}`")
-    return limit

@@ -31,7 +31,7 @@ from agentflow_nb.graph.record import _CLEAR, Recorder
 from agentflow_nb.graph.subgraph import Subgraph
 from agentflow_nb.graph.updates import Touched, apply_input, apply_result, interrupt_request, node_copy, touched
 from agentflow_nb.publisher.events import EventType
-from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
+from agentflow_nb.state import RESUMABLE, ExecutionStatus
 
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
