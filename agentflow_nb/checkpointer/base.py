@@ -131,7 +131,7 @@ class StateChanges:
             old, new = self._pair
             self._pair = None
             if self._messages_from is None:
-                self._messages_from = appended_since(old.messages, new.messages)
+                self._messages_from = _kept(old.messages, new.messages)
             if self._fields is None:
                 self._fields = frozenset(_changed(old.__dict__, new.__dict__) | _changed(
                     old.__pydantic_extra__ or {}, new.__pydantic_extra__ or {}))
@@ -164,6 +164,14 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
             changed.add(key)
     changed.update(k for k in old if k not in new)
     return changed
+
+
+def _kept(old: list[Any], new: list[Any]) -> int | None:
+    """How many of `old`'s first items `new` starts with, when `new` is `old` with items
+    appended, or `old` cut short (a subgraph's own conversation dropped); else None."""
+    if len(new) < len(old):
+        return len(new) if old[: len(new)] == new else None
+    return appended_since(old, new)
 
 
 def appended_since(old: list[Any], new: list[Any]) -> int | None:

@@ -177,3 +177,21 @@ def test_custom_serializers_inside_a_subgraph_round_trip(saver):
     go(app)
     assert app.get_state(T).state_at("SUB").due == date(2031, 2, 3)
     assert resume(app)["state"].due == date(2031, 2, 3)
+
+
+def test_leaving_a_subgraph_with_its_own_conversation_rewrites_no_message(tmp_path, saver):
+    inner = StateGraph(Doc)
+    inner.add_node("THINK", lambda s: [Message.text_message(f"thought {i}", role="assistant") for i in range(3)])
+    graph = StateGraph(Doc)
+    graph.add_node("SUB", inner.compile(), share_messages=False)
+    graph.add_node("AFTER", lambda s: Message.text_message("after", role="assistant"))
+    app = graph.compile(checkpointer=saver)
+    history = [Message.text_message(f"earlier {i}") for i in range(50)]
+    done = app.invoke({"messages": history}, config=T)
+    assert [m.content for m in done["messages"]][-2:] == ["earlier 49", "after"] and len(done["messages"]) == 51
+    by_node = {c.node: c for c in app.get_state_history(T)}
+    assert len(by_node["SUB/THINK"].state_at("SUB").messages) == 3 and len(by_node["SUB"].state.messages) == 50
+    if isinstance(saver, FileCheckpointer):
+        lines = {line["node"]: line for line in map(json.loads, saver.file_for("t").read_text().splitlines())}
+        assert lines["SUB/THINK"]["mfrom"] == 50 and len(lines["SUB/THINK"]["messages"]) == 3
+        assert lines["SUB"]["mfrom"] == 50 and lines["SUB"]["messages"] == []  # cut back, not rewritten
