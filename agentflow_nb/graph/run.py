@@ -305,27 +305,27 @@ class GraphRun(Recorder):
         """The innermost subgraph reached its END: pass its results to the parent, and go on
         there as after any node."""
         parent, frame = stack.pop()
-        node = split_path(frame.path)[-1]
+        path, node = frame.path, split_path(frame.path)[-1]
+        retry = join_path(path, END)  # on failure, invoking again retries passing the results out
         spec = parent.graph(self.graph).subgraphs[node]
         try:
             updates = spec.finish(frame.state, parent.current, frame.changed)
-            state, _ = apply_result(frame.path, self.thread_id, parent.current, updates)
-        except Exception as exc:  # invoking again retries passing the results out
-            await self._fail(stack, frame.path, exc, next_node=join_path(frame.path, END))
+            state, _ = apply_result(path, self.thread_id, parent.current, updates)
+        except Exception as exc:
+            await self._fail(stack, path, exc, next_node=retry)
             return
-        stack = parent.advance(state, updates.keys(), {
-            "status": S.RUNNING, "current_node": frame.path, "next_node": None,
+        after = parent.advance(state, updates.keys(), {
+            "status": S.RUNNING, "current_node": path, "next_node": None,
             "step": parent.root.execution_meta.step + 1, **_CLEAR,
         })
         try:
-            following = await self._settle(node, frame.path, stack, None, None, None)
+            following = await self._settle(node, path, after, None, None, None)
         except PydanticSerializationError as exc:
-            await self._fail(parent, frame.path, self._unsaveable(frame.path, exc), next_node=None)
+            await self._fail(stack, path, self._unsaveable(path, exc), next_node=retry)
             return
-        stack = self.stack or stack
-        path = frame.path
-        yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, stack, path, f"{path} finished")
-        yield stack, following
+        after = self.stack or after
+        yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, after, path, f"{path} finished")
+        yield after, following
 
     # -- routing --------------------------------------------------------------------------
 

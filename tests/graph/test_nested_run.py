@@ -372,3 +372,34 @@ def test_nodes_and_routers_inside_see_the_threads_metadata_with_full_paths():
         ("B", "SUB/B", 2, "m", "running"),  # paused before B, as in a flat graph; resumed: running
         ("route", "SUB/B", 3, "m", "running"),
     ]
+
+
+def test_a_result_the_parent_refuses_fails_at_the_subgraph_node_and_an_edit_then_retry_passes_it_out():
+    from pydantic import field_validator
+
+    class Rated(AgentState):
+        score: int = 0
+
+    class Capped(Rated):
+        @field_validator("score")
+        @classmethod
+        def _at_most_ten(cls, value: int) -> int:
+            if value > 10:
+                raise ValueError("score is at most 10")
+            return value
+
+    calls = []
+    inner = StateGraph(Rated)
+    inner.add_node("RATE", logged(calls, "RATE", lambda s: {"score": 99}))
+    graph = StateGraph(Capped)
+    graph.add_node("SUB", inner.compile())
+    graph.add_node("AFTER", lambda s: None)
+    app = graph.compile()
+    with pytest.raises(NodeError, match=r"(?s)node `SUB` raised ValidationError.*score is at most 10") as info:
+        go(app)
+    assert info.value.node == "SUB"
+    saved = app.get_state({"thread_id": "t"})
+    assert saved.status is S.ERROR and [f.path for f in saved.frames] == ["SUB"]  # still inside, RATE done
+    app.update_state({"thread_id": "t"}, {"score": 7}, subgraph="SUB")
+    done = resume(app)  # passes the results out again; RATE does not run again
+    assert done["status"] is S.COMPLETED and done["state"].score == 7 and calls == ["RATE"]
