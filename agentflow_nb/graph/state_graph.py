@@ -108,8 +108,7 @@ class StateGraph:
         if name in self.nodes:
             raise GraphError(f"node `{name}` is already in the graph; node names are unique")
         if isinstance(func, CompiledGraph):
-            self.nodes[name] = Subgraph.of(name, func, self.schema, input=input, output=output,
-                                           share_messages=share_messages)
+            self.nodes[name] = Subgraph.of(name, func, input=input, output=output, share_messages=share_messages)
         elif input is not None or output is not None or share_messages is not True:
             raise GraphError(
                 f"`input`, `output` and `share_messages` are for a subgraph node (a compiled graph); "
@@ -165,7 +164,8 @@ class StateGraph:
 
         Raises:
             GraphError: an unknown node name anywhere, no entry point, a node with no way out,
-                or a node that cannot be reached; the message names it and the fix.
+                a node that cannot be reached, or a subgraph node that cannot run here (its own
+                checkpointer, fields that cannot pass); the message names it and the fix.
         """
         from agentflow_nb.graph.compiled import CompiledGraph
 
@@ -209,6 +209,9 @@ class StateGraph:
     def _validate(self) -> None:
         if not self.nodes:
             raise GraphError("the graph has no nodes; add one with `graph.add_node(name, func)`")
+        for node in self.nodes.values():
+            if isinstance(node, Subgraph):
+                node.check(self.schema)
         for source, targets in self.edges.items():
             self._require_node("an edge", source, allow=[START])
             for target in targets:

@@ -57,7 +57,7 @@ class Subgraph:
       empty and is dropped when it ends.
 
     Mappings are keyed by the subgraph's field names, valued by the parent's. Types are
-    checked when the node is added: a field that cannot pass is a `GraphError` naming it.
+    checked when the parent compiles: a field that cannot pass is a `GraphError` naming it.
     """
 
     name: str
@@ -71,29 +71,45 @@ class Subgraph:
         cls,
         name: str,
         graph: CompiledGraph,
-        parent: type[AgentState],
         *,
         input: Mapping[str, str] | None = None,
         output: Mapping[str, str] | None = None,
         share_messages: bool = True,
     ) -> Subgraph:
-        """Check that `graph` can run as node `name` of a graph whose state is `parent`.
+        """Node `name` running `graph`; `check` it against the parent when that compiles.
 
         Raises:
-            GraphError: `graph` was compiled with its own checkpointer, a mapping names a field
-                a schema does not have, or a field's types do not fit; the message says which.
+            GraphError: a mapping is not a dict of field names.
         """
-        if graph.checkpointer_given:
+        return cls(name, graph, _mapping(name, "input", input), _mapping(name, "output", output),
+                   bool(share_messages))
+
+    def check(self, parent: type[AgentState]) -> None:
+        """Check that the subgraph can run as a node of a graph whose state is `parent`.
+
+        Raises:
+            GraphError: the subgraph was compiled with its own checkpointer, a mapping names a
+                field a schema does not have, or a field's types do not fit; the message says which.
+        """
+        if self.graph.checkpointer_given:
             raise GraphError(
-                f"subgraph `{name}` was compiled with its own checkpointer "
-                f"(`{type(graph.checkpointer).__name__}`), but a subgraph runs under its parent's "
+                f"subgraph `{self.name}` was compiled with its own checkpointer "
+                f"(`{type(self.graph.checkpointer).__name__}`), but a subgraph runs under its parent's "
                 "thread and checkpointer, so that one would never be used; compile it without "
                 "one (`builder.compile()`) and give the checkpointer to the outermost graph"
             )
-        spec = cls(name, graph, _mapping(name, "input", input), _mapping(name, "output", output),
-                   bool(share_messages))
-        spec._check(parent)
-        return spec
+        child = self.graph.schema
+        both = _shared(parent, child)
+        pairs_in = [(n, n) for n in both] if self.input is None else list(self.input.items())
+        pairs_out = [(n, n) for n in both] if self.output is None else list(self.output.items())
+        for mine, theirs in pairs_in:
+            self._field(child, mine, "input", "the subgraph's")
+            self._field(parent, theirs, "input", "the parent's")
+            self._fits(parent, theirs, child, mine, "in")
+        for mine, theirs in pairs_out:
+            self._field(child, mine, "output", "the subgraph's")
+            self._field(parent, theirs, "output", "the parent's")
+            self._fits(child, mine, parent, theirs, "out")
 
     # -- at run time ----------------------------------------------------------------------
 
@@ -127,21 +143,7 @@ class Subgraph:
             updates.update((k, v) for k, v in child.model_extra.items() if did_change(k))
         return updates
 
-    # -- at build time --------------------------------------------------------------------
-
-    def _check(self, parent: type[AgentState]) -> None:
-        child = self.graph.schema
-        both = _shared(parent, child)
-        pairs_in = [(n, n) for n in both] if self.input is None else list(self.input.items())
-        pairs_out = [(n, n) for n in both] if self.output is None else list(self.output.items())
-        for mine, theirs in pairs_in:
-            self._field(child, mine, "input", "the subgraph's")
-            self._field(parent, theirs, "input", "the parent's")
-            self._fits(parent, theirs, child, mine, "in")
-        for mine, theirs in pairs_out:
-            self._field(child, mine, "output", "the subgraph's")
-            self._field(parent, theirs, "output", "the parent's")
-            self._fits(child, mine, parent, theirs, "out")
+    # -- checks ---------------------------------------------------------------------------
 
     def _field(self, schema: type[AgentState], name: str, what: str, whose: str) -> None:
         if name in _ENGINE:

@@ -50,23 +50,24 @@ def test_walk_and_graph_at_reach_every_subgraph_at_any_depth():
         app.graph_at("A/Y")
 
 
-def test_a_subgraph_with_its_own_checkpointer_is_refused_saying_why(tmp_path):
+def test_a_subgraph_with_its_own_checkpointer_is_a_compile_time_error_saying_why(tmp_path):
     for saver in (InMemoryCheckpointer(), FileCheckpointer(tmp_path)):
-        sub = sub_of(Doc, checkpointer=saver)
+        graph = StateGraph(Doc).add_node("SUB", sub_of(Doc, checkpointer=saver))
         with pytest.raises(GraphError, match=r"subgraph `SUB` was compiled with its own checkpointer .*"
                                              r"runs under its parent's thread and checkpointer"):
-            StateGraph(Doc).add_node("SUB", sub)
+            graph.compile()
 
 
 def test_a_default_checkpointer_does_not_count_as_its_own():
     sub = sub_of(Doc)  # got an InMemoryCheckpointer by default, as every compiled graph does
     assert not sub.checkpointer_given
-    StateGraph(Doc).add_node("SUB", sub)
+    StateGraph(Doc).add_node("SUB", sub).compile()
 
 
-def test_shared_fields_of_different_types_are_named_at_build_time():
+def test_shared_fields_of_different_types_are_named_at_compile_time():
+    graph = StateGraph(Doc).add_node("SUB", sub_of(Other))
     with pytest.raises(GraphError, match=r"field `topic` of subgraph `SUB` is `int` there but `str` in the parent"):
-        StateGraph(Doc).add_node("SUB", sub_of(Other))
+        graph.compile()
 
 
 def test_a_field_that_can_pass_in_but_not_back_out_is_an_error():
@@ -74,7 +75,7 @@ def test_a_field_that_can_pass_in_but_not_back_out_is_an_error():
         topic: str | None = None
 
     with pytest.raises(GraphError, match=r"`topic`.*`str \| None` there but `str` in the parent.*cannot pass out"):
-        StateGraph(Doc).add_node("SUB", sub_of(Loose))
+        StateGraph(Doc).add_node("SUB", sub_of(Loose)).compile()
 
 
 def test_compatible_types_pass():
@@ -86,14 +87,16 @@ def test_compatible_types_pass():
         topic: str = ""
         notes: list[str] = []
 
-    StateGraph(Wide).add_node("SUB", sub_of(Narrow), input={})  # in: str does not fit the Literal
+    StateGraph(Wide).add_node("SUB", sub_of(Narrow), input={}).compile()  # in: str does not fit the Literal
+    with pytest.raises(GraphError, match=r"`topic`.*cannot pass in"):
+        StateGraph(Wide).add_node("SUB", sub_of(Narrow)).compile()
 
 
 def test_mappings_connect_fields_of_other_names_and_types_are_checked():
     sub = sub_of(Other)
-    StateGraph(Doc).add_node("SUB", sub, input={"summary": "topic"}, output={"summary": "draft"})
+    StateGraph(Doc).add_node("SUB", sub, input={"summary": "topic"}, output={"summary": "draft"}).compile()
     with pytest.raises(GraphError, match=r"`topic` \(the parent's `draft`\) of subgraph `SUB` is `int` there"):
-        StateGraph(Doc).add_node("SUB", sub, input={"topic": "draft"}, output={})
+        StateGraph(Doc).add_node("SUB", sub, input={"topic": "draft"}, output={}).compile()
 
 
 def test_a_mapping_naming_an_unknown_field_gets_a_did_you_mean():
@@ -104,15 +107,15 @@ def test_a_mapping_naming_an_unknown_field_gets_a_did_you_mean():
     sub = sub_of(Strict)
     with pytest.raises(GraphError, match=r"input of subgraph `SUB` names `sumary`, which is not a field of "
                                          r"the subgraph's state `Strict`; its fields are `summary`; did you mean `summary`\?"):
-        StateGraph(Doc).add_node("SUB", sub, input={"sumary": "topic"}, output={})
+        StateGraph(Doc).add_node("SUB", sub, input={"sumary": "topic"}, output={}).compile()
 
 
 def test_messages_and_metadata_cannot_be_mapped():
     sub = sub_of(Doc)
     with pytest.raises(GraphError, match="share_messages=False"):
-        StateGraph(Doc).add_node("SUB", sub, output={"messages": "messages"})
+        StateGraph(Doc).add_node("SUB", sub, output={"messages": "messages"}).compile()
     with pytest.raises(GraphError, match="managed by the engine"):
-        StateGraph(Doc).add_node("SUB", sub, input={"execution_meta": "execution_meta"})
+        StateGraph(Doc).add_node("SUB", sub, input={"execution_meta": "execution_meta"}).compile()
     with pytest.raises(GraphError, match="must be a dict of field names"):
         StateGraph(Doc).add_node("SUB", sub, input=["topic"])
 
