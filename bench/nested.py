@@ -161,7 +161,7 @@ def report(costs: Costs, grow: dict[str, float]) -> tuple[list[str], list[str]]:
     flat, costs = costs.vs_flat, costs.per_step
     me, lg = ours.NAME, langgraph_peer.NAME
     lines = [
-        "## 7. Nested graphs: a step inside a subgraph (µs)",
+        "## 8. Nested graphs: a step inside a subgraph (µs)",
         "",
         "The 60-step loop run flat and as a subgraph 1 and 3 levels down; per step, entering and",
         "leaving the subgraphs included. *nested / flat* compares a framework with itself: the median",

@@ -228,7 +228,7 @@ persistence and file persistence. "none" for agentflow_nb is a checkpointer that
 newest state object (the engine's own cost). Sync `invoke` of a graph of sync nodes runs in the
 calling thread, nodes inline, as LangGraph's does; `ainvoke` runs sync nodes in a worker thread
 (hence the async-node table). A Burr application is one run, so each Burr run builds its
-application, as Burr is used. Nested graphs (section 7, `bench/nested.py`): the same loop run as
+application, as Burr is used. Nested graphs (section 8, `bench/nested.py`): the same loop run as
 a subgraph one and three levels down, in agentflow_nb and LangGraph, the outermost graph holding
 the checkpointer.
 
