@@ -73,7 +73,7 @@ class Checkpoint(NamedTuple):
         """The state of the subgraph at `path` (`"WRITER"`), or the root state for `""`.
 
         Raises:
-            KeyError: the thread is not inside a subgraph at `path`; the message lists those it is in.
+            LookupError: the thread is not inside a subgraph at `path`; the message lists those it is in.
         """
         if not path:
             return self.state
@@ -81,7 +81,7 @@ class Checkpoint(NamedTuple):
             if frame.path == path:
                 return frame.state
         inside = ", ".join(f"`{f.path}`" for f in self.frames) or "no subgraph"
-        raise KeyError(f"checkpoint `{self.checkpoint_id}` is not inside subgraph `{path}`; it is inside {inside}")
+        raise LookupError(f"checkpoint `{self.checkpoint_id}` is not inside subgraph `{path}`; it is inside {inside}")
 
     @classmethod
     def of(

@@ -200,7 +200,7 @@ class CompiledGraph:
         Raises:
             pydantic.ValidationError: a value does not fit the schema (nothing is saved).
             UnknownThreadError: nothing is saved under the thread id.
-            KeyError: the thread is not inside subgraph `subgraph`.
+            LookupError: the thread is not inside subgraph `subgraph`.
             ThreadBusyError: the thread is running.
         """
         thread_id = _thread_id(config, "update_state")

@@ -131,7 +131,7 @@ class Stack:
         """How deep the frame at `path` is (0 for None or `""`: the root).
 
         Raises:
-            KeyError: the stack has no frame at `path`; the message lists the ones it has.
+            LookupError: the stack has no frame at `path`; the message lists the ones it has.
         """
         if not path:
             return 0
@@ -140,7 +140,7 @@ class Stack:
                 return depth
         inside = ", ".join(f"`{f.path}`" for f in self.frames)
         where = f"it is paused inside {inside}" if inside else "it is not inside any subgraph"
-        raise KeyError(f"the thread is not inside subgraph `{path}`; {where}")
+        raise LookupError(f"the thread is not inside subgraph `{path}`; {where}")
 
     def level(self, depth: int) -> AgentState:
         """The state at `depth` (0: the root)."""

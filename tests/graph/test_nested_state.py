@@ -35,7 +35,7 @@ def test_get_state_shows_the_parent_and_the_subgraph_state(saver):
     assert (meta.current_node, meta.next_node, meta.status) == ("WRITER/REVIEW", "WRITER/REVIEW", S.INTERRUPTED_BEFORE)
     assert [m.content for m in frame.state.messages] == [m.content for m in cp.state.messages]
     assert loaded_frames(cp.state) == ()  # the decoded checkpoint carries no packed leftovers
-    with pytest.raises(KeyError, match=r"not inside subgraph `EDITOR`; it is inside `WRITER`"):
+    with pytest.raises(LookupError, match=r"not inside subgraph `EDITOR`; it is inside `WRITER`"):
         cp.state_at("EDITOR")
 
 
@@ -67,10 +67,10 @@ def test_update_state_edits_the_parent_while_paused_inside(saver):
 
 def test_update_state_of_a_subgraph_the_thread_is_not_in_is_an_error(saver):
     app = paused_in_writer(saver)
-    with pytest.raises(KeyError, match=r"not inside subgraph `EDITOR`; it is paused inside `WRITER`"):
+    with pytest.raises(LookupError, match=r"not inside subgraph `EDITOR`; it is paused inside `WRITER`"):
         app.update_state(T, {"approved": True}, subgraph="EDITOR")
     resume(app)
-    with pytest.raises(KeyError, match="it is not inside any subgraph"):
+    with pytest.raises(LookupError, match="it is not inside any subgraph"):
         app.update_state(T, {"approved": True}, subgraph="WRITER")
 
 
