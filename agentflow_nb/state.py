@@ -70,7 +70,8 @@ class ExecutionMeta(BaseModel):
 
     `next_node` is the node the engine runs first when the thread is invoked again, when that
     is already decided (a pause before a node, a stop, an error, or a `Command(goto=...)`);
-    otherwise the engine routes on from `current_node`.
+    otherwise the engine routes on from `current_node`. Positions are node paths: a node inside
+    the subgraph node `WRITER` is `"WRITER/REVIEW"` (`current_path` splits it).
     """
 
     model_config = ConfigDict(validate_assignment=True)

@@ -15,7 +15,7 @@ errors and resumes therefore work alike at every depth, and positions are node p
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
@@ -31,7 +31,7 @@ from agentflow_nb.graph.record import _CLEAR, Recorder
 from agentflow_nb.graph.subgraph import Subgraph
 from agentflow_nb.graph.updates import Touched, apply_input, apply_result, interrupt_request, node_copy, touched
 from agentflow_nb.publisher.events import EventType
-from agentflow_nb.state import RESUMABLE, ExecutionStatus
+from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
 
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
@@ -238,17 +238,10 @@ class GraphRun(Recorder):
             reason = request.interrupt_reason or f"{path} asked to pause"
             await self._pause(stack, path, "node", reason, next_node=path, request=request)
             return
-        before = stack
-        stack = stack.advance(new_state, hint.fields, {
-            "status": S.RUNNING, "current_node": path, "next_node": goto and join_path(stack.prefix, goto),
-            "step": before.root.execution_meta.step + 1, **_CLEAR,
-        })
-        try:
-            following = await self._settle(node, path, stack, goto, request, hint)
-        except PydanticSerializationError as exc:
-            await self._fail(before, path, self._unsaveable(path, exc), next_node=path)
+        stack, following = await self._done(stack, stack, new_state, node, path, hint.fields, again=path,
+                                             goto=goto, request=request, hint=hint)
+        if stack is None:
             return
-        stack = self.stack or stack
         now = stack.current.messages
         fresh = hint.kept if hint.kept is not None else appended_since(current.messages, now)
         for message in now[fresh or 0 :]:
@@ -256,6 +249,24 @@ class GraphRun(Recorder):
             yield await self._emit(StreamEventType.MESSAGE, None, stack, path, message.content, data)
         yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, stack, path, f"{path} finished")
         yield stack, following
+
+    async def _done(
+        self, before: Stack, base: Stack, state: AgentState, node: str, path: str, touched: Iterable[str] | None,
+        *, again: str, goto: str | None = None, request: Any = None, hint: Touched | None = None,
+    ) -> tuple[Stack | None, str | None]:
+        """`node` (at `path`) finished, leaving `state` at the level of `base`: where that leaves
+        the thread, saved or paused at, and the next node. `(None, None)` when saving failed; the
+        thread then stays at `before`, to go on with `again`."""
+        stack = base.advance(state, touched, {
+            "status": S.RUNNING, "current_node": path, "next_node": goto and join_path(base.prefix, goto),
+            "step": base.root.execution_meta.step + 1, **_CLEAR,
+        })
+        try:
+            following = await self._settle(node, path, stack, goto, request, hint)
+        except PydanticSerializationError as exc:
+            await self._fail(before, path, self._unsaveable(path, exc), next_node=again)
+            return None, None
+        return self.stack or stack, following
 
     async def _settle(
         self, node: str, path: str, stack: Stack, goto: str | None, request: Any, hint: Touched | None
@@ -314,16 +325,9 @@ class GraphRun(Recorder):
         except Exception as exc:
             await self._fail(stack, path, exc, next_node=retry)
             return
-        after = parent.advance(state, updates.keys(), {
-            "status": S.RUNNING, "current_node": path, "next_node": None,
-            "step": parent.root.execution_meta.step + 1, **_CLEAR,
-        })
-        try:
-            following = await self._settle(node, path, after, None, None, None)
-        except PydanticSerializationError as exc:
-            await self._fail(stack, path, self._unsaveable(path, exc), next_node=retry)
+        after, following = await self._done(stack, parent, state, node, path, updates.keys(), again=retry)
+        if after is None:
             return
-        after = self.stack or after
         yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, after, path, f"{path} finished")
         yield after, following
 
