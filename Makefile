@@ -8,7 +8,7 @@ E2E_STAMP := $(VENV)/.installed-e2e
 BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8888
 
-.PHONY: demo demo-terminal test e2e chromium postgres docs-screenshots bench bench-notebook venv clean
+.PHONY: demo demo-terminal test e2e chromium postgres docs-screenshots bench bench-nested bench-notebook venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ demo-terminal: $(TEST_STAMP)
 # Side by side with LangGraph, Burr and pydantic-graph; rewrites bench/README.md.
 bench: $(BENCH_STAMP) postgres
 	$(BIN)/python bench/run.py
+
+# Only the nested-graph section (a step inside a subgraph vs flat, vs LangGraph), printed.
+bench-nested: $(BENCH_STAMP)
+	$(BIN)/python bench/nested.py
 
 bench-notebook: $(TEST_STAMP)
 	$(BIN)/python bench/notebook_view.py

@@ -19,6 +19,8 @@ __all__ = [
     "UnsaveableValueError",
     "did_you_mean",
     "name_list",
+    "unknown_name",
+    "unknown_node",
 ]
 
 
@@ -31,6 +33,23 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' did you mean `x`?' for the closest choice, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def unknown_name(
+    what: str, name: object, valid: Iterable[str], *, kind: str = "a node", kinds: str = "they"
+) -> GraphError:
+    """The error for `what` naming `name`, which is not `kind`: none of the `valid` names."""
+    valid = list(valid)
+    subject = "nodes" if kind == "a node" else kinds
+    return GraphError(
+        f"{what} names `{name}`, which is not {kind}; {subject} are {name_list(valid)}"
+        f"{did_you_mean(str(name), valid) or '.'}"
+    )
+
+
+def unknown_node(what: str, name: object, valid: Iterable[str]) -> GraphError:
+    """The error for `what` naming `name`, which is none of the `valid` node names."""
+    return unknown_name(what, name, valid)
 
 
 class AgentflowError(Exception):
@@ -48,6 +67,11 @@ class NodeError(AgentflowError, RuntimeError):
         super().__init__(message)
         self.node = node
         self.thread_id = thread_id
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """`node` as its parts: `("WRITER", "REVIEW")` for a node inside subgraph `WRITER`."""
+        return tuple(self.node.split("/")) if self.node else ()
 
 
 class GraphRecursionError(AgentflowError, RecursionError):

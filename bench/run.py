@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", message=".*deprecated.*")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import burr_peer, langgraph_peer, notebook_view, ours, pg, pydantic_graph_peer  # noqa: E402
+from bench import burr_peer, langgraph_peer, nested, notebook_view, ours, pg, pydantic_graph_peer  # noqa: E402
 from bench.harness import median_seconds, per_step, steady_per_step  # noqa: E402
 
 STEPS = 60
@@ -104,8 +104,8 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b > 0 else "-"
 
 
-def goals(cost, async_cost, grow) -> list[str]:
-    """The issue's goals, each with the number that decides it."""
+def goals(cost, async_cost, grow, more: list[str]) -> list[str]:
+    """The issues' goals, each with the number that decides it (`more`: rows made elsewhere)."""
     rows = []
     for label, mine, peer, target in (
         ("in-memory checkpointing, sync nodes", cost[(ours.NAME, "memory")], cost[(NAME_LG, "memory")], 10),
@@ -120,7 +120,7 @@ def goals(cost, async_cost, grow) -> list[str]:
         growth = grow[(ours.NAME, kind, 10_000)] / grow[(ours.NAME, kind, 10)]
         rows.append(f"| growth, {kind}: step at 10,000 messages / at 10 | {growth:.2f}x | within 2x | "
                     f"{'met' if growth <= 2 else 'MISSED'} |")
-    return ["## Goals", "", "| goal | measured | target | |", "|---|---:|---:|---|", *rows, ""]
+    return ["## Goals", "", "| goal | measured | target | |", "|---|---:|---:|---|", *rows, *more, ""]
 
 
 def report() -> str:
@@ -185,6 +185,7 @@ def report() -> str:
             store = {"memory": "in-memory", "file": "file" if fw is ours else "SQLite file"}[kind]
             lines.append(f"| {fw.NAME} | {store} | {t[0] * US:.1f} | {t[1] * US:.1f} | {t[2] * US:.1f} | "
                          f"{t[2] / t[0]:.2f} |")
+    nested_lines, nested_goals = nested.report(nested.nested_costs(rounds=ROUNDS), nested.growth_ratios())
     ours_rt = median_seconds(ours.roundtrip(), 60)
     lg_rt = median_seconds(langgraph_peer.roundtrip(), 60)
     lines += ["", "## 3. Pause at a breakpoint and resume (in-memory), per round trip (µs)", "",
@@ -219,8 +220,8 @@ def report() -> str:
     with LocalCluster(durable=False) as fast, LocalCluster(durable=True) as durable:
         pg_lines, pg_goals = pg.section(fast.dsn, durable.dsn)
     lines += pg_lines
-    table = goals(cost, async_cost, grow)
-    lines[header:header] = table[:-1] + pg_goals + table[-1:]
+    lines += ["", *nested_lines]
+    lines[header:header] = goals(cost, async_cost, grow, pg_goals + nested_goals)
     return "\n".join(lines) + "\n"
 
 
@@ -237,7 +238,9 @@ persistence and file persistence. "none" for agentflow_nb is a checkpointer that
 newest state object (the engine's own cost). Sync `invoke` of a graph of sync nodes runs in the
 calling thread, nodes inline, as LangGraph's does; `ainvoke` runs sync nodes in a worker thread
 (hence the async-node table). A Burr application is one run, so each Burr run builds its
-application, as Burr is used.
+application, as Burr is used. Nested graphs (section 8, `bench/nested.py`): the same loop run as
+a subgraph one and three levels down, in agentflow_nb and LangGraph, the outermost graph holding
+the checkpointer.
 
 """
 

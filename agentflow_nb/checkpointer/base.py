@@ -21,19 +21,24 @@ from typing import Any, ClassVar, Literal, NamedTuple
 from pydantic import BaseModel
 from pydantic_core import to_json
 
+from agentflow_nb.checkpointer.packed import FRAME_KEY, RawFrame, attach_frames, loaded_frames, split_packed
 from agentflow_nb.errors import ThreadBusyError
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus
 
 __all__ = [
+    "FRAME_KEY",
     "BaseCheckpointer",
     "Checkpoint",
     "CheckpointSource",
+    "RawFrame",
     "StateChanges",
     "appended_since",
     "decode_state",
     "encode_fields",
     "encode_messages",
     "freeze_fields",
+    "has_custom_serializers",
+    "loaded_frames",
     "new_checkpoint_id",
     "thaw",
 ]
@@ -59,6 +64,24 @@ class Checkpoint(NamedTuple):
     parent_id: str | None
     state: AgentState
     created_at: float = 0.0
+    #: The subgraphs the thread is paused inside, outermost first (`agentflow_nb.graph.Frame`:
+    #: `.path`, `.state`). Filled in by the `CompiledGraph` that loads the checkpoint; a store
+    #: saves and returns `()`, the frames travelling inside `state` in packed form.
+    frames: tuple[Any, ...] = ()
+
+    def state_at(self, path: str = "") -> AgentState:
+        """The state of the subgraph at `path` (`"WRITER"`), or the root state for `""`.
+
+        Raises:
+            LookupError: the thread is not inside a subgraph at `path`; the message lists those it is in.
+        """
+        if not path:
+            return self.state
+        for frame in self.frames:
+            if frame.path == path:
+                return frame.state
+        inside = ", ".join(f"`{f.path}`" for f in self.frames) or "no subgraph"
+        raise LookupError(f"checkpoint `{self.checkpoint_id}` is not inside subgraph `{path}`; it is inside {inside}")
 
     @classmethod
     def of(
@@ -108,7 +131,7 @@ class StateChanges:
             old, new = self._pair
             self._pair = None
             if self._messages_from is None:
-                self._messages_from = appended_since(old.messages, new.messages)
+                self._messages_from = _kept(old.messages, new.messages)
             if self._fields is None:
                 self._fields = frozenset(_changed(old.__dict__, new.__dict__) | _changed(
                     old.__pydantic_extra__ or {}, new.__pydantic_extra__ or {}))
@@ -143,6 +166,14 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
     return changed
 
 
+def _kept(old: list[Any], new: list[Any]) -> int | None:
+    """How many of `old`'s first items `new` starts with, when `new` is `old` with items
+    appended, or `old` cut short (a subgraph's own conversation dropped); else None."""
+    if len(new) < len(old):
+        return len(new) if old[: len(new)] == new else None
+    return appended_since(old, new)
+
+
 def appended_since(old: list[Any], new: list[Any]) -> int | None:
     """`len(old)` when `new` is `old` plus items appended at the end, else None."""
     k = len(old)
@@ -157,16 +188,20 @@ def encode_messages(state: AgentState, start: int = 0) -> list[str]:
 
 def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, str]:
     """JSON text of each named non-message field (all of them when `names` is None)."""
-    if not _has_custom_serializers(type(state)):  # each value serializes as itself: the fast path
+    if not has_custom_serializers(type(state)):  # each value serializes as itself: the fast path
         return {name: to_json(value).decode() for name, value in _present(state, names)}
-    return {name: json.dumps(value, separators=(",", ":")) for name, value in _dumped(state, names).items()}
+    present = dict(_present(state, names))
+    # a packed thread's frame keys are not the model's fields: their values serialize as themselves
+    texts = {name: to_json(present.pop(name)).decode() for name in list(present) if name.startswith(FRAME_KEY)}
+    dumped = state.model_dump(mode="json", include=set(present)) if present else {}
+    return {**{name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}, **texts}
 
 
 def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, Any]:
     """Each named non-message field in a form nothing can change later, made as cheaply as
     possible: an immutable value as itself, the engine's metadata as a dict of its (immutable)
     values, anything else as JSON bytes. `thaw` turns each back into JSON text."""
-    if _has_custom_serializers(type(state)):
+    if has_custom_serializers(type(state)):
         return {name: text.encode() for name, text in encode_fields(state, names).items()}
     return {name: _frozen(value) for name, value in _present(state, names)}
 
@@ -200,17 +235,11 @@ def _present(state: AgentState, names: Iterable[str] | None) -> Iterator[tuple[s
                 yield name, value
 
 
-def _dumped(state: AgentState, names: Iterable[str] | None) -> dict[str, Any]:
-    """The named fields through the model's own serializers, as JSON-ready values."""
-    present = dict(_present(state, names))
-    return state.model_dump(mode="json", include=set(present)) if present else {}
-
-
 _MISSING = object()
 
 
 @lru_cache(maxsize=256)
-def _has_custom_serializers(schema: type[AgentState]) -> bool:
+def has_custom_serializers(schema: type[AgentState]) -> bool:
     """True when the schema changes how a field is written (then the model must dump it)."""
     decorators = schema.__pydantic_decorators__
     if decorators.field_serializers or decorators.model_serializers:
@@ -225,7 +254,20 @@ def _has_custom_serializers(schema: type[AgentState]) -> bool:
 def decode_state(
     schema: type[AgentState], fields: dict[str, str], messages: Iterable[str]
 ) -> AgentState:
-    """Rebuild a state from JSON text through `schema` (validation only, no imports, no calls)."""
+    """Rebuild a state from JSON text through `schema` (validation only, no imports, no calls).
+
+    A thread saved inside subgraphs comes back as its root state, the frames riding along still
+    encoded (`loaded_frames`) for the graph that knows their schemas.
+    """
+    if FRAME_KEY in fields:
+        packed = split_packed(fields, list(messages))
+        if packed is not None:
+            root, root_messages, frames = packed
+            return attach_frames(_validate(schema, root, root_messages), frames)
+    return _validate(schema, fields, messages)
+
+
+def _validate(schema: type[AgentState], fields: dict[str, str], messages: Iterable[str]) -> AgentState:
     parts = [f"{json.dumps(name)}:{text}" for name, text in fields.items()]
     parts.append(f'"{MESSAGES}":[{",".join(messages)}]')
     return schema.model_validate_json("{" + ",".join(parts) + "}")

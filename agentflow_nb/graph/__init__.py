@@ -18,8 +18,11 @@ from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START, Command
 from agentflow_nb.graph.compiled import CompiledGraph
+from agentflow_nb.graph.frames import Frame
+from agentflow_nb.graph.paths import join_path, split_path
 from agentflow_nb.graph.run import GraphRun
 from agentflow_nb.graph.state_graph import StateGraph
+from agentflow_nb.graph.subgraph import Subgraph
 
 __all__ = [
     "END",
@@ -28,6 +31,7 @@ __all__ = [
     "Breakpoints",
     "Command",
     "CompiledGraph",
+    "Frame",
     "GraphError",
     "GraphRecursionError",
     "GraphRun",
@@ -35,6 +39,9 @@ __all__ = [
     "StateGraph",
     "StreamChunk",
     "StreamEventType",
+    "Subgraph",
     "ThreadBusyError",
     "UnknownThreadError",
+    "join_path",
+    "split_path",
 ]

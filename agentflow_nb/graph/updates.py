@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
-from agentflow_nb.checkpointer.base import appended_since
+from agentflow_nb.checkpointer.base import FRAME_KEY, appended_since
 from agentflow_nb.errors import NodeError
 from agentflow_nb.graph.command import Command
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
@@ -19,6 +19,7 @@ __all__ = [
     "apply_result",
     "interrupt_request",
     "node_copy",
+    "set_fields",
     "touched",
     "Touched",
     "with_meta",
@@ -41,10 +42,11 @@ def with_meta(state: AgentState, **changes: Any) -> AgentState:
 _IMMUTABLE = (int, float, str, bool, bytes, type(None), enum.Enum, frozenset)
 
 
-def node_copy(state: AgentState) -> AgentState:
-    """The copy a node receives: mutable fields deep-copied; messages (immutable) shared."""
+def node_copy(state: AgentState, meta: ExecutionMeta | None = None) -> AgentState:
+    """The copy a node receives: mutable fields deep-copied; messages (immutable) shared.
+    `meta`: the metadata the node sees instead of the state's own (a fresh copy)."""
     update: dict[str, Any] = {"messages": list(state.messages),
-                              "execution_meta": state.execution_meta.model_copy()}
+                              "execution_meta": meta or state.execution_meta.model_copy()}
     for name, value in _fields(state):
         if name not in update and not isinstance(value, _IMMUTABLE):
             update[name] = copy.deepcopy(value)
@@ -56,6 +58,12 @@ def _fields(state: AgentState) -> Iterable[tuple[str, Any]]:
         yield name, getattr(state, name)
     if state.model_extra:
         yield from state.model_extra.items()
+
+
+def set_fields(state: AgentState, values: Mapping[str, Any]) -> AgentState:
+    """`state` with `values` set, all validated together by its schema (extra fields kept as
+    such where the schema allows them). Raises `pydantic.ValidationError`."""
+    return state.model_copy(update=_validated_fields(state, values))
 
 
 def _validated_fields(state: AgentState, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,11 +97,16 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
     or a node's result (validated as assignments, on the hot path)."""
     if not updates:
         return state
-    bad = [name for name in updates if name in _ENGINE_FIELDS]
+    bad = [name for name in updates if name in _ENGINE_FIELDS or str(name).startswith(FRAME_KEY)]
     if bad:
+        if bad[0] in _ENGINE_FIELDS:
+            raise ValueError(
+                f"`{bad[0]}` is managed by the engine and cannot be set from input or updates; "
+                "to pause from a node call `state.set_interrupt(...)`"
+            )
         raise ValueError(
-            f"`{bad[0]}` is managed by the engine and cannot be set from input or updates; "
-            "to pause from a node call `state.set_interrupt(...)`"
+            f"`{bad[0]}`: field names starting with `{FRAME_KEY}` are reserved for the state of "
+            "subgraphs in saved threads; choose another name"
         )
     others = {k: v for k, v in updates.items() if k != "messages"}
     update = {}

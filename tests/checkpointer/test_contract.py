@@ -201,3 +201,22 @@ def test_decoding_never_imports_or_calls_what_the_data_names():
         decode_state(Notes, fields, [])
     loaded = decode_state(AgentState, {"payload": '{"py/reduce": ["os.system", ["echo hacked"]]}'}, [])
     assert loaded.payload == {"py/reduce": ["os.system", ["echo hacked"]]}  # plain data, nothing run
+
+
+def test_a_delta_that_cuts_the_messages_short_keeps_the_prefix(saver):
+    """`messages_from` below the parent's count: the step kept that many and dropped the rest
+    (a subgraph's own conversation ends); a later step can append again."""
+    words = [Message.text_message(f"m{i}") for i in range(5)]
+    full = Notes(title="a", messages=words)
+    first = snapshot(full)
+    run(saver.aput(first))
+    cut = snapshot(full.model_copy(update={"messages": words[:3]}), parent=first.checkpoint_id)
+    run(saver.aput(cut, changes=StateChanges(3, frozenset())))
+    more = words[:3] + [Message.text_message("m-new")]
+    grown = snapshot(full.model_copy(update={"messages": more}), parent=cut.checkpoint_id)
+    run(saver.aput(grown, changes=StateChanges(3, frozenset())))
+    contents = lambda cp: [m.content for m in run(saver.aget("t", cp.checkpoint_id, schema=Notes)).state.messages]  # noqa: E731
+    assert contents(first) == ["m0", "m1", "m2", "m3", "m4"]
+    assert contents(cut) == ["m0", "m1", "m2"]
+    assert contents(grown) == ["m0", "m1", "m2", "m-new"]
+    assert [len(c.state.messages) for c in run(saver.alist("t", schema=Notes))] == [4, 3, 5]

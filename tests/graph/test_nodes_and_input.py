@@ -202,7 +202,7 @@ def test_a_bad_thread_id_and_config():
 def test_the_result_dict_has_every_key():
     result = run(single(lambda s: None, interrupt_after=["NODE"]))
     assert set(result) == {
-        "messages", "state", "interrupted", "interrupt_reason", "current_node",
+        "messages", "state", "interrupted", "interrupt_reason", "current_node", "current_path",
         "status", "thread_id", "step", "checkpoint_id",
     }
     assert result["interrupted"] is True and result["step"] == 1
