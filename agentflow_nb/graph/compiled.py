@@ -272,11 +272,16 @@ class CompiledGraph:
 
     # -- drawing ----------------------------------------------------------------------------
 
-    def draw(self) -> Any:
-        """The graph's drawing (`agentflow_nb.render.Drawing`); needs Graphviz's `dot`."""
+    def draw(self, expand: Iterable[str] | bool | None = None) -> Any:
+        """The graph's drawing (`agentflow_nb.render.Drawing`); needs Graphviz's `dot`.
+
+        Subgraphs are drawn as clusters holding their nodes, or closed as one node each:
+        `expand` lists the subgraph paths to draw open (`True`: all, `False`: none); by default
+        all are open in a graph of at most 40 nodes, subgraphs' included.
+        """
         from agentflow_nb.render import Drawing
 
-        return Drawing.of(self)
+        return Drawing.of(self, expand)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return self.draw()._repr_mimebundle_(include, exclude)

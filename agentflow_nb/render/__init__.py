@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -49,10 +50,21 @@ class Drawing:
     dot: str
 
     @classmethod
-    def of(cls, app: CompiledGraph) -> Drawing:
-        """The drawing of a compiled graph."""
-        shape = GraphShape.of(app)
+    def of(cls, app: CompiledGraph, expand: Iterable[str] | bool | None = None) -> Drawing:
+        """The drawing of a compiled graph; `expand` says which subgraphs are drawn open
+        (`GraphShape.of`)."""
+        return cls.of_shape(GraphShape.of(app, expand))
+
+    @classmethod
+    def of_shape(cls, shape: GraphShape) -> Drawing:
+        """The drawing of a shape (a graph with some subgraphs open)."""
         return cls(shape, to_dot(shape))
+
+    def expand(self, path: str, open: bool = True) -> Drawing:
+        """This graph with the subgraph at `path` drawn open (or closed). Laid out by `dot` the
+        first time that shape is drawn, from the cache after."""
+        shape = self.shape.expand(path, open)
+        return self if shape is self.shape else Drawing.of_shape(shape)
 
     @property
     def svg(self) -> str:
@@ -105,7 +117,7 @@ class Drawing:
         """The drawing with its legend, as HTML."""
         svg = self.marked_svg(position).replace("<svg ", '<svg class="af_svg" ', 1)
         return (f'<div class="af_static"><style>{BASE_CSS}{LEGEND_CSS}</style>{svg}'
-                f"{legend_html()}</div>")
+                f"{legend_html(nested=bool(self.shape.subgraph_paths))}</div>")
 
     def source(self) -> Any:
         """The DOT as a `graphviz.Source`, to render to PNG or PDF with the graphviz package."""

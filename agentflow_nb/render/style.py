@@ -11,21 +11,27 @@ from __future__ import annotations
 
 from html import escape
 
+from agentflow_nb.graph.paths import SEP, split_path
 from agentflow_nb.render.shape import GraphShape, Position
 
-__all__ = ["BASE_CSS", "LEGEND", "legend_html", "position_classes"]
+__all__ = ["BASE_CSS", "LEGEND", "NESTED_LEGEND", "legend_html", "position_classes"]
 
 _TINT = "color-mix(in srgb, var({color}) {pct}%, var(--af-bg))"
 
 
 def _mark(css: str, color: str, pct: int, width: float, extra: str = "") -> str:
+    """A mark's look on nodes, and on open subgraphs' boxes (a fainter fill, no glow)."""
     fill = _TINT.format(color=color, pct=pct)
-    return f"{_shapes(css)} {{ fill: {fill}; stroke: var({color}); stroke-width: {width}px; {extra}}}\n"
+    box = _TINT.format(color=color, pct=max(4, pct // 4))
+    dash = "stroke-dasharray: 7 4; " if "dasharray" in extra else ""
+    return (f"{_shapes(css)} {{ fill: {fill}; stroke: var({color}); stroke-width: {width}px; {extra}}}\n"
+            f"{_shapes(css, 'af_cluster')} {{ fill: {box}; stroke: var({color}); stroke-width: {width}px; "
+            f"{dash}}}\n")
 
 
-def _shapes(css: str) -> str:
-    """Selectors for the outline of nodes carrying `css` (with or without a tooltip link)."""
-    return ", ".join(f".af_svg .af_node.{css} > {inner}" for inner in ("path", "polygon", "g > a > path",
+def _shapes(css: str, kind: str = "af_node") -> str:
+    """Selectors for the outline of nodes (or clusters) carrying `css` (with or without a tooltip link)."""
+    return ", ".join(f".af_svg .{kind}.{css} > {inner}" for inner in ("path", "polygon", "g > a > path",
                                                                        "g > a > polygon"))
 
 
@@ -67,6 +73,7 @@ BASE_CSS = (
     + _mark("af_stopped", "--af-stopped", 30, 3.5, "stroke-dasharray: 12 2 2 2; ")
     + _mark("af_done", "--af-done", 28, 3)
     + _mark("af_error", "--af-error", 30, 3.5, "filter: drop-shadow(0 0 4px var(--af-error)); ")
+    + _mark("af_frame", "--af-path", 8, 2.5)
     + """
 """
     + f"{_shapes('af_bp_before')} {{ stroke: var(--af-break); stroke-width: 3px; stroke-dasharray: none; }}\n"
@@ -78,6 +85,14 @@ BASE_CSS = (
   stroke: var(--af-after); stroke-width: 5px; }
 .af_svg g.af_end.af_done ellipse { stroke: var(--af-done); stroke-width: 4px; }
 .af_svg g.af_any text { fill: var(--af-fg2); }
+.af_svg .af_cluster > g > a > path, .af_svg .af_cluster > path, .af_svg .af_cluster > polygon {
+  fill: color-mix(in srgb, var(--af-fg) 4%, var(--af-bg)); stroke: var(--af-line); stroke-width: 1.2px; }
+.af_svg .af_cluster text { fill: var(--af-fg2); font-weight: 600; }
+.af_svg .af_cluster.af_frame text, .af_svg .af_cluster.af_before text, .af_svg .af_cluster.af_after text {
+  fill: var(--af-fg); }
+.af_svg .af_node.af_sub > path ~ path, .af_svg .af_node.af_sub > g > a > path ~ path { fill: none; }
+.af_svg .af_node.af_sub.af_bp_inside > path ~ path, .af_svg .af_node.af_sub.af_bp_inside > g > a > path ~ path {
+  stroke: var(--af-break); stroke-width: 2.5px; stroke-dasharray: 4 2; }
 @keyframes af_march { to { stroke-dashoffset: -22; } }
 @media (prefers-reduced-motion: reduce) { .af_svg .af_running > path { animation: none; } }
 """
@@ -98,9 +113,24 @@ LEGEND: tuple[tuple[str, str, str], ...] = (
     ("af_taken", "edge just taken", "edge"),
 )
 
+#: Legend entries for graphs with subgraphs.
+NESTED_LEGEND: tuple[tuple[str, str, str], ...] = (
+    ("", "subgraph (open)", "cluster"),
+    ("", "subgraph (closed)", "sub"),
+    ("af_frame", "run is inside", "cluster"),
+    ("af_bp_inside", "breaks inside", "sub"),
+)
+
 
 def position_classes(shape: GraphShape, position: Position) -> dict[str, str]:
-    """Element id -> the CSS classes (space separated) that show `position` on the drawing."""
+    """Element id -> the CSS classes (space separated) that show `position` on the drawing.
+
+    In a graph with subgraphs, a position inside a closed subgraph shows on that subgraph's
+    node (and breakpoints inside it as `af_bp_inside`); open subgraphs around the current node
+    are marked `af_frame`, like the frames of a call stack.
+    """
+    if shape.subgraph_paths:
+        return _nested_classes(shape, position)
     ids = shape.node_ids()
     marks: dict[str, str] = {}
     for name in position.visited:  # the path: most of the work, so plain dict stores
@@ -127,20 +157,67 @@ def position_classes(shape: GraphShape, position: Position) -> dict[str, str]:
     return marks
 
 
+def _nested_classes(shape: GraphShape, position: Position) -> dict[str, str]:
+    ids, drawn, visible = shape.element_ids, shape.drawn_edge_ids, shape.visible
+    marks: dict[str, str] = {}
+
+    def add(element: str | None, css: str) -> None:
+        if element is None:
+            return
+        now = marks.get(element)
+        if now is None:
+            marks[element] = css
+        elif css not in now.split():
+            marks[element] = f"{now} {css}"
+
+    for name in position.visited:
+        add(ids.get(visible(name)), "af_path")
+    for source, target in position.path_edges:
+        for element in shape.transition(source, target):
+            if element in drawn:
+                add(element, "af_path")
+    current = position.current
+    if current is not None and position.phase is not None:
+        shown = visible(current)
+        add(ids.get(shown), f"af_{position.phase}")
+        parts = split_path(shown)
+        for depth in range(1, len(parts)):  # the open subgraphs it is inside
+            add(ids.get(SEP.join(parts[:depth])), "af_frame")
+    for points, css in ((position.before, "af_bp_before"), (position.after, "af_bp_after")):
+        for name in points:
+            shown = visible(name)
+            add(ids.get(shown), css if shown == name else "af_bp_inside")
+    if position.edge is not None:
+        for element in shape.transition(*position.edge):
+            if element in drawn:
+                add(element, "af_taken")
+    return marks
+
+
+_BOX = "M5,3 H21 Q24,3 24,6 V12 Q24,15 21,15 H5 Q2,15 2,12 V6 Q2,3 5,3 Z"
+_FRAME = "M3,1 H23 Q25,1 25,3 V15 Q25,17 23,17 H3 Q1,17 1,15 V3 Q1,1 3,1 Z"
+_INNER = "M7,5 H19 Q21,5 21,7 V11 Q21,13 19,13 H7 Q5,13 5,11 V7 Q5,5 7,5 Z"
+
+
 def _swatch(classes: str, kind: str) -> str:
     if kind == "edge":
         body = f'<g class="af_edge {classes}"><path d="M2,9 H24" fill="none"/></g>'
+    elif kind == "cluster":
+        body = f'<g class="af_cluster {classes}"><path d="{_FRAME}"/></g>'
+    elif kind == "sub":
+        body = f'<g class="af_node af_sub {classes}"><path d="{_INNER}"/><path d="{_FRAME}"/></g>'
     else:
-        body = (f'<g class="af_node {classes}"><path d="M5,3 H21 Q24,3 24,6 V12 Q24,15 21,15 H5 Q2,15 2,12 '
-                f'V6 Q2,3 5,3 Z"/></g>')
+        body = f'<g class="af_node {classes}"><path d="{_BOX}"/></g>'
     return f'<svg class="af_svg" width="22" height="15" viewBox="0 0 26 18" aria-hidden="true">{body}</svg>'
 
 
-def legend_html() -> str:
-    """The legend: a swatch drawn with the same CSS as the graph, and its meaning, per mark."""
+def legend_html(nested: bool = False) -> str:
+    """The legend: a swatch drawn with the same CSS as the graph, and its meaning, per mark;
+    `nested` adds the entries of subgraphs (open, closed, the run inside, breaks inside)."""
+    entries = LEGEND + NESTED_LEGEND if nested else LEGEND
     items = "".join(
         f'<span class="af_legend_item">{_swatch(classes, kind)}{escape(label)}</span>'
-        for classes, label, kind in LEGEND
+        for classes, label, kind in entries
     )
     return f'<div class="af_legend">{items}</div>'
 

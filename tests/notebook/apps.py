@@ -92,3 +92,37 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "the expected state")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+class Story(AgentState):
+    topic: str = ""
+    draft: str = ""
+    approved: bool = False
+
+
+class Draft(AgentState):
+    """The writer's own schema: `words` is its field alone, and may not be negative."""
+
+    topic: str = ""
+    draft: str = ""
+    approved: bool = False
+    words: int = Field(0, ge=0)
+
+
+def nested_app(**compile_kwargs):
+    """PLAN -> WRITER -> PUBLISH; WRITER is DRAFT -> CRITIC -> REVIEW (its own break before
+    REVIEW) and CRITIC is a subgraph of one node, SCORE: two levels of nesting."""
+    critic = StateGraph(Draft)
+    critic.add_node("SCORE", lambda s: {"words": s.words + 1})
+    critic.add_edge(START, "SCORE").add_edge("SCORE", END)
+    writer = StateGraph(Draft)
+    writer.add_node("DRAFT", lambda s: {"draft": f"about {s.topic}", "words": 2})
+    writer.add_node("CRITIC", critic.compile())
+    writer.add_node("REVIEW", lambda s: Message.text_message(f"review: approved={s.approved}", role="assistant"))
+    writer.add_edge(START, "DRAFT").add_edge("DRAFT", "CRITIC").add_edge("CRITIC", "REVIEW").add_edge("REVIEW", END)
+    parent = StateGraph(Story)
+    parent.add_node("PLAN", lambda s: {"topic": "owls"})
+    parent.add_node("WRITER", writer.compile(interrupt_before=["REVIEW"]))
+    parent.add_node("PUBLISH", lambda s: f"published {s.draft!r} approved={s.approved}")
+    parent.add_edge(START, "PLAN").add_edge("PLAN", "WRITER").add_edge("WRITER", "PUBLISH").add_edge("PUBLISH", END)
+    return parent.compile(**compile_kwargs)
