@@ -15,8 +15,10 @@ def _literal(value: Any, indent: int) -> str:
     return text.replace("\n", "\n" + " " * indent)
 
 
-def update_state_code(app_name: str, thread_id: str, values: Mapping[str, Any], note: str = "") -> str:
-    """`app.update_state({"thread_id": ...}, {...})` for JSON-ready `values`.
+def update_state_code(app_name: str, thread_id: str, values: Mapping[str, Any], note: str = "",
+                      subgraph: str | None = None) -> str:
+    """`app.update_state({"thread_id": ...}, {...})` for JSON-ready `values` (`subgraph=...`
+    added for the state of a subgraph the thread is in).
 
     Example:
         >>> print(update_state_code("app", "t-1", {"amount": 120.0, "approved": True}))
@@ -29,5 +31,5 @@ def update_state_code(app_name: str, thread_id: str, values: Mapping[str, Any], 
     lines.append(f"{app_name}.update_state({{'thread_id': {thread_id!r}}}, {{")
     for name, value in values.items():
         lines.append(f"    {name!r}: {_literal(value, 4 + len(repr(name)) + 2)},")
-    lines.append("})")
+    lines.append(f"}}, subgraph={subgraph!r})" if subgraph else "})")
     return "\n".join(lines)

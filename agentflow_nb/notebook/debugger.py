@@ -3,23 +3,21 @@
 One screen: the controls stay at the top (sticky) while the rest scrolls; the graph sits in a
 fixed-height viewport beside the state, which scrolls on its own; Events and History are
 under the graph. Picking a History row moves the whole UI to that step (graph, state, diff)
-until "Back to live".
+until "Back to live". In a graph with subgraphs: Step over / into / out, subgraphs drawn as
+clusters that open and close, and the state as a call stack (pick a frame to see or edit it).
 """
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import replace
-from html import escape
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
 from pydantic import ValidationError
 
-from agentflow_nb.checkpointer.base import Checkpoint
 from agentflow_nb.errors import GraphError
+from agentflow_nb.graph.breakpoints import StepMode, step_mode
 from agentflow_nb.graph.compiled import CompiledGraph
 from agentflow_nb.notebook.code import update_state_code
 from agentflow_nb.notebook.fallback import fallback_bundle
@@ -27,42 +25,48 @@ from agentflow_nb.notebook.graph_view import BreakpointPicker, GraphView
 from agentflow_nb.notebook.inspector import StateInspector
 from agentflow_nb.notebook.panels import Controls, EventLog, HistoryView
 from agentflow_nb.notebook.session import DebugSession
+from agentflow_nb.notebook.showing import DebuggerViews
 from agentflow_nb.notebook.status import SessionStatus
-from agentflow_nb.notebook.timeline import Entry, entries, last_node_diff, path_to, position_of
-from agentflow_nb.render import legend_html
+from agentflow_nb.notebook.timeline import state_at
+from agentflow_nb.render import Drawing, legend_html
 
 __all__ = ["Debugger", "debug"]
 
 St = SessionStatus
 
 
-class Debugger(widgets.VBox):
+class Debugger(DebuggerViews, widgets.VBox):
     """The debugger UI. Every part is a thin view over `self.session`.
 
     Args:
         session: the session to show.
         app_name: the name of the compiled graph in the notebook, for "copy as code".
+        expand: the subgraphs drawn open (paths; True: all; False: none); default: all of them
+            in a graph of at most 40 nodes. A pause inside a closed subgraph opens it, unless
+            it was closed by hand.
     """
 
-    def __init__(self, session: DebugSession, *, app_name: str = "app", **kwargs: Any) -> None:
+    def __init__(self, session: DebugSession, *, app_name: str = "app",
+                 expand: Iterable[str] | bool | None = None, **kwargs: Any) -> None:
         self.session = session
         self.app_name = app_name
         self.sessions: dict[str, DebugSession] = {}
         self._bound: DebugSession | None = None
         self._notice = ""
         self._log_due = False
+        self._stack_of: str | None = None  # the checkpoint whose call stack is listed
         self._display_id = f"agentflow-{uuid.uuid4().hex}"
         self._displayed = False
-        self.drawing = session.app.draw()
-        self.graph = GraphView(self.drawing)
-        self.picker = BreakpointPicker(list(session.app.nodes))
+        nested = bool(session.app.subgraphs)
+        self.graph = GraphView(session.app.draw(expand))
+        self.picker = BreakpointPicker(list(self.graph.shape.paths))
         self.inspector = StateInspector(session.app.schema,
                                         layout=widgets.Layout(height="100%", overflow="hidden auto", flex="1 1 auto"))
-        self.controls = Controls()
+        self.controls = Controls(nested=nested)
         self.events = EventLog()
         self.history = HistoryView()
         tabs = widgets.Tab([self.events, self.history, self.picker], titles=("Events", "History", "Breakpoints"))
-        left = widgets.VBox([self.graph, widgets.HTML(legend_html()), tabs],
+        left = widgets.VBox([self.graph, widgets.HTML(legend_html(nested=nested)), tabs],
                             layout=widgets.Layout(flex="1.3 1 340px", min_width="0", margin="0 6px 0 0"))
         right = widgets.VBox([self.inspector], layout=widgets.Layout(
             flex="1 1 280px", min_width="0", height="540px", overflow="hidden auto"))
@@ -76,6 +80,10 @@ class Debugger(widgets.VBox):
     def _wire(self) -> None:
         self.controls.resume.on_click(lambda _: self.resume())
         self.controls.step.on_click(lambda _: self.resume(step=True))
+        self.controls.step_into.on_click(lambda _: self.step_into())
+        self.controls.step_out.on_click(lambda _: self.step_out())
+        self.graph.on_fold(lambda path, open: self._publish_fallback())
+        self.inspector.on_frame(self._frame_picked)
         self.controls.stop.on_click(lambda _: self.stop())
         self.controls.copy.on_click(lambda _: self.copy_as_code())
         self.graph.on_node_click(self._toggle)
@@ -100,8 +108,9 @@ class Debugger(widgets.VBox):
         """The last feedback line, as plain text."""
         return self._notice
 
-    def resume(self, step: bool = False, to: str | None = None) -> bool:
-        """Apply the inspector's edits and message, then resume (or step, or run to a node).
+    def resume(self, step: bool | StepMode = False, to: str | None = None) -> bool:
+        """Apply the inspector's edits (to the frame it shows) and message, then resume (or
+        step: True / "over", "into", "out"; or run to a node).
 
         False when it cannot: the reason is shown (and in `notice`) and nothing is saved.
         """
@@ -109,14 +118,17 @@ class Debugger(widgets.VBox):
         if picked is not None:
             return self._say(f"Viewing step {picked.step}: go back to live first (or Fork from here); "
                              "nothing was saved.", error=True)
-        reason = self.session.status.why_not_resume(self.session.thread_id)
+        mode = step_mode(step)
+        reason = self.session.why_not_step(mode) if mode else self.session.status.why_not_resume(
+            self.session.thread_id)
         if reason:
-            return self._say(f"Not resumed: {reason}.", error=True)
+            return self._say(f"Not {'stepped' if mode else 'resumed'}: {reason}.", error=True)
         edits = self.inspector.collect()
         if edits is None:
             return self._say("Fix the marked fields first; nothing was saved.", error=True)
         try:
-            self.session.resume(edits or None, self.inspector.pending_message(), step=step, to=to)
+            self.session.resume(edits or None, self.inspector.pending_message(), step=mode or False, to=to,
+                                subgraph=self.inspector.frame or None)
         except ValidationError as exc:
             loose = self.inspector.show_errors(exc)
             why = f" ({'; '.join(loose)})" if loose else ""
@@ -127,9 +139,33 @@ class Debugger(widgets.VBox):
         self._say(f"Running to {to}…" if to else "")
         return True
 
-    def step(self) -> bool:
-        """Like `resume`, but pause again after one node."""
-        return self.resume(step=True)
+    def step(self, mode: bool | StepMode = "over") -> bool:
+        """Like `resume`, but pause again at the next step ("over": after the next node at this
+        level; "into": also before a subgraph's first node; "out": after this subgraph ends)."""
+        return self.resume(step=mode)
+
+    def step_into(self) -> bool:
+        """Step, going into the next node if it is a subgraph (pause before its first node)."""
+        return self.resume(step="into")
+
+    def step_out(self) -> bool:
+        """Finish the subgraph the run is in, and pause in its parent."""
+        return self.resume(step="out")
+
+    @property
+    def drawing(self) -> Drawing:
+        """The graph's drawing as shown (which subgraphs are open)."""
+        return self.graph.drawing
+
+    def expand(self, path: str, open: bool = True) -> None:
+        """Draw the subgraph at `path` open (its nodes in a cluster) or closed (one node), as
+        its +/− button does."""
+        self.graph.fold(path, open)
+        self._publish_fallback()
+
+    def collapse(self, path: str) -> None:
+        """Draw the subgraph at `path` as one node."""
+        self.expand(path, False)
 
     def run_to(self, node: str) -> bool:
         """Resume and pause before `node` (breakpoints on the way still pause first)."""
@@ -162,15 +198,18 @@ class Debugger(widgets.VBox):
         if edits is None:
             raise ValueError("some edits are not valid yet (see the marked fields)")
         shown = self.history.picked or self.session.latest
+        frame = self.inspector.frame
+        state = state_at(shown, frame) if shown is not None else None
+        where = f" in {frame}" if frame else ""
         if edits:
             values = {n: self.inspector.editors[n].as_json(v) for n, v in edits.items()}
-            note = "edits from the debugger"
-        elif shown is not None:
-            values = shown.state.model_dump(mode="json", exclude={"messages", "execution_meta"})
-            note = f"the state at step {shown.step} of thread {self.session.thread_id}"
+            note = "edits from the debugger" + where
+        elif state is not None:
+            values = state.model_dump(mode="json", exclude={"messages", "execution_meta"})
+            note = f"the state{where} at step {shown.step} of thread {self.session.thread_id}"  # type: ignore[union-attr]
         else:
             raise ValueError(f"thread `{self.session.thread_id}` has no saved state yet")
-        return update_state_code(self.app_name, self.session.thread_id, values, note)
+        return update_state_code(self.app_name, self.session.thread_id, values, note, subgraph=frame or None)
 
     def copy_as_code(self) -> str | None:
         """Put `code()` into a new cell below this output (or on the clipboard); returns it."""
@@ -221,73 +260,6 @@ class Debugger(widgets.VBox):
             self._show_saved()
             self._publish_fallback()
 
-    def _show_log(self) -> None:
-        self._log_due = False
-        self.events.show(self.session.events)
-
-    def _show_position(self) -> None:
-        if self.history.picked is None:
-            self.graph.show(self.session.position)
-
-    def _show_status(self) -> None:
-        session = self.session
-        latest, position = session.latest, session.position
-        detail = ""
-        if session.error is not None:
-            detail = f"{type(session.error).__name__}: {session.error}"
-        elif latest is not None and session.status is St.PAUSED:
-            detail = latest.state.execution_meta.interrupt_reason or ""
-        node_elapsed = None
-        if session.status.running and session.node_started_at is not None:
-            node_elapsed = time.monotonic() - session.node_started_at
-        picked = self.history.picked
-        self.controls.show(
-            thread=session.thread_id, status=session.status, step=latest.step if latest is not None else None,
-            node=position.current, phase=position.phase, elapsed=session.elapsed, node_elapsed=node_elapsed,
-            detail=detail, viewing=picked.step if picked is not None else None,
-        )
-
-    def _show_saved(self) -> None:
-        """After a run settles: the history list and, unless a step is previewed, the live state."""
-        keep = self.history.picker.value
-        self.history.show(entries(self.session.latest_history), keep=keep)
-        if self.history.picked is None:
-            self._show_live()
-
-    def _show_live(self) -> None:
-        session = self.session
-        latest = session.latest
-        banner = session.status.banner
-        if latest is None:
-            self.inspector.set_readonly(True)
-            self.inspector.show_banner(banner, "busy" if session.status is St.BUSY else "")
-            return
-        node, diff = last_node_diff([latest, *session.latest_history], latest)
-        changed = dict.fromkeys(diff.changed, node or "")
-        self.inspector.load(latest.state, changed, new_messages=diff.added, readonly=not session.status.can_resume,
-                            banner=banner, kind="busy" if session.status is St.BUSY else "")
-
-    def _preview(self, checkpoint: Checkpoint | None) -> None:
-        if checkpoint is None:
-            self._show_position()
-            self._show_live()
-            self._show_status()
-            self._say("")
-            return
-        entry: Entry | None = self.history.picked_entry
-        history = self.session.latest_history
-        position = position_of(checkpoint, path_to(history, checkpoint))
-        self.graph.show(replace(position, before=frozenset(self.session.before), after=frozenset(self.session.after)))
-        by = {"ran": checkpoint.node or "", "edit": "your edit", "input": "the input", "start": "the input"}
-        kind = entry.kind if entry else ""
-        diff = entry.diff if entry else None
-        changed = dict.fromkeys(diff.changed, by.get(kind, "this step")) if diff else {}
-        what = f" · {escape(diff.summary())}" if diff and diff.summary() else " · nothing changed"
-        head = f" · {escape(entry.checkpoint.source)}: {escape(entry.head)}" if entry else ""
-        self.inspector.load(checkpoint.state, changed, new_messages=diff.added if diff else 0, readonly=True,
-                            banner=f"<b>Viewing step {checkpoint.step}</b>{head}{what} · read-only", kind="viewing")
-        self._show_status()
-
     def _toggle(self, node: str, where: str) -> None:
         on = self.session.toggle_breakpoint(node, where)
         self._say(f"Breakpoint {where} {node} {'on' if on else 'off'} (applies from the next resume).")
@@ -306,8 +278,10 @@ class Debugger(widgets.VBox):
             self.back_to_live()
         elif action == "stop":
             self.stop()
+        elif action in ("step", "into", "out"):
+            self.resume(step="over" if action == "step" else action)  # type: ignore[arg-type]
         else:
-            self.resume(step=action == "step")
+            self.resume()
 
     def _inserted(self, how: str) -> None:
         self._say({"cell": "Code put in a new cell below.",
@@ -334,8 +308,9 @@ class Debugger(widgets.VBox):
         where = f" at {session.position.current}" if session.position.current else ""
         step = f", step {session.latest.step}" if session.latest is not None else ""
         text = f"thread {session.thread_id}: {session.status.value}{where}{step}"
-        return fallback_bundle(self.drawing, session.position, text,
-                               session.latest.state if session.latest is not None else None)
+        latest = session.latest
+        return fallback_bundle(self.drawing, session.position, text, latest.state if latest is not None else None,
+                               frames=[(f.path, f.state) for f in latest.frames] if latest is not None else ())
 
     def _publish_fallback(self) -> None:
         if self._displayed:
@@ -369,17 +344,18 @@ def debug(
     before: Any = (),
     after: Any = (),
     step: bool = False,
+    expand: Iterable[str] | bool | None = None,
 ) -> Debugger:
     """Debug `app` in the notebook and return the UI (show it as a cell's value).
 
     With `input` the run starts in the background at once (`{}` resumes a saved thread, or
     starts a new one from the state's defaults). Without it the debugger attaches to
     `config["thread_id"]` as saved: editable at a pause, live and read-only while another
-    process runs it.
+    process runs it. `expand` says which subgraphs are drawn open (see `Debugger`).
 
     Example:
         ui = debug(app, {"amount": 30, "messages": [Message.text_message("hi")]}, before=["PAY"])
         ui
     """
     session = DebugSession(app, input, config=config, before=before, after=after, step=step)
-    return Debugger(session, app_name=_app_name(app))
+    return Debugger(session, app_name=_app_name(app), expand=expand)

@@ -9,6 +9,7 @@ the same output hides itself (a CSS rule that only matches next to a live debugg
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -38,25 +39,33 @@ def summary_html(state: AgentState | None, messages: int = 3) -> str:
     """The state's fields and its last few messages, as a small table."""
     if state is None:
         return "<p><i>nothing saved yet</i></p>"
-    values = state.model_dump(mode="json", exclude={"messages", "execution_meta"})
-    rows = "".join(f"<tr><td><b>{escape(k)}</b></td><td>{escape(_short(v))}</td></tr>" for k, v in values.items())
+    rows = _fields(state)
     last = state.messages[-messages:]
     said = "".join(
         f"<tr><td><b>{escape(m.role)}</b></td><td>{escape(_short(m.content))}</td></tr>" for m in last
     )
     more = len(state.messages) - len(last)
     head = f"messages ({len(state.messages)}{f', last {len(last)}' if more > 0 else ''})"
-    return (f"<table><tbody>{rows}</tbody></table><p><b>{escape(head)}</b></p>"
+    return (f"{rows}<p><b>{escape(head)}</b></p>"
             f"<table><tbody>{said or '<tr><td><i>none</i></td></tr>'}</tbody></table>")
 
 
-def fallback_bundle(drawing: Drawing, position: Position, status_text: str, state: AgentState | None) -> dict[str, str]:
-    """The fallback output's mime bundle: HTML (graph picture + state) and plain text."""
+def _fields(state: AgentState) -> str:
+    values = state.model_dump(mode="json", exclude={"messages", "execution_meta"})
+    rows = "".join(f"<tr><td><b>{escape(k)}</b></td><td>{escape(_short(v))}</td></tr>" for k, v in values.items())
+    return f"<table><tbody>{rows}</tbody></table>"
+
+
+def fallback_bundle(drawing: Drawing, position: Position, status_text: str, state: AgentState | None,
+                    frames: Sequence[tuple[str, AgentState]] = ()) -> dict[str, str]:
+    """The fallback output's mime bundle: HTML (graph picture + state, and the state of each
+    subgraph the thread is in, innermost last) and plain text."""
     svg = drawing.marked_svg(position).replace("<svg ", '<svg class="af_svg" ', 1)
+    inside = "".join(f"<p><b>inside {escape(path)}</b></p>{_fields(frame)}" for path, frame in frames)
     html = (
         f'<div class="af_static {FALLBACK_CLASS}"><style>{BASE_CSS}{LEGEND_CSS}{_HIDE_WHEN_LIVE}</style>'
         f"<p><b>agentflow_nb debugger</b> — {escape(status_text)} "
         f"<i>(saved picture: run the cell with a kernel for the live debugger)</i></p>"
-        f"{svg}{legend_html()}{summary_html(state)}</div>"
+        f"{svg}{legend_html(nested=bool(drawing.shape.subgraph_paths))}{summary_html(state)}{inside}</div>"
     )
     return {"text/html": html, "text/plain": f"agentflow_nb debugger — {status_text}"}

@@ -1,9 +1,13 @@
-"""The live graph: an anywidget that gets the SVG once, then only the CSS classes of a position.
+"""The live graph: an anywidget that gets the SVG once per shape, then only the CSS classes of a
+position.
 
 Click a node to toggle a breakpoint before it; shift+click for one after it; right-click for
-"run to here". Drag to pan, ctrl+wheel to zoom; fit and follow buttons; a minimap when the
-graph is larger than its viewport. Where custom widgets do not load, `BreakpointPicker` (stock
-ipywidgets) sets breakpoints and runs to a node.
+"run to here". Nodes inside subgraphs work alike, by path (`"WRITER/REVIEW"`). A subgraph is a
+cluster with a − button to close it into one node, which has a + button to open it again (also
+in the right-click menu); each open/closed combination is a shape, laid out once. Drag to pan,
+ctrl+wheel to zoom; fit and follow buttons; a minimap when the graph is larger than its
+viewport. Where custom widgets do not load, `BreakpointPicker` (stock ipywidgets) sets
+breakpoints and runs to a node.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from agentflow_nb.render import BASE_CSS, Drawing, Position
 from agentflow_nb.render.shape import GraphShape
 from agentflow_nb.render.style import LEGEND_CSS
 
-__all__ = ["BreakpointPicker", "GraphView"]
+__all__ = ["KEY_ACTIONS", "BreakpointPicker", "GraphView"]
 
 _STATIC = Path(__file__).with_name("static")
 #: The whole debugger's stylesheet rides on the graph widget (anywidget puts it in the page).
 CSS = BASE_CSS + LEGEND_CSS + (_STATIC / "debugger.css").read_text(encoding="utf-8")
 Handler = Callable[..., None]
+#: What the widget's keys ask for (`graph.js`): resume, step over, step into, step out, stop, back to live.
+KEY_ACTIONS = ("resume", "step", "into", "out", "stop", "live")
 
 
 class GraphView(anywidget.AnyWidget):
@@ -41,15 +47,62 @@ class GraphView(anywidget.AnyWidget):
     focus = traitlets.Unicode("", help="SVG id of the node to keep in view.").tag(sync=True)
     before = traitlets.List(traitlets.Unicode(), help="Nodes with a breakpoint before.").tag(sync=True)
     after = traitlets.List(traitlets.Unicode(), help="Nodes with a breakpoint after.").tag(sync=True)
+    subgraphs = traitlets.Dict(help="Drawn subgraph path -> {id, open}: where the +/− buttons go.").tag(sync=True)
 
     def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
-        super().__init__(svg=drawing.svg, node_ids=drawing.shape.node_ids(), **kwargs)
+        super().__init__(**kwargs)
+        self._handlers: dict[str, list[Handler]] = {}
+        self._drawings: dict[frozenset[str], Drawing] = {}
+        #: Subgraphs the user closed: a pause inside one does not open it again.
+        self.closed_by_hand: set[str] = set()
+        self.position = Position()
+        self.use(drawing)
+        self.on_msg(self._on_front_end_msg)
+
+    @property
+    def expanded(self) -> frozenset[str]:
+        """The subgraphs drawn open (paths)."""
+        return self.shape.expanded
+
+    def fold(self, path: str, open: bool) -> None:
+        """Open (or close) the subgraph at `path`: the graph's shape for that, laid out once
+        and kept, with the position painted on it.
+
+        Raises:
+            GraphError: `path` is not a subgraph node (with a did-you-mean).
+        """
+        if open:
+            self.closed_by_hand.discard(path)
+        else:
+            self.closed_by_hand.add(path)
+        drawing = self.drawing.expand(path, open)
+        self.use(self._drawings.setdefault(drawing.shape.expanded, drawing))
+
+    def reveal(self, path: str) -> None:
+        """Open the subgraphs around `path` so it is drawn itself, except those closed by hand."""
+        drawing = self.drawing
+        shown = drawing.shape.visible(path)
+        while shown != path and shown not in self.closed_by_hand:
+            drawing = drawing.expand(shown)
+            shown = drawing.shape.visible(path)
+        if drawing is not self.drawing:
+            self.use(self._drawings.setdefault(drawing.shape.expanded, drawing))
+
+    def use(self, drawing: Drawing) -> None:
+        """Show another shape of the graph (a subgraph opened or closed): the new SVG, and the
+        position painted on it."""
+        self._drawings.setdefault(drawing.shape.expanded, drawing)
         self.drawing = drawing
         self.shape: GraphShape = drawing.shape
-        self._ids = drawing.shape.node_ids()
-        self._handlers: dict[str, list[Handler]] = {}
-        self.position = Position()
-        self.on_msg(self._on_front_end_msg)
+        self._ids = drawing.shape.element_ids
+        shape = drawing.shape
+        self._paths = frozenset(shape.paths)  # every node that can take a breakpoint, at any depth
+        with self.hold_sync():
+            self.svg = drawing.svg
+            self.node_ids = shape.node_ids()
+            self.subgraphs = {path: {"id": shape.node_id(path), "open": shape.is_open(path)}
+                              for path in shape.subgraph_paths if shape.shown(path)}
+            self.show(self.position)
 
     def show(self, position: Position) -> None:
         """Move the painted position (a few small trait updates, no re-layout)."""
@@ -58,15 +111,16 @@ class GraphView(anywidget.AnyWidget):
             self.marks = self.drawing.classes(position)
             self.current = position.current or ""
             self.phase = position.phase or ""
-            self.focus = self._ids.get(position.current or "", "")
+            self.focus = self._ids.get(self.shape.visible(position.current or ""), "")
             self.before = sorted(position.before)
             self.after = sorted(position.after)
 
     @property
     def edge_id(self) -> str:
-        """The SVG id of the edge just taken ("" if none)."""
+        """The SVG id of the (last) arrow just taken ("" if none)."""
         edge = self.position.edge
-        return (self.shape.edge_id(*edge) or "") if edge else ""
+        arrows = self.shape.transition(*edge) if edge else ()
+        return arrows[-1] if arrows else ""
 
     @property
     def visited(self) -> list[str]:
@@ -88,8 +142,14 @@ class GraphView(anywidget.AnyWidget):
         self._on("run_to", callback, remove)
 
     def on_key(self, callback: Callable[[str], None], remove: bool = False) -> None:
-        """Call `callback(action)` for a keyboard shortcut: resume, step, stop or live."""
+        """Call `callback(action)` for a keyboard shortcut: resume, step (over), into, out, stop
+        or live."""
         self._on("key", callback, remove)
+
+    def on_fold(self, callback: Callable[[str, bool], None], remove: bool = False) -> None:
+        """Call `callback(path, open)` after a subgraph's +/− button (or menu item) opened or
+        closed it."""
+        self._on("fold", callback, remove)
 
     def on_inserted(self, callback: Callable[[str], None], remove: bool = False) -> None:
         """Call `callback(how)` once copied code landed: cell, clipboard or failed."""
@@ -98,6 +158,10 @@ class GraphView(anywidget.AnyWidget):
     def click_node(self, node: str, where: str = "before") -> None:
         """Click a node from code, as the browser would (tests, scripts)."""
         self._on_front_end_msg(self, {"event": "toggle", "node": node, "where": where}, [])
+
+    def click_fold(self, path: str) -> None:
+        """Click a subgraph's +/− button from code, as the browser would."""
+        self._on_front_end_msg(self, {"event": "fold", "path": path, "open": not self.shape.is_open(path)}, [])
 
     def _on(self, event: str, callback: Handler, remove: bool) -> None:
         handlers = self._handlers.setdefault(event, [])
@@ -108,13 +172,16 @@ class GraphView(anywidget.AnyWidget):
 
     def _on_front_end_msg(self, _: Any, content: dict[str, Any], buffers: list[Any]) -> None:
         event = content.get("event")
-        if event in ("toggle", "run_to") and content.get("node") not in self.shape.nodes:
+        if event in ("toggle", "run_to") and content.get("node") not in self._paths:
             return  # START, END or a name this graph does not have
         if event == "toggle":
             args: tuple[Any, ...] = (content["node"], "after" if content.get("where") == "after" else "before")
         elif event == "run_to":
             args = (content["node"],)
-        elif event == "key" and content.get("action") in ("resume", "step", "stop", "live"):
+        elif event == "fold" and content.get("path") in self.shape.subgraph_paths:
+            self.fold(content["path"], bool(content.get("open")))
+            args = (content["path"], bool(content.get("open")))
+        elif event == "key" and content.get("action") in KEY_ACTIONS:
             args = (content["action"],)
         elif event == "inserted":
             args = (str(content.get("how")),)

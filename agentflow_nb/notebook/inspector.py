@@ -1,11 +1,14 @@
 """The state inspector: editors generated from the state's schema, messages, metadata.
 
 It shows one checkpoint: the live one (editable at a pause, read-only while a run goes on) or a
-past one picked in History (read-only, under a "viewing step N" banner).
+past one picked in History (read-only, under a "viewing step N" banner). Inside subgraphs it
+shows a call stack: the subgraph's state first, its parent's one level up; pick a frame to see
+(and, at a pause, edit) its state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -32,6 +35,16 @@ class StateInspector(widgets.VBox):
     def __init__(self, schema: type[AgentState], **kwargs: Any) -> None:
         self.schema = schema
         self.editors: dict[str, FieldEditor] = {}
+        self._layout: tuple[type, list[str]] | None = None
+        self.stack = widgets.Select(options=[], rows=2, layout=widgets.Layout(width="auto"))
+        self.stack.add_class("af_stack")
+        self.stack_box = widgets.VBox([
+            widgets.HTML("<span class='af_panel_title'>Call stack</span> <span class='af_dim'>innermost first: "
+                         "pick a frame to see its state</span>"), self.stack,
+        ], layout=widgets.Layout(display="none", margin="0 0 4px 0"))
+        self._frame_handlers: list[Callable[[str], None]] = []
+        self._quiet = False
+        self.stack.observe(self._frame_picked, "value")
         self.banner = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self.back = widgets.Button(description="Back to live", icon="undo",
                                    tooltip="Show the thread as it is now (Esc)",
@@ -60,10 +73,11 @@ class StateInspector(widgets.VBox):
         self._page = 0
         self.readonly = False
         self._compose = widgets.HBox([self.role, self.text])
+        self.title = widgets.HTML("<span class='af_panel_title'>State</span>", layout=widgets.Layout(flex="1 1 auto"))
         super().__init__([
             widgets.HBox([self.banner, self.back], layout=widgets.Layout(align_items="center")),
-            widgets.HBox([widgets.HTML("<span class='af_panel_title'>State</span>",
-                                       layout=widgets.Layout(flex="1 1 auto")), self.revert_all]),
+            self.stack_box,
+            widgets.HBox([self.title, self.revert_all]),
             self.fields_box, self.general_error,
             widgets.HTML("<span class='af_panel_title'>Messages</span>"), self.messages_html,
             widgets.HBox([self.prev_page, self.page_label, self.next_page]),
@@ -80,7 +94,8 @@ class StateInspector(widgets.VBox):
         shown (`kind`: viewing or busy, for its colour)."""
         changed = changed or {}
         names = [n for n in type(state).model_fields if n not in _ENGINE] + list(state.model_extra or {})
-        if list(self.editors) != names:
+        if self._layout != (type(state), names):  # another schema (a subgraph's) or other extra fields
+            self._layout = (type(state), names)
             fields = type(state).model_fields
             editors = {}
             for name in names:
@@ -150,7 +165,45 @@ class StateInspector(widgets.VBox):
         return [name for name, e in self.editors.items() if e.dirty]
 
     def _edited(self, _: Any = None) -> None:
-        self.revert_all.disabled = self.readonly or not self.dirty
+        dirty = not self.readonly and bool(self.dirty)
+        self.revert_all.disabled = not dirty
+        self.stack.disabled = dirty  # edits belong to the frame shown: apply or revert them first
+        self.stack.tooltip = ("Resume or Step applies the edits to this frame (or Revert them) before "
+                              "looking at another frame" if dirty else "Pick a frame to see its state")
+
+    # -- the call stack --------------------------------------------------------------------
+
+    @property
+    def frame(self) -> str:
+        """The level shown: "" for the top level, else the subgraph's path."""
+        return self.stack.value or ""
+
+    def show_stack(self, rows: list[tuple[str, str]], picked: str) -> None:
+        """List the levels, innermost first, as (label, path) (the top level's path is "");
+        shown only inside a subgraph. Picks `picked` without telling the listeners."""
+        self._quiet = True
+        try:
+            self.stack.options = [(label, path or "") for label, path in rows]
+            self.stack.rows = max(2, len(rows))
+            self.stack.value = picked if any(path == picked for _, path in rows) else (rows[0][1] if rows else None)
+        finally:
+            self._quiet = False
+        self.stack_box.layout.display = "" if len(rows) > 1 else "none"
+        where = f" <span class='af_dim'>of {escape(self.frame)}</span>" if self.frame else ""
+        self.title.value = f"<span class='af_panel_title'>State</span>{where}"
+
+    def on_frame(self, callback: Callable[[str], None], remove: bool = False) -> None:
+        """Call `callback(path)` when a frame is picked in the call stack ("" the top level)."""
+        if remove:
+            self._frame_handlers.remove(callback)
+        else:
+            self._frame_handlers.append(callback)
+
+    def _frame_picked(self, _: Any) -> None:
+        if self._quiet:
+            return
+        for callback in list(self._frame_handlers):
+            callback(self.frame)
 
     def revert(self) -> None:
         """Put every edited field back as saved."""

@@ -12,13 +12,15 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from agentflow_nb.checkpointer.base import Checkpoint
 from agentflow_nb.errors import GraphError, did_you_mean
+from agentflow_nb.graph.breakpoints import StepMode
 from agentflow_nb.graph.compiled import CompiledGraph
 from agentflow_nb.notebook.debugger import Debugger
 from agentflow_nb.notebook.session import DebugSession
 
 __all__ = ["AgentflowMagics", "HistoryTable", "load_ipython_extension", "unload_ipython_extension"]
 
-COMMANDS = ("draw", "debug", "attach", "resume", "step", "stop", "state", "history", "threads", "code")
+COMMANDS = ("draw", "debug", "attach", "resume", "step", "step-over", "step-into", "step-out", "stop", "state",
+            "history", "threads", "code")
 
 
 class HistoryTable:
@@ -50,8 +52,8 @@ class AgentflowMagics(Magics):
 
     @magic_arguments()
     @argument("command", choices=COMMANDS, help="what to do (see above)")
-    @argument("target", nargs="?", help="the compiled graph's variable (draw, debug, threads), or the thread "
-                                        "id (attach)")
+    @argument("target", nargs="?", help="the compiled graph's variable (draw, debug, threads), the thread "
+                                        "id (attach), or a subgraph's path (state)")
     @argument("app", nargs="?", help="attach: the compiled graph's variable")
     @argument("--input", metavar="EXPR", help="input of the run: JSON, or a Python expression")
     @argument("--thread", metavar="ID", help="thread id (debug); default a new one")
@@ -83,9 +85,17 @@ class AgentflowMagics(Magics):
                                        apply the inspector's edits and run to the next break
                                        (or to NODE)
           %agentflow step [--message TEXT]
-                                       same, but pause after one node
+                                       same, but pause after one node (a subgraph node
+                                       runs whole); also `step-over`
+          %agentflow step-into [--message TEXT]
+                                       step, going into a subgraph: pause before its
+                                       first node
+          %agentflow step-out [--message TEXT]
+                                       finish the subgraph the thread is in, pause in
+                                       its parent
           %agentflow stop              stop the running thread at the next node boundary
-          %agentflow state             the shown thread's newest state
+          %agentflow state [PATH]      the shown thread's newest state, or the state of
+                                       the subgraph at PATH it is inside (`WRITER`)
           %agentflow history           the thread's checkpoints, newest first
           %agentflow threads [APP]     thread ids saved by APP's checkpointer
           %agentflow code              a new cell below with `app.update_state(...)` for the
@@ -107,11 +117,11 @@ class AgentflowMagics(Magics):
             setattr(args, name, _unquote(getattr(args, name)))
         args.before = [_unquote(n) for n in args.before]
         args.after = [_unquote(n) for n in args.after]
-        if args.command != "attach":
+        if args.command not in ("attach", "state"):
             if args.app is not None:
                 raise UsageError(f"`%agentflow {args.command}` takes one name, got `{args.target}` and `{args.app}`")
             args.app = args.target
-        handler = getattr(self, f"_{args.command}")
+        handler = getattr(self, f"_{args.command.replace('-', '_')}")
         return handler(args)
 
     # -- subcommands --------------------------------------------------------------------------
@@ -159,23 +169,47 @@ class AgentflowMagics(Magics):
         raise UsageError("`%agentflow attach THREAD APP` needs the compiled graph's variable: "
                          f"{'several are defined: ' + ', '.join(graphs) if graphs else 'none is defined yet'}")
 
-    def _resume(self, args: Any, step: bool = False) -> None:
+    def _resume(self, args: Any, step: StepMode | None = None) -> None:
         debugger = self._current()
+        reason = debugger.session.why_not_step(step) if step else ""
+        if reason:  # before the message goes in the box: a refused step changes nothing
+            raise UsageError(f"Not stepped: {reason}.")
         if args.message:
             debugger.inspector.text.value = args.message
-        if not debugger.resume(step=step, to=args.to):
+        if not debugger.resume(step=step or False, to=args.to):
             raise UsageError(debugger.notice or "not resumed")
         target = f" to {args.to}" if args.to else ""
-        print(f"{'stepping' if step else 'resumed'} thread {debugger.session.thread_id}{target}")
+        doing = {"over": "stepping", "into": "stepping into", "out": "stepping out of"}.get(step or "", "resumed")
+        where = f" {debugger.session.frames[-1]} in" if step == "out" and debugger.session.frames else ""
+        print(f"{doing}{where} thread {debugger.session.thread_id}{target}")
 
     def _step(self, args: Any) -> None:
-        self._resume(args, step=True)
+        self._resume(args, step="over")
+
+    def _step_over(self, args: Any) -> None:
+        self._resume(args, step="over")
+
+    def _step_into(self, args: Any) -> None:
+        self._resume(args, step="into")
+
+    def _step_out(self, args: Any) -> None:
+        self._resume(args, step="out")
 
     def _stop(self, args: Any) -> dict[str, Any]:
         return self._current().stop()
 
     def _state(self, args: Any) -> Any:
-        return self._current().session.state
+        if args.app is not None:
+            raise UsageError(f"`%agentflow state` takes at most a subgraph path, got `{args.target}` and `{args.app}`")
+        checkpoint = self._current().session.checkpoint
+        if not args.target:
+            return checkpoint.state if checkpoint is not None else None
+        if checkpoint is None:
+            raise UsageError(f"`%agentflow state {args.target}`: the thread has nothing saved yet")
+        try:
+            return checkpoint.state_at(args.target)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
 
     def _history(self, args: Any) -> HistoryTable:
         return HistoryTable(self._current().session.history)

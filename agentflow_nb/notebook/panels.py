@@ -30,22 +30,28 @@ def _seconds(value: float) -> str:
 class Controls(widgets.VBox):
     """Resume / Step / Stop, the status line, copy-as-code, and a notice line for feedback.
 
-    Buttons are enabled only when their action applies; when not, hovering says why.
+    For a graph with subgraphs, Step is three buttons, as in a debugger: Step over, Step into,
+    Step out. Buttons are enabled only when their action applies; when not, hovering says why.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, nested: bool = False, **kwargs: Any) -> None:
+        self.nested = nested
         self.resume = widgets.Button(description="Resume", icon="play", button_style="success")
-        self.step = widgets.Button(description="Step", icon="step-forward", button_style="info")
+        self.step = widgets.Button(description="Step over" if nested else "Step", icon="step-forward",
+                                   button_style="info")
+        self.step_into = widgets.Button(description="Step into", icon="level-down", button_style="info")
+        self.step_out = widgets.Button(description="Step out", icon="level-up", button_style="info")
         self.stop = widgets.Button(description="Stop", icon="stop", button_style="danger")
         self.copy = widgets.Button(description="Copy as code", icon="clipboard",
                                    tooltip="Put `app.update_state(...)` for the edits (or the shown state) "
                                            "into a new cell below")
-        for button in (self.resume, self.step, self.stop, self.copy):
+        for button in (self.resume, self.step, self.step_into, self.step_out, self.stop, self.copy):
             button.layout = widgets.Layout(width="auto", flex="0 0 auto")
+        stepping = [self.step, self.step_into, self.step_out] if nested else [self.step]
         self.status = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden"))
         self.notice = widgets.HTML(layout=widgets.Layout(margin="0 0 0 4px"))
         self.notice.add_class("af_notice")
-        row = widgets.HBox([self.resume, self.step, self.stop, self.status, self.copy],
+        row = widgets.HBox([self.resume, *stepping, self.stop, self.status, self.copy],
                            layout=widgets.Layout(align_items="center", width="100%"))
         super().__init__([row, self.notice], **kwargs)
         self.add_class("af_toolbar")
@@ -53,15 +59,24 @@ class Controls(widgets.VBox):
 
     def show(self, *, thread: str, status: SessionStatus, step: int | None, node: str | None,
              phase: str | None, elapsed: float, node_elapsed: float | None = None, detail: str = "",
-             viewing: int | None = None) -> None:
-        """Update the status line, and which buttons are enabled (with the reason when not)."""
+             viewing: int | None = None, why_out: str = "") -> None:
+        """Update the status line, and which buttons are enabled (with the reason when not);
+        `why_out` says why Step out does not apply (not inside a subgraph)."""
         why = status.why_not_resume(thread)
         if viewing is not None and not why:
             why = f"viewing step {viewing}: go back to live (Esc), or Fork from here to go on from it"
-        for button, verb in ((self.resume, "Run to the next breakpoint (r / F8)"),
-                             (self.step, "Run one node, then pause (s / F10)")):
-            button.disabled = bool(why)
-            button.tooltip = why or verb
+        over = ("Run the next node, then pause; a subgraph node runs whole (s / F10)" if self.nested
+                else "Run one node, then pause (s / F10)")
+        for button, verb, reason in (
+            (self.resume, "Run to the next breakpoint (r / F8)", why),
+            (self.step, over, why),
+            (self.step_into, "Run the next node, going into it if it is a subgraph: pause before its first "
+                             "node (i / F11)", why),
+            (self.step_out, "Finish the subgraph the run is in, then pause in its parent (o / shift+F11)",
+             why or why_out),
+        ):
+            button.disabled = bool(reason)
+            button.tooltip = reason or verb
         self.stop.disabled = not status.can_stop
         self.stop.tooltip = status.why_not_stop() or "Stop at the next node boundary; the node in flight finishes (x)"
         self.status.value = _status_line(thread, status, step, node, phase, elapsed, node_elapsed, detail, viewing)

@@ -1,9 +1,10 @@
 """`DebugSession`: drives one thread through the engine's stepping loop, in the background.
 
 The session is the controller the widgets and the magic sit on, and it is scriptable:
-`session.resume(edits=...)`, `.step()`, `.stop()`, `.run_to(node)`, `.state`, `.history`,
-`.wait()`. Runs go on the engine's background loop (`agentflow_nb.run_in_background`), so a
-notebook cell returns at once and the kernel stays free to handle clicks. It uses only the
+`session.resume(edits=...)`, `.step()` (and `.step_into()`, `.step_out()` in nested graphs),
+`.stop()`, `.run_to(node)`, `.state`, `.frames`, `.history`, `.wait()`. Runs go on the engine's
+background loop (`agentflow_nb.run_in_background`), so a notebook cell returns at once and the
+kernel stays free to handle clicks. It uses only the
 engine's public API, so it works the same for any checkpointer.
 
 A session can also *attach* to a thread another process runs (a worker sharing a
@@ -25,7 +26,7 @@ from typing import Any
 
 from agentflow_nb.checkpointer.base import Checkpoint
 from agentflow_nb.errors import ThreadBusyError
-from agentflow_nb.graph.breakpoints import Condition
+from agentflow_nb.graph.breakpoints import Condition, StepMode, step_mode
 from agentflow_nb.graph.compiled import CompiledGraph
 from agentflow_nb.notebook.events import EventEntry
 from agentflow_nb.notebook.running import SessionRuns
@@ -135,6 +136,13 @@ class DebugSession(SessionRuns):
         return checkpoint.state if checkpoint is not None else None
 
     @property
+    def frames(self) -> tuple[str, ...]:
+        """The subgraphs the thread stands in at its newest checkpoint, outermost first
+        (`("WRITER", "WRITER/CRITIC")`); `()` at the top level."""
+        latest = self.latest
+        return tuple(frame.path for frame in latest.frames) if latest is not None else ()
+
+    @property
     def history(self) -> list[Checkpoint]:
         """The thread's checkpoints, newest first, read from the store now."""
         return self.app.get_state_history(self._thread_config)
@@ -197,45 +205,84 @@ class DebugSession(SessionRuns):
         if reason:
             raise RuntimeError(reason)
 
+    def why_not_step(self, mode: StepMode = "over") -> str:
+        """Why stepping `mode` ("over", "into", "out") does not apply now ("" when it does)."""
+        reason = self.status.why_not_resume(self.thread_id)
+        if reason:
+            return reason
+        if mode == "into" and not self.app.subgraphs:
+            return "this graph has no subgraph to step into: Step over runs the next node"
+        if mode == "out" and not self.frames:
+            where = self.latest.node if self.latest is not None and self.latest.node else "the top level"
+            return (f"thread `{self.thread_id}` is at `{where}`, not inside a subgraph, so there is nothing "
+                    "to step out of: Resume runs on to the next breakpoint")
+        return ""
+
     def resume(
         self,
         edits: Mapping[str, Any] | None = None,
         message: Message | tuple[str, str] | str | None = None,
         *,
-        step: bool = False,
+        step: bool | StepMode = False,
         to: str | None = None,
+        subgraph: str | None = None,
     ) -> DebugSession:
         """Apply `edits` (validated, saved as one "edit" checkpoint), then run on in the background.
 
         `message` (a `Message`, `(role, text)` or a user text) goes in with the resume; `to`
         names a node to run to (a one-off breakpoint before it; the others still apply).
+        `step` pauses again at the next step: `True` or "over", "into", "out" (see `step`).
+        `subgraph` says whose state `edits` change: a subgraph the thread is in (a path of
+        `frames`); default the top-level state.
 
         Raises:
             pydantic.ValidationError: an edit does not fit the schema; nothing was saved.
-            RuntimeError: the thread cannot go on now (running, completed, ...): the message
-                says why; nothing was saved.
+            RuntimeError: the thread cannot go on now (running, completed, ...) or the step
+                does not apply: the message says why; nothing was saved.
+            LookupError: the thread is not inside `subgraph`; nothing was saved.
             GraphError: `to` is not a node.
+            ValueError: `step` is not one of the above.
         """
-        self.check_can_resume()
+        mode = step_mode(step)
+        reason = self.why_not_step(mode) if mode else self.status.why_not_resume(self.thread_id)
+        if reason:
+            raise RuntimeError(reason)
         extra = dict(self.app.check_breakpoints([to]).before) if to is not None else {}
         if edits:
             try:
-                self.app.update_state(self._thread_config, edits)
+                self.app.update_state(self._thread_config, edits, subgraph=subgraph or None)
             except ThreadBusyError as exc:
                 self._follow()
                 raise RuntimeError(str(exc)) from None
-            self._log("edit", f"edited {', '.join(edits)}")
+            self._log("edit", f"edited {', '.join(edits)}" + (f" in {subgraph}" if subgraph else ""))
         value: dict[str, Any] = {}
         if message:
             value["messages"] = [_message(message)]
-        self._start(value, step=step, extra_before=extra)
+        self._start(value, step=mode or False, extra_before=extra)
         return self
 
     def step(
-        self, edits: Mapping[str, Any] | None = None, message: Message | tuple[str, str] | str | None = None
+        self, edits: Mapping[str, Any] | None = None, message: Message | tuple[str, str] | str | None = None,
+        *, mode: bool | StepMode = "over", subgraph: str | None = None,
     ) -> DebugSession:
-        """Like `resume`, but pause again after one node."""
-        return self.resume(edits, message, step=True)
+        """Like `resume`, but pause again at the next step, as a debugger steps (`mode`):
+
+        - "over" (or True): after the next node at this level; a subgraph node runs whole.
+        - "into": also before the first node of a subgraph the run enters (`step_into`).
+        - "out": after the subgraph the thread is in ends, back in its parent (`step_out`).
+
+        Raises:
+            RuntimeError: the step does not apply now (e.g. "out" at the top level): why.
+        """
+        return self.resume(edits, message, step=mode, subgraph=subgraph)
+
+    def step_into(self, edits: Mapping[str, Any] | None = None, *, subgraph: str | None = None) -> DebugSession:
+        """Step, going into a subgraph the next node is: pause before its first node."""
+        return self.step(edits, mode="into", subgraph=subgraph)
+
+    def step_out(self, edits: Mapping[str, Any] | None = None, *, subgraph: str | None = None) -> DebugSession:
+        """Finish the subgraph the thread is in and pause in its parent, after its node."""
+        return self.step(edits, mode="out", subgraph=subgraph)
 
     def run_to(self, node: str, edits: Mapping[str, Any] | None = None) -> DebugSession:
         """Resume, and pause before `node` (breakpoints met on the way still pause first)."""

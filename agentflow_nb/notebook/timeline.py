@@ -1,7 +1,9 @@
 """Reading a thread's history: what each checkpoint changed, the path to it, where it stands.
 
 Pure functions over `Checkpoint`s (the engine's public records), used by the session, the
-history list, the inspector's marks and the static fallback alike.
+history list, the inspector's marks and the static fallback alike. A checkpoint inside
+subgraphs has a state per level, like a call stack: the top level (`""`) and each frame
+(`"WRITER"`); what a step changed is read per level.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from agentflow_nb.render.shape import Phase, Position
 from agentflow_nb.state import AgentState, ExecutionStatus
 
 __all__ = [
-    "Entry", "StateDiff", "diff_states", "entries", "last_node_diff", "path_edges", "path_to", "position_of",
+    "Entry", "StateDiff", "diff_states", "entries", "last_node_diff", "level_diff", "levels", "path_edges",
+    "path_to", "position_of", "state_at",
 ]
 
 S = ExecutionStatus
@@ -72,30 +75,93 @@ def diff_states(old: AgentState | None, new: AgentState) -> StateDiff:
         before = _defaults(new)
         return StateDiff(tuple(k for k, v in _values(new).items() if k not in before or before[k] != v),
                          len(new.messages))
-    before, after = _values(old), _values(new)
-    fields = tuple(k for k, v in after.items() if k not in before or before[k] != v)
-    fields += tuple(k for k in before if k not in after)
-    kept, now = old.messages, new.messages
+    before = _values(old)
+    return _diff(before, old.messages, new, tuple(k for k in before if k not in _values(new)))
+
+
+def _diff(before: dict[str, Any], kept: list[Any], new: AgentState, gone: tuple[str, ...] = ()) -> StateDiff:
+    fields = tuple(k for k, v in _values(new).items() if k not in before or before[k] != v) + gone
+    now = new.messages
     # Messages are append-only in practice: comparing the last shared one is enough.
     appended = len(now) >= len(kept) and (not kept or now[len(kept) - 1].message_id == kept[-1].message_id)
     return StateDiff(fields, len(now) - len(kept) if appended else 0, not appended)
 
 
+def state_at(checkpoint: Checkpoint, path: str = "") -> AgentState | None:
+    """The state at level `path` of a checkpoint: the top level for "", else the subgraph frame
+    at that path (None when the checkpoint is not inside it)."""
+    if not path:
+        return checkpoint.state
+    for frame in checkpoint.frames:
+        if frame.path == path:
+            return frame.state
+    return None
+
+
+def levels(checkpoint: Checkpoint) -> tuple[str, ...]:
+    """The levels of a checkpoint, outermost first: "" and each subgraph it is inside."""
+    return ("", *(frame.path for frame in checkpoint.frames))
+
+
+def level_diff(parent: Checkpoint | None, child: Checkpoint, path: str = "") -> StateDiff:
+    """What the step from `parent` to `child` changed at level `path`. A subgraph entered in
+    that step is compared with what passed into it: the fields it shares with the level above,
+    and its defaults."""
+    new = state_at(child, path)
+    if new is None:
+        return StateDiff()
+    if parent is None:
+        return diff_states(None, new)
+    old = state_at(parent, path)
+    if old is not None:
+        return diff_states(old, new)
+    above = path
+    while old is None and above:  # entered in this step: the nearest level the parent has
+        above = above.rpartition("/")[0]
+        old = state_at(parent, above)
+    assert old is not None  # the top level is always there
+    given = _values(old)
+    before = {**_defaults(new), **{k: v for k, v in given.items() if k in _values(new)}}
+    return _diff(before, old.messages, new)
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One checkpoint as the history list shows it: what it is (`head`) and what it changed."""
+    """One checkpoint as the history list shows it: what it is (`head`) and what it changed,
+    at the level the step happened (`diff`) and at each level (`diffs`: path, diff)."""
 
     checkpoint: Checkpoint
     kind: str  #: start, restart, input, ran, paused, stopped, error, completed, edit, fork
     diff: StateDiff
     head: str
+    diffs: tuple[tuple[str, StateDiff], ...] = ()
+
+    def diff_at(self, path: str) -> StateDiff:
+        """What this step changed at level `path` ("" the top level)."""
+        return dict(self.diffs).get(path, self.diff if not path else StateDiff())
 
     @property
     def label(self) -> str:
-        """`step 2 · run · EXECUTE ran · set note · +1 message`."""
-        detail = self.diff.summary()
+        """`step 2 · run · EXECUTE ran · set note · +1 message`; changes inside a subgraph say
+        where: `WRITER/DRAFT ran · WRITER: set draft`."""
+        detail = _summary(self)
         return (f"step {self.checkpoint.step} · {self.checkpoint.source} · {self.head}"
                 + (f" · {detail}" if detail else ""))
+
+
+def _summary(entry: Entry) -> str:
+    """What an entry changed, level by level; a conversation shared by several levels counts once."""
+    if not entry.diffs:
+        return entry.diff.summary()
+    shared = {frame.path for frame in entry.checkpoint.frames if frame.shares_messages}
+    parts = []
+    for path, diff in entry.diffs:
+        if path in shared:
+            diff = StateDiff(diff.fields)
+        said = diff.summary()
+        if said:
+            parts.append(f"{path}: {said}" if path else said)
+    return " · ".join(parts)
 
 
 def _ran(checkpoint: Checkpoint, parent: Checkpoint | None) -> bool:
@@ -146,13 +212,26 @@ def entries(history: list[Checkpoint]) -> list[Entry]:
     out = []
     for checkpoint in history:
         parent = by_id.get(checkpoint.parent_id or "")
-        if parent is not None or checkpoint.parent_id is None:
-            diff = diff_states(parent.state if parent else None, checkpoint.state)
-        else:  # the parent is older than the history loaded, or in another thread (a fork)
-            diff = StateDiff()
+        known = parent is not None or checkpoint.parent_id is None
+        # unknown: the parent is older than the history loaded, or in another thread (a fork)
+        diffs = tuple((path, level_diff(parent, checkpoint, path) if known else StateDiff())
+                      for path in levels(checkpoint))
+        diff = _main(checkpoint, diffs)
         kind = _kind(checkpoint, parent, diff)
-        out.append(Entry(checkpoint, kind, diff, _head(checkpoint, kind)))
+        out.append(Entry(checkpoint, kind, diff, _head(checkpoint, kind), diffs if len(diffs) > 1 else ()))
     return out
+
+
+def _main(checkpoint: Checkpoint, diffs: tuple[tuple[str, StateDiff], ...]) -> StateDiff:
+    """The diff at the level the step happened: where its node ran, else where fields changed."""
+    if len(diffs) == 1:
+        return diffs[0][1]
+    by_path = dict(diffs)
+    node = checkpoint.node or ""
+    level = node.rpartition("/")[0] if checkpoint.source == "run" else ""
+    if by_path.get(level, StateDiff()).fields:
+        return by_path[level]
+    return next((d for _, d in reversed(diffs) if d.fields), by_path[""])
 
 
 def _chain(history: Iterable[Checkpoint], checkpoint: Checkpoint) -> list[Checkpoint]:
@@ -208,12 +287,13 @@ def position_of(checkpoint: Checkpoint, path: list[str]) -> Position:
                     path_edges=path_edges(path) | ({edge} if edge else frozenset()))
 
 
-def last_node_diff(history: list[Checkpoint], checkpoint: Checkpoint) -> tuple[str | None, StateDiff]:
-    """The last node that ran up to `checkpoint` and what it changed (for "changed" marks)."""
+def last_node_diff(history: list[Checkpoint], checkpoint: Checkpoint, path: str = "") -> tuple[str | None, StateDiff]:
+    """The last node that ran up to `checkpoint` and what it changed at level `path` (for
+    "changed" marks)."""
     chain = _chain(history, checkpoint)
     for parent, child in zip(reversed([None, *chain[:-1]]), reversed(chain), strict=False):
         if child.node is None and child.source == "run":
             break
         if _ran(child, parent) and parent is not None:
-            return child.node, diff_states(parent.state, child.state)
+            return child.node, level_diff(parent, child, path)
     return None, StateDiff()

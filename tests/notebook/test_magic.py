@@ -11,7 +11,7 @@ from IPython.testing import globalipapp
 
 from agentflow_nb.notebook import Debugger, SessionStatus
 from agentflow_nb.notebook.magic import HistoryTable
-from tests.notebook.apps import approval_app, wait_for
+from tests.notebook.apps import approval_app, nested_app, wait_for
 
 HTML = re.compile(r"</?(span|div|b|code)\b|style=")
 
@@ -35,7 +35,7 @@ def test_help_explains_every_subcommand(ip):
     doc = ip.find_line_magic("agentflow").__doc__
     for command in ("draw APP", "debug APP", "--input EXPR", "--thread ID", "--before NODE", "--after NODE",
                     "--step", "--if EXPR", "attach THREAD [APP]", "resume", "--to NODE", "step", "stop", "state",
-                    "history", "threads", "code"):
+                    "history", "threads", "code", "step-over", "step-into", "step-out", "state [PATH]"):
         assert command in doc, command
 
 
@@ -166,3 +166,29 @@ def test_unload(ip):
     assert ip.find_line_magic("agentflow") is None
     ip.run_line_magic("load_ext", "agentflow_nb")
     assert ip.find_line_magic("agentflow") is not None
+
+
+def test_step_into_over_and_out_and_the_state_of_a_subgraph(magic, ip, capsys):
+    ip.user_ns["nested"] = nested_app(interrupt_before=["WRITER"])
+    ui = magic("debug nested --thread magic-nested")
+    assert ui.session.wait() == "paused" and ui.graph.current == "WRITER"
+    saved = len(ui.session.history)
+    with pytest.raises(UsageError, match="not inside a subgraph, so there is nothing to step out of") as caught:
+        magic('step-out --message "never sent"')
+    assert not HTML.search(str(caught.value)) and caught.value.args[0].startswith("Not stepped: thread")
+    assert len(ui.session.history) == saved and ui.inspector.text.value == ""  # nothing changed
+    capsys.readouterr()
+    magic("step-into")
+    assert ui.session.wait() == "paused" and (ui.graph.current, ui.graph.phase) == ("WRITER/DRAFT", "before")
+    assert "stepping into thread magic-nested" in capsys.readouterr().out
+    assert magic("state").topic == "owls" and magic("state WRITER").words == 0  # the frame's own field
+    with pytest.raises(UsageError, match="not inside subgraph `WRITER/NOPE`; it is inside `WRITER`"):
+        magic("state WRITER/NOPE")
+    magic("step-over")
+    assert ui.session.wait() == "paused" and (ui.graph.current, ui.graph.phase) == ("WRITER/DRAFT", "after")
+    magic("step-out")
+    assert ui.session.wait() == "paused" and ui.graph.current == "WRITER/REVIEW"  # the writer's own break
+    assert "stepping out of WRITER in thread magic-nested" in capsys.readouterr().out
+    magic('step-out --message "ship it"')
+    assert ui.session.wait() == "paused" and (ui.graph.current, ui.graph.phase) == ("WRITER", "after")
+    assert "ship it" in [m.content for m in magic("state").messages]

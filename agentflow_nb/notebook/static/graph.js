@@ -1,5 +1,6 @@
 // The debugger's graph: a fixed-height viewport over the laid-out SVG, with pan (drag), zoom
 // (ctrl+wheel, buttons, + / -), fit, follow-the-current-node and a minimap for large graphs.
+// Subgraphs get a +/− button that opens or closes them (Python lays out the new shape).
 // Which classes mark which element is decided in Python (`marks`); this file only applies them.
 // It also carries the widget's keyboard shortcuts and "insert a cell below" for copy-as-code.
 
@@ -22,8 +23,9 @@ function render({ model, el }) {
       <div class="af_menu" role="menu" hidden></div>
     </div>
     <div class="af_hint" title="click a node: toggle a breakpoint before it · shift+click: after it ·
-right-click: run to here · drag: pan · ctrl+wheel or + / -: zoom · f: fit · c: centre the current node ·
-keys in the debugger: r resume, s step, x stop, Esc back to live">click: break before · shift+click: after ·
+right-click: run to here · +/− on a subgraph: open or close it · drag: pan · ctrl+wheel or + / -: zoom ·
+f: fit · c: centre the current node · keys in the debugger: r or F8 resume, s or F10 step over, i or F11 step
+into, o or shift+F11 step out, x stop, Esc back to live">click: break before · shift+click: after ·
       right-click: run to here · drag: pan · ctrl+wheel: zoom</div>`;
   const box = el.querySelector(".af_graph");
   const canvas = el.querySelector(".af_canvas");
@@ -32,7 +34,7 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
   const key = model.model_id || "view";
   const view = VIEWS.get(key) || { scale: 0, x: 0, y: 0, follow: true };
   VIEWS.set(key, view);
-  let svg = null, size = { w: 1, h: 1 }, painted = {}, dragged = false;
+  let svg = null, size = { w: 1, h: 1 }, painted = {}, dragged = false, folded = null;
 
   const find = (id) => (id && svg ? svg.querySelector("#" + CSS.escape(id)) : null);
   const port = () => ({ w: box.clientWidth || 480, h: box.clientHeight || 340 });
@@ -102,8 +104,49 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
     mini.querySelector(".af_mini_svg").innerHTML = model.get("svg").replace(/ id="[^"]*"/g, "");
     painted = {};
     paint();
-    if (view.scale) apply(false); else home();
+    if (!view.scale) home();
+    else if (folded === null) apply(false);
+    else { // a subgraph was opened or closed: show it
+      const id = model.get("subgraphs")[folded]?.id;
+      folded = null;
+      if (fitScale() >= READABLE) fit(false); else { apply(false); centre(id || model.get("focus"), false); }
+    }
+    placeFolds();
   };
+
+  // A +/− button at the top-right corner of each drawn subgraph (in graph units, so it pans and
+  // zooms with the graph).
+  function placeFolds() {
+    canvas.querySelector(".af_folds")?.remove();
+    const layer = document.createElement("div");
+    layer.className = "af_folds";
+    const c = canvas.getBoundingClientRect();
+    const k = c.width / (canvas.offsetWidth || 1) || 1;
+    for (const [path, info] of Object.entries(model.get("subgraphs"))) {
+      const target = find(info.id);
+      if (!target) continue;
+      const r = target.getBoundingClientRect();
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "af_fold";
+      button.dataset.path = path;
+      button.dataset.open = String(info.open);
+      button.textContent = info.open ? "−" : "+";
+      button.title = info.open ? `Close ${path}: show it as one node` : `Open ${path}: show its nodes`;
+      button.setAttribute("aria-label", button.title);
+      button.style.left = `${(r.right - c.left) / k - (info.open ? 20 : 12)}px`;
+      button.style.top = `${(r.top - c.top) / k + (info.open ? 3 : -6)}px`;
+      layer.appendChild(button);
+    }
+    canvas.appendChild(layer);
+  }
+  const fold = (path, open) => { folded = path; model.send({ event: "fold", path, open }); };
+  canvas.addEventListener("click", (event) => {
+    const button = event.target.closest(".af_fold");
+    if (!button) return;
+    event.stopPropagation();
+    fold(button.dataset.path, button.dataset.open !== "true");
+  });
 
   // The minimap has the graph's proportions (at most 150 x 110 px), so a point maps simply.
   const miniScale = () => Math.min(150 / size.w, 110 / size.h);
@@ -135,7 +178,7 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
   // -- pointer: pan by dragging, zoom with ctrl+wheel, click a node for a breakpoint ----------
   let start = null;
   box.addEventListener("pointerdown", (event) => {
-    if (event.button !== 0 || event.target.closest(".af_tools, .af_menu, .af_minimap")) return;
+    if (event.button !== 0 || event.target.closest(".af_tools, .af_menu, .af_minimap, .af_fold")) return;
     start = { x: event.clientX, y: event.clientY, vx: view.x, vy: view.y };
     dragged = false;
   });
@@ -155,11 +198,13 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
     const b = box.getBoundingClientRect();
     zoom(Math.exp(-event.deltaY * 0.002), event.clientX - b.left, event.clientY - b.top);
   }, { passive: false });
-  const nodeAt = (target) => {
-    const g = target.closest("g.node");
+  // The node (a path) under the pointer: a node, or an open subgraph by its label (`box`: or
+  // anywhere in its box). START, END and subgraphs' own START and END are not nodes to click.
+  const nodeAt = (target, box = false) => {
+    const g = target.closest("g.node") || ((box || target.closest("text")) && target.closest("g.cluster"));
     if (!g || !svg?.contains(g)) return null;
     const name = Object.entries(model.get("node_ids")).find(([, id]) => id === g.id)?.[0];
-    return name && !name.startsWith("__") ? name : null;
+    return name && !name.split("/").pop().startsWith("__") ? name : null;
   };
   box.addEventListener("click", (event) => {
     if (dragged) { dragged = false; return; }
@@ -167,7 +212,7 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
     if (name) model.send({ event: "toggle", node: name, where: event.shiftKey ? "after" : "before" });
   });
   box.addEventListener("contextmenu", (event) => {
-    const name = nodeAt(event.target);
+    const name = nodeAt(event.target, true);
     if (!name || event.shiftKey) return; // shift+right-click: the browser's own menu
     event.preventDefault();
     event.stopPropagation();
@@ -176,10 +221,13 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
   function openMenu(name, event) {
     const b = box.getBoundingClientRect();
     const on = (list) => (model.get(list).includes(name) ? "✓ " : "");
+    const sub = model.get("subgraphs")[name];
+    const folding = sub ? `<button type="button" role="menuitem" data-menu="fold">${sub.open ? "− Close" :
+      "+ Open"} subgraph</button>` : "";
     menu.innerHTML = `<div class="af_menu_title">${name.replace(/[<>&]/g, "")}</div>
       <button type="button" role="menuitem" data-menu="run_to">▶ Run to here</button>
       <button type="button" role="menuitem" data-menu="before">${on("before")}Break before</button>
-      <button type="button" role="menuitem" data-menu="after">${on("after")}Break after</button>`;
+      <button type="button" role="menuitem" data-menu="after">${on("after")}Break after</button>${folding}`;
     menu.style.left = `${Math.min(event.clientX - b.left, b.width - 170)}px`;
     menu.style.top = `${Math.min(event.clientY - b.top, b.height - 110)}px`;
     menu.hidden = false;
@@ -191,6 +239,7 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
     const node = menu.dataset.node;
     menu.hidden = true;
     if (act === "run_to") model.send({ event: "run_to", node });
+    else if (act === "fold") fold(node, !model.get("subgraphs")[node]?.open);
     else if (act) model.send({ event: "toggle", node, where: act });
     event.stopPropagation();
   });
@@ -241,7 +290,8 @@ keys in the debugger: r resume, s step, x stop, Esc back to live">click: break b
   model.on("change:marks", paint);
   model.on("change:focus", () => follow(true));
   model.on("msg:custom", (msg) => { if (msg?.event === "insert_cell") insertCell(el, msg.code, model); });
-  const resized = new ResizeObserver(() => { if (svg && !start) showMinimap(); });
+  model.on("change:subgraphs", placeFolds);
+  const resized = new ResizeObserver(() => { if (svg && !start) { showMinimap(); placeFolds(); } });
   resized.observe(box);
   requestAnimationFrame(() => { draw(); follow(false); });
   until(() => el.closest(".af_debugger")).then((root) => root && shortcuts(model, root)); // once on the page
@@ -254,12 +304,13 @@ function shortcuts(model, root) {
   root.dataset.afKeys = "1";
   root.setAttribute("data-lm-suppress-shortcuts", "true"); // Jupyter's own keys stay out of it
   root.setAttribute("tabindex", "-1");
-  const keys = { r: "resume", F8: "resume", s: "step", F10: "step", x: "stop", Escape: "live" };
+  const keys = { r: "resume", F8: "resume", s: "step", F10: "step", i: "into", F11: "into", o: "out",
+    x: "stop", Escape: "live" };
   root.addEventListener("keydown", (event) => {
     const t = event.target;
     if (t.closest("input, textarea, select, [contenteditable=true]")) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const action = keys[event.key];
+    const action = event.key === "F11" && event.shiftKey ? "out" : keys[event.key];
     if (!action) return;
     event.preventDefault();
     event.stopPropagation();
