@@ -13,11 +13,11 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_seven_teaching_notebooks():
+def test_there_are_eight_teaching_notebooks():
     assert [p.stem for p in NOTEBOOKS] == [
         "01_approval_workflow", "02_step_through_debugging", "03_stop_and_streaming",
         "04_conditional_escalation", "05_file_checkpoints", "06_events_and_publishers",
-        "07_production_postgres",
+        "07_production_postgres", "08_nested_agents",
     ]
 
 
