@@ -16,7 +16,7 @@ import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, unquote
 
 from agentflow_nb.checkpointer.base import (
@@ -320,30 +320,39 @@ def _lines(data: bytes, start: int) -> Iterable[tuple[int, bytes]]:
         pos = end
 
 
+_BLOCK = 64 * 1024
+
+
+def _newline_before(handle: BinaryIO, end: int) -> int:
+    """Offset of the last newline before byte `end` of an open file, or -1: read backwards one
+    block at a time, each byte once, however long the line."""
+    while end > 0:
+        begin = max(0, end - _BLOCK)
+        handle.seek(begin)
+        cut = handle.read(end - begin).rfind(b"\n")
+        if cut >= 0:
+            return begin + cut
+        end = begin
+    return -1
+
+
 def _tail_base(path: Path) -> int:
     """Where the chain of the file's last complete line starts (0 if that line is damaged)."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
-        chunk, block = b"", 64 * 1024
-        while True:
-            begin = max(0, size - len(chunk) - block)
-            handle.seek(begin)
-            chunk = handle.read(size - begin)
-            cut = chunk.rfind(b"\n")
-            if cut < 0 and begin > 0:
-                continue
-            previous = chunk.rfind(b"\n", 0, cut)
-            if previous < 0 and begin > 0:
-                continue
-            line_start = begin + previous + 1
-            try:
-                return parse_record(chunk[previous + 1 : cut + 1], line_start, path.name).base
-            except (CorruptRecord, ValueError):
-                return 0
+        last = _newline_before(handle, size)
+        if last < 0:
+            return 0
+        start = _newline_before(handle, last) + 1
+        handle.seek(start)
+        try:
+            return parse_record(handle.read(last + 1 - start), start, path.name).base
+        except (CorruptRecord, ValueError):
+            return 0
 
 
 def _repair_tail(path: Path) -> None:
-    """Cut a torn last line (a write that never finished) before appending after it."""
+    """Cut a torn last line (a write that never finished) before appending after it; only that line."""
     if not path.exists():
         return
     size = path.stat().st_size
@@ -353,11 +362,7 @@ def _repair_tail(path: Path) -> None:
         handle.seek(size - 1)
         if handle.read(1) == b"\n":
             return
-        back = min(size, 1 << 20)
-        handle.seek(size - back)
-        tail = handle.read(back)
-        cut = tail.rfind(b"\n")
-        keep = size - back + cut + 1 if cut >= 0 else 0
+        keep = _newline_before(handle, size) + 1
         warnings.warn(
             f"{path.name} ended in a torn record ({size - keep} bytes); removed it before appending",
             CheckpointWarning, stacklevel=4,
