@@ -62,12 +62,19 @@ class Checkpoint(NamedTuple):
 
     @classmethod
     def of(
-        cls, state: AgentState, *, source: CheckpointSource = "run", parent_id: str | None = None
+        cls,
+        state: AgentState,
+        *,
+        source: CheckpointSource = "run",
+        parent_id: str | None = None,
+        thread_id: str | None = None,
     ) -> Checkpoint:
-        """A new checkpoint of `state`, its position read from `state.execution_meta`."""
+        """A new checkpoint of `state` in `thread_id` (default: the state's own), its position read
+        from `state.execution_meta`. The engine always passes the caller's thread id."""
         meta = state.execution_meta
         now = time.time_ns()
-        return cls(new_checkpoint_id(now), meta.thread_id or "", meta.step, meta.current_node, meta.status,
+        thread = thread_id if thread_id is not None else meta.thread_id or ""
+        return cls(new_checkpoint_id(now), thread, meta.step, meta.current_node, meta.status,
                    source, parent_id, state, now / 1e9)
 
 

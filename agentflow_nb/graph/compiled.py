@@ -16,7 +16,7 @@ from agentflow_nb.errors import UnknownThreadError
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk
 from agentflow_nb.graph.run import GraphRun
-from agentflow_nb.graph.updates import apply_input, with_meta
+from agentflow_nb.graph.updates import apply_input, own_thread, with_meta
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState
 
@@ -182,8 +182,8 @@ class CompiledGraph:
         thread_id = _thread_id(config, "update_state")
         async with self.checkpointer.lease(thread_id):
             latest = await self._require(thread_id)
-            state = apply_input(latest.state, values)
-            checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id)
+            state = apply_input(own_thread(latest.state, thread_id), values)
+            checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id, thread_id=thread_id)
             await self.checkpointer.aput(checkpoint, changes=StateChanges.between(latest.state, state))
         await self.emit(EventType.STATE_UPDATED, state, node=state.execution_meta.current_node,
                         content=f"edited {', '.join(map(str, values))}")
@@ -205,7 +205,7 @@ class CompiledGraph:
             raise ValueError(f"thread `{new_id}` already exists; pass another `new_thread_id`")
         state = with_meta(source.state, thread_id=new_id)
         async with self.checkpointer.lease(new_id):
-            checkpoint = Checkpoint.of(state, source="fork", parent_id=source.checkpoint_id)
+            checkpoint = Checkpoint.of(state, source="fork", parent_id=source.checkpoint_id, thread_id=new_id)
             await self.checkpointer.aput(checkpoint)
         return {"thread_id": new_id}
 

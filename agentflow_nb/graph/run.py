@@ -26,6 +26,7 @@ from agentflow_nb.graph.updates import (
     apply_result,
     interrupt_request,
     node_copy,
+    own_thread,
     touched,
     with_meta,
 )
@@ -132,6 +133,7 @@ class GraphRun:
         if latest is not None:
             self._saved, self.checkpoint_id = latest.state, latest.checkpoint_id
             self.state = latest.state
+            base = own_thread(base, self.thread_id)  # a copied file still names its old thread
             if base.execution_meta.status is S.COMPLETED:
                 if not input:
                     self._finish_completed(base)
@@ -380,7 +382,7 @@ class GraphRun:
         rest; it holds because the last save was of the state the node started from, but for its
         metadata."""
         changes = None if self._saved is None else StateChanges.between(self._saved, state, *(hint or ()))
-        checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id)
+        checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id, thread_id=self.thread_id)
         await self.graph.checkpointer.aput(checkpoint, changes=changes)
         self._saved = self.state = state
         self.checkpoint_id = checkpoint.checkpoint_id

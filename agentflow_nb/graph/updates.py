@@ -19,6 +19,7 @@ __all__ = [
     "apply_result",
     "interrupt_request",
     "node_copy",
+    "own_thread",
     "touched",
     "Touched",
     "with_meta",
@@ -36,6 +37,13 @@ def with_meta(state: AgentState, **changes: Any) -> AgentState:
     """A shallow copy of `state` with new execution metadata (the old one is left as it was)."""
     meta = state.execution_meta.model_copy(update=changes)
     return state.model_copy(update={"execution_meta": meta})
+
+
+def own_thread(state: AgentState, thread_id: str) -> AgentState:
+    """`state` as a state of `thread_id`: loaded data may name another thread (a copied file)."""
+    if state.execution_meta.thread_id == thread_id:
+        return state
+    return with_meta(state, thread_id=thread_id)
 
 
 _IMMUTABLE = (int, float, str, bool, bytes, type(None), enum.Enum, frozenset)

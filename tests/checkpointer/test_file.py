@@ -247,3 +247,20 @@ def test_resume_of_a_1000_step_thread_reads_only_its_last_snapshot_and_what_foll
     assert len(reads) == 1 and reads[0] < size / 4, (reads, size)
     again = fresh.invoke({"messages": [Message.text_message("more")]}, config=config)
     assert again["step"] == 1001 and again["state"].count == 1001
+
+
+def test_a_copied_thread_file_is_a_new_thread_and_the_original_is_never_written(tmp_path):
+    app = counting_app(tmp_path, interrupt_before=["N3"])
+    app.invoke({"messages": [Message.text_message("go")]}, config={"thread_id": "alice"})
+    alice = tmp_path / "alice.jsonl"
+    before = alice.read_bytes()
+    (tmp_path / "bob.jsonl").write_bytes(before)  # shared as a file, as the README invites
+    bob = {"thread_id": "bob"}
+    app.update_state(bob, {"count": 10})
+    result = app.invoke({}, config=bob)
+    assert result["status"] is S.COMPLETED and result["state"].count == 13
+    assert result["state"].execution_meta.thread_id == "bob" and result["thread_id"] == "bob"
+    assert alice.read_bytes() == before  # nothing appended to alice's file
+    assert app.get_state({"thread_id": "alice"}).state.count == 3
+    assert len(lines(tmp_path / "bob.jsonl")) == len(lines(alice)) + 1 + 3
+    assert [c.thread_id for c in app.get_state_history(bob)] == ["bob"] * 9
