@@ -17,6 +17,7 @@ __all__ = [
     "UnknownThreadError",
     "did_you_mean",
     "name_list",
+    "unknown_node",
 ]
 
 
@@ -29,6 +30,15 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' did you mean `x`?' for the closest choice, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def unknown_node(what: str, name: object, valid: Iterable[str]) -> GraphError:
+    """The error for `what` naming `name`, which is none of the `valid` node names."""
+    valid = list(valid)
+    return GraphError(
+        f"{what} names `{name}`, which is not a node; nodes are {name_list(valid)}"
+        f"{did_you_mean(str(name), valid) or '.'}"
+    )
 
 
 class AgentflowError(Exception):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from agentflow_nb.state import AgentState
 
 if TYPE_CHECKING:
-    from agentflow_nb.graph.state_graph import StateGraph
+    from agentflow_nb.graph.compiled import CompiledGraph
 
 __all__ = ["Breakpoints", "Condition"]
 
@@ -29,8 +29,8 @@ class Breakpoints:
     step: bool = False
 
     @classmethod
-    def build(cls, graph: StateGraph, before: Spec, after: Spec, step: bool = False) -> Breakpoints:
-        """Check node names against `graph`; raises `GraphError` naming an unknown one."""
+    def build(cls, graph: CompiledGraph, before: Spec, after: Spec, step: bool = False) -> Breakpoints:
+        """Check node names against the nodes `graph` runs; raises `GraphError` naming an unknown one."""
         return cls(_spec(graph, "interrupt_before", before), _spec(graph, "interrupt_after", after), step)
 
     def fires_before(self, node: str, state: AgentState) -> bool:
@@ -42,7 +42,7 @@ class Breakpoints:
         return self.step or _fires(self.after, node, state)
 
 
-def _spec(graph: StateGraph, what: str, spec: Spec) -> dict[str, Condition | None]:
+def _spec(graph: CompiledGraph, what: str, spec: Spec) -> dict[str, Condition | None]:
     items = dict(spec) if isinstance(spec, Mapping) else dict.fromkeys(graph.check_names(what, spec))
     graph.check_names(what, items)
     for name, condition in items.items():

@@ -6,13 +6,13 @@ import inspect
 import logging
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentflow_nb import _sync
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
-from agentflow_nb.errors import UnknownThreadError
+from agentflow_nb.errors import UnknownThreadError, unknown_node
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk
 from agentflow_nb.graph.run import GraphRun
@@ -87,7 +87,7 @@ class CompiledGraph:
         """
         cfg = self._run_config(config)
         breakpoints = Breakpoints.build(
-            self.builder,
+            self,
             cfg.get("interrupt_before", self.interrupt_before),
             cfg.get("interrupt_after", self.interrupt_after),
             step=bool(cfg.get("step", False)),
@@ -233,6 +233,15 @@ class CompiledGraph:
         return self.draw()._repr_mimebundle_(include, exclude)
 
     # -- used by runs ---------------------------------------------------------------------
+
+    def check_names(self, what: str, names: Iterable[str]) -> tuple[str, ...]:
+        """`names` as a tuple, or `GraphError` for the first that is not a node of this compiled
+        graph (nodes added to the builder after `compile()` are not part of it)."""
+        names = (names,) if isinstance(names, str) else tuple(names)
+        for name in names:
+            if name not in self.nodes:
+                raise unknown_node(what, name, self.nodes)
+        return names
 
     def new_state(self, thread_id: str) -> AgentState:
         """The state a new thread starts from."""

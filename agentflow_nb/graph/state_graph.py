@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentflow_nb.errors import GraphError, did_you_mean, name_list
+from agentflow_nb.errors import GraphError, name_list, unknown_node
 from agentflow_nb.graph.command import END, START
 from agentflow_nb.graph.nodes import Callee, PathMap
 from agentflow_nb.state import AgentState
@@ -176,11 +176,7 @@ class StateGraph:
     def _require_node(self, what: str, name: object, *, allow: Sequence[str] = ()) -> None:
         if name in self.nodes or name in allow:
             return
-        valid = [*self.nodes, *allow]
-        raise GraphError(
-            f"{what} names `{name}`, which is not a node; nodes are {name_list(valid)}"
-            f"{did_you_mean(str(name), valid) or '.'}"
-        )
+        raise unknown_node(what, name, [*self.nodes, *allow])
 
     def _targets(self, source: str) -> list[str] | None:
         """Where `source` can lead; None when a router without a path map can go anywhere."""
