@@ -79,14 +79,16 @@ class ThreadBusyError(AgentflowError, RuntimeError):
 
 
 class UnknownThreadError(AgentflowError, LookupError):
-    """A thread was asked to resume, but nothing is saved under its id."""
+    """A thread was asked to resume, but nothing is saved under its id.
 
-    def __init__(self, thread_id: str, known: Iterable[str]) -> None:
-        known = sorted(known)
-        hint = did_you_mean(thread_id, known) or "."
+    The message names only the thread asked for: a store may be shared between users, so it
+    never lists (or guesses at) other threads' ids.
+    """
+
+    def __init__(self, thread_id: str) -> None:
         super().__init__(
-            f"thread `{thread_id}` has no saved checkpoint to resume{hint}"
-            f" Known threads: {name_list(known[:20])}. To start a new run, pass input such as "
-            '`{"messages": [Message.text_message("...")]}`.'
+            f"thread `{thread_id}` has no saved checkpoint to resume. To start a new run, pass "
+            'input such as `{"messages": [Message.text_message("...")]}`; `app.threads()` lists '
+            "the saved threads."
         )
         self.thread_id = thread_id

@@ -271,7 +271,7 @@ class CompiledGraph:
             return found
         if checkpoint_id is not None:
             raise LookupError(f"checkpoint `{checkpoint_id}` is not in thread `{thread_id}`")
-        raise UnknownThreadError(thread_id, await self.checkpointer.athreads())
+        raise UnknownThreadError(thread_id)
 
     async def emit(
         self, kind: EventType, state: AgentState, *, node: str | None = None, content: str = "",

@@ -128,7 +128,7 @@ class GraphRun:
                 "with `app.get_state_history(config)`"
             )
         if latest is None and not input:
-            raise UnknownThreadError(self.thread_id, await graph.checkpointer.athreads())
+            raise UnknownThreadError(self.thread_id)
         base = graph.new_state(self.thread_id) if latest is None else latest.state
         if latest is not None:
             self._saved, self.checkpoint_id = latest.state, latest.checkpoint_id

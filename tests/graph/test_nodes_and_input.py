@@ -175,11 +175,18 @@ def test_the_same_message_is_not_added_twice():
     assert [m.content for m in result["messages"]] == ["once"]
 
 
-def test_resuming_an_unknown_thread_names_it_and_the_closest_known_one():
-    app = single(lambda s: None)
-    run(app, thread="session-123")
-    with pytest.raises(UnknownThreadError, match="`session-124` has no saved checkpoint.*did you mean `session-123`"):
-        app.invoke({}, config={"thread_id": "session-124"})
+@pytest.mark.parametrize("call", ["invoke", "update_state", "fork"])
+def test_an_unknown_thread_is_named_and_no_other_thread_of_a_shared_store_is(call, saver):
+    app = single(lambda s: None, checkpointer=saver)
+    run(app, thread="session-123")  # another user's thread in the same store
+    run(app, thread="alice-private")
+    config = {"thread_id": "session-124"}
+    with pytest.raises(UnknownThreadError, match="`session-124` has no saved checkpoint") as caught:
+        {"invoke": lambda: app.invoke({}, config=config),
+         "update_state": lambda: app.update_state(config, {"x": 1}),
+         "fork": lambda: app.fork(config)}[call]()
+    assert "session-123" not in str(caught.value) and "alice" not in str(caught.value)
+    assert "app.threads()" in str(caught.value)
     with pytest.raises(UnknownThreadError, match="To start a new run, pass input"):
         app.invoke(None, config={"thread_id": "other"})
 
