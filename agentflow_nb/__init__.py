@@ -1,7 +1,19 @@
 """agentflow_nb: human-in-the-loop agent graphs you can debug inside Jupyter.
 
-Example:
-    >>> from agentflow_nb import END, START, InMemoryCheckpointer, StateGraph
+Example: pause before a sensitive node, approve with an edit, resume.
+    >>> from agentflow_nb import END, START, AgentState, StateGraph
+    >>> class Refund(AgentState):
+    ...     approved: bool = False
+    ...     paid: bool = False
+    >>> graph = StateGraph(Refund).add_node("PAY", lambda state: {"paid": state.approved})
+    >>> app = graph.add_edge(START, "PAY").add_edge("PAY", END).compile(interrupt_before=["PAY"])
+    >>> config = {"thread_id": "refund-1"}
+    >>> app.invoke({"messages": []}, config)["interrupt_reason"]
+    'interrupt_before: PAY'
+    >>> app.update_state(config, {"approved": True}).source
+    'edit'
+    >>> app.invoke({}, config)["state"].paid
+    True
 """
 
 from __future__ import annotations

@@ -62,9 +62,20 @@ class FileCheckpointer(BaseCheckpointer):
         path: the folder (created if missing).
         durable: fsync at every pause, stop, error, completion and edit (default True).
 
-    Example:
-        >>> import tempfile
-        >>> saver = FileCheckpointer(tempfile.mkdtemp())
+    Example: a thread is a file of JSON lines, one per step; a new process resumes it.
+        >>> import json, tempfile
+        >>> from agentflow_nb.graph import StateGraph
+        >>> folder = tempfile.mkdtemp()
+        >>> graph = StateGraph().add_node("ASK", lambda s: "sure?").add_node("ACT", lambda s: "done")
+        >>> app = graph.compile(checkpointer=FileCheckpointer(folder), interrupt_before=["ACT"])
+        >>> app.invoke({"messages": []}, {"thread_id": "t"})["interrupted"]
+        True
+        >>> with open(f"{folder}/t.jsonl") as file:
+        ...     [(r["step"], r["node"], r["status"]) for r in map(json.loads, file)]
+        [(0, None, 'running'), (1, 'ASK', 'running'), (1, 'ACT', 'interrupted_before')]
+        >>> later = graph.compile(checkpointer=FileCheckpointer(folder))  # e.g. in another process
+        >>> [m.content for m in later.invoke({}, {"thread_id": "t"})["messages"]]
+        ['sure?', 'done']
     """
 
     any_loop = True
