@@ -26,6 +26,7 @@ from agentflow_nb.checkpointer import (
     CheckpointWarning,
     FileCheckpointer,
     InMemoryCheckpointer,
+    UnsafeFileError,
     UnsafeRecordError,
 )
 from agentflow_nb.graph import (
@@ -93,6 +94,7 @@ __all__ = [
     "StreamEventType",
     "ThreadBusyError",
     "UnknownThreadError",
+    "UnsafeFileError",
     "UnsafeRecordError",
     "load_ipython_extension",
     "unload_ipython_extension",

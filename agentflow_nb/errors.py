@@ -10,11 +10,16 @@ from collections.abc import Iterable
 
 __all__ = [
     "AgentflowError",
+    "CheckpointCorruptError",
     "GraphError",
     "GraphRecursionError",
     "NodeError",
     "ThreadBusyError",
+    "UnknownFieldError",
     "UnknownThreadError",
+    "UnsafeFileError",
+    "UnsafeRecordError",
+    "UnsaveableValueError",
     "did_you_mean",
     "name_list",
     "unknown_node",
@@ -92,3 +97,39 @@ class UnknownThreadError(AgentflowError, LookupError):
             "the saved threads."
         )
         self.thread_id = thread_id
+
+
+class CheckpointCorruptError(AgentflowError, ValueError):
+    """A saved thread is damaged (not just torn by a crash mid-write): nothing is run from it.
+
+    `path` and `line` (1-based) say where, when the store is a file; the message says how to
+    repair it.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+class UnsafeRecordError(CheckpointCorruptError):
+    """A saved record is not one this package writes (unknown keys, another version); refused."""
+
+
+class UnsafeFileError(AgentflowError, OSError):
+    """A thread, lock or stop file is a symbolic link (or not a regular file); never followed."""
+
+
+class UnsaveableValueError(AgentflowError, ValueError):
+    """A value cannot be saved so that it loads back as it is; nothing was saved.
+
+    `path` names the value, e.g. `messages[3].metadata.a.b`.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class UnknownFieldError(AgentflowError, ValueError):
+    """An input or edit names a key that is neither a schema field nor already in the state."""

@@ -16,6 +16,7 @@ from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateCh
 from agentflow_nb.checkpointer.file import CheckpointWarning, FileCheckpointer
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
 from agentflow_nb.checkpointer.records import UnsafeRecordError
+from agentflow_nb.errors import UnsafeFileError
 
 __all__ = [
     "BaseCheckpointer",
@@ -24,5 +25,6 @@ __all__ = [
     "FileCheckpointer",
     "InMemoryCheckpointer",
     "StateChanges",
+    "UnsafeFileError",
     "UnsafeRecordError",
 ]

@@ -3,21 +3,20 @@
 Each step appends one line holding only what changed (new messages, changed fields), with a
 full snapshot whenever the deltas since the last one outgrow it, so a step costs what it
 changed and a resume reads one snapshot plus the deltas after it. Lines carry a checksum; a
-torn or corrupt line is skipped with a warning. A lock file per thread (`flock`) keeps a
-second process from running the same thread, and a `.stop` file carries `stop()` across
-processes.
+torn or corrupt line is skipped with a warning. A lock file per thread (`locks.FileLock`:
+flock, msvcrt or an exclusive file) keeps a second process from running the same thread, and
+a `.stop` file carries `stop()` across processes. No thread, lock or stop file is ever opened
+through a symbolic link.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
-from urllib.parse import quote, unquote
 
 from agentflow_nb.checkpointer.base import (
     BaseCheckpointer,
@@ -27,13 +26,17 @@ from agentflow_nb.checkpointer.base import (
     encode_fields,
     encode_messages,
 )
+from agentflow_nb.checkpointer.locks import FileLock
+from agentflow_nb.checkpointer.paths import SUFFIX, file_name, migrate_legacy_names, open_file, refuse_link, thread_of
 from agentflow_nb.checkpointer.records import CorruptRecord, Record, encode_record, parse_record
-from agentflow_nb.errors import ThreadBusyError
+from agentflow_nb.errors import ThreadBusyError, UnsafeFileError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
 __all__ = ["CheckpointWarning", "FileCheckpointer"]
 
-SUFFIX = ".jsonl"
+#: A lock every run and stop probe of the folder holds for the moment it takes or tests a
+#: thread's lock, so that a probe never makes a run find its thread momentarily locked.
+GATE = ".agentflow-gate"
 #: Deltas may add up to this many bytes (or the snapshot's size, if larger) before a new one.
 SNAPSHOT_MIN_BYTES = 64 * 1024
 _DURABLE = frozenset(
@@ -84,12 +87,14 @@ class FileCheckpointer(BaseCheckpointer):
         super().__init__()
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        migrate_legacy_names(self.path)
         self.durable = durable
         self._guard = threading.Lock()
         self._index: dict[str, dict[str, _Entry]] = {}
         self._append_fds: dict[str, int] = {}
-        self._lock_fds: dict[str, int] = {}
+        self._locks: dict[str, FileLock] = {}
         self._files: dict[str, Path] = {}
+        self._gate = FileLock(self.path / GATE)
 
     def __repr__(self) -> str:
         return f"FileCheckpointer({str(self.path)!r})"
@@ -97,18 +102,12 @@ class FileCheckpointer(BaseCheckpointer):
     # -- files ----------------------------------------------------------------------------
 
     def file_for(self, thread_id: str) -> Path:
-        """The JSONL file of a thread."""
+        """The JSONL file of a thread: its id percent-encoded, upper-case letters too, so that
+        ids differing only in case get different files on case-insensitive disks."""
         known = self._files.get(thread_id)
-        if known is not None:
-            return known
-        name = quote(thread_id, safe="-_.@")
-        if not thread_id or len(name) > 200 or name.startswith("."):
-            raise ValueError(
-                f"thread id `{thread_id}` cannot name a file (empty, too long, or starting with "
-                "`.`); use a shorter id made of letters, digits, `-`, `_`"
-            )
-        path = self._files[thread_id] = self.path / f"{name}{SUFFIX}"
-        return path
+        if known is None:
+            known = self._files[thread_id] = self.path / f"{file_name(thread_id)}{SUFFIX}"
+        return known
 
     def _side(self, thread_id: str, suffix: str) -> Path:
         return self.file_for(thread_id).with_suffix(suffix)
@@ -164,11 +163,11 @@ class FileCheckpointer(BaseCheckpointer):
         fd = self._append_fds.get(thread_id)
         if fd is not None:
             return fd, False
-        created = not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        created = not _present(path)
+        fd = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         if created and self.durable:
             _fsync_dir(self.path)
-        if thread_id in self._lock_fds:  # held for a run: keep it open until the run ends
+        if thread_id in self._locks:  # held for a run: keep it open until the run ends
             self._append_fds[thread_id] = fd
             return fd, False
         return fd, True
@@ -184,7 +183,7 @@ class FileCheckpointer(BaseCheckpointer):
     ) -> Checkpoint | None:
         """The newest intact checkpoint (or the one named), read from its snapshot on."""
         path = self.file_for(thread_id)
-        if not path.exists():
+        if not _present(path):
             return None
         start = 0 if checkpoint_id is not None else _tail_base(path)
         records = self._read(path, start, thread_id)
@@ -199,7 +198,7 @@ class FileCheckpointer(BaseCheckpointer):
     ) -> list[Checkpoint]:
         """Every intact checkpoint, newest first."""
         path = self.file_for(thread_id)
-        if not path.exists():
+        if not _present(path):
             return []
         records = self._read(path, 0, thread_id)
         rebuilt = _rebuild_all(records)
@@ -213,12 +212,19 @@ class FileCheckpointer(BaseCheckpointer):
         return out
 
     async def athreads(self) -> list[str]:
-        """Every thread with a file in the folder."""
-        return sorted(unquote(p.name[: -len(SUFFIX)]) for p in self.path.glob(f"*{SUFFIX}"))
+        """Every thread with a non-empty file in the folder, named as this store names files
+        (files named by hand, links and empty files are left out: `get_state` opens none)."""
+        found = []
+        for entry in os.scandir(self.path):
+            if entry.name.endswith(SUFFIX) and entry.is_file(follow_symlinks=False):
+                thread_id = thread_of(entry.name[: -len(SUFFIX)])
+                if thread_id is not None and entry.stat(follow_symlinks=False).st_size > 0:
+                    found.append(thread_id)
+        return sorted(found)
 
     def _read(self, path: Path, start: int, thread_id: str) -> list[Record]:
         """Parse the file from `start`; warn about and skip damaged lines; refresh the index."""
-        with open(path, "rb") as handle:
+        with _reader(path) as handle:
             handle.seek(start)
             data = handle.read()
         records: list[Record] = []
@@ -241,19 +247,16 @@ class FileCheckpointer(BaseCheckpointer):
     async def _acquire(self, thread_id: str) -> None:
         await super()._acquire(thread_id)
         try:
-            fd = os.open(self._side(thread_id, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise ThreadBusyError(thread_id, " in another process") from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            self._lock_fds[thread_id] = fd
-            self._side(thread_id, ".stop").unlink(missing_ok=True)
+            lock = FileLock(self._side(thread_id, ".lock"))
+            with self._gate.hold():  # a stop probe never holds the lock while we try it
+                if not lock.acquire(blocking=False):
+                    owner = lock.owner()
+                    raise ThreadBusyError(thread_id, f" in another process{f' ({owner})' if owner else ''}")
+                self._locks[thread_id] = lock
+                _unlink(self._side(thread_id, ".stop"))  # a request left over from an earlier run
             _repair_tail(self.file_for(thread_id))
         except BaseException:
-            await super()._release(thread_id)
+            await self._release(thread_id)
             raise
 
     async def _release(self, thread_id: str) -> None:
@@ -261,25 +264,28 @@ class FileCheckpointer(BaseCheckpointer):
             append_fd = self._append_fds.pop(thread_id, None)
         if append_fd is not None:
             os.close(append_fd)
-        self._side(thread_id, ".stop").unlink(missing_ok=True)
-        lock_fd = self._lock_fds.pop(thread_id, None)
-        if lock_fd is not None:
-            fcntl.flock(lock_fd, fcntl.LOCK_UN)
-            os.close(lock_fd)
+        lock = self._locks.pop(thread_id, None)
+        if lock is not None:
+            _unlink(self._side(thread_id, ".stop"))
+            lock.release()
         await super()._release(thread_id)
 
-    def _held_elsewhere(self, thread_id: str) -> bool:
-        lock = self._side(thread_id, ".lock")
-        if not lock.exists():
+    def _held_elsewhere(self, thread_id: str, *, then_stop: bool = False) -> bool:
+        """Whether another process (or another store on this folder) runs the thread; with
+        `then_stop`, also leave it a stop request. Takes the thread's lock for a moment to tell,
+        always inside the gate, where no run is taking it."""
+        path = self._side(thread_id, ".lock")
+        refuse_link(path)
+        if not path.exists():  # every holder creates the lock file
             return False
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        probe = FileLock(path)
+        with self._gate.hold():
+            if probe.acquire(blocking=False):
+                probe.release()
+                return False
+            if then_stop:
+                _touch(self._side(thread_id, ".stop"))
             return True
-        finally:
-            os.close(fd)  # closing drops a probe lock we may have taken
-        return False
 
     async def ais_running(self, thread_id: str) -> bool:
         """True while a run in this or another process holds the thread."""
@@ -289,23 +295,48 @@ class FileCheckpointer(BaseCheckpointer):
         """Ask the run holding the thread, in any process, to stop at its next node boundary."""
         if await super().arequest_stop(thread_id):
             return True
-        if not self._held_elsewhere(thread_id):
-            return False
-        self._side(thread_id, ".stop").touch()
-        return True
+        return self._held_elsewhere(thread_id, then_stop=True)
 
     async def aconsume_stop(self, thread_id: str) -> bool:
         """True once per stop request, from this process or another."""
         if await super().aconsume_stop(thread_id):
             return True
         stop = self._side(thread_id, ".stop")
-        if stop.exists():
-            stop.unlink(missing_ok=True)
+        if os.path.lexists(stop):
+            _unlink(stop)
             return True
         return False
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _present(path: Path) -> bool:
+    """Whether the thread file exists (`UnsafeFileError` if it is a link, even a dangling one)."""
+    refuse_link(path)
+    return os.path.lexists(path)
+
+
+def _reader(path: Path) -> BinaryIO:
+    """`path` opened for reading, never through a symbolic link."""
+    return os.fdopen(open_file(path, os.O_RDONLY), "rb")
+
+
+def _touch(path: Path) -> None:
+    """Create the (empty) file `path`; anything else found there, such as a link, is replaced."""
+    try:
+        refuse_link(path)
+    except UnsafeFileError:
+        _unlink(path)
+    os.close(open_file(path, os.O_WRONLY | os.O_CREAT))
+
+
+def _unlink(path: Path) -> None:
+    """Remove `path` (a link is removed itself, never what it points to)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -349,9 +380,8 @@ def _newline_before(handle: BinaryIO, end: int) -> int:
 
 def _tail_base(path: Path) -> int:
     """Where the chain of the file's last complete line starts (0 if that line is damaged)."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        last = _newline_before(handle, size)
+    with _reader(path) as handle:
+        last = _newline_before(handle, os.fstat(handle.fileno()).st_size)
         if last < 0:
             return 0
         start = _newline_before(handle, last) + 1
@@ -364,12 +394,12 @@ def _tail_base(path: Path) -> int:
 
 def _repair_tail(path: Path) -> None:
     """Cut a torn last line (a write that never finished) before appending after it; only that line."""
-    if not path.exists():
+    if not _present(path):
         return
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb+") as handle:
+    with os.fdopen(open_file(path, os.O_RDWR), "rb+") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return
         handle.seek(size - 1)
         if handle.read(1) == b"\n":
             return

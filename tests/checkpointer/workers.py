@@ -2,13 +2,22 @@
 
     workers drive FOLDER THREAD     run the long graph to the end, answering every pause
     workers hold FOLDER THREAD      run a slow graph (prints "running" once it holds the thread)
+    workers stopper FOLDER THREAD   call stop() on the thread over and over until stdin closes
+
+With AGENTFLOW_TEST_NO_FCNTL=1 in the environment the worker runs as on a system without the
+POSIX lock module (the store then uses its portable fallback lock).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 import time
+
+if os.environ.get("AGENTFLOW_TEST_NO_FCNTL") == "1":
+    sys.modules["fcntl"] = None  # type: ignore[assignment]  # `import fcntl` now fails
 
 from agentflow_nb import END, START, AgentState, FileCheckpointer, Message, StateGraph
 
@@ -108,7 +117,20 @@ def hold(folder: str, thread: str) -> dict:
     return {"status": final.status.value, "step": final.step}
 
 
+def stopper(folder: str, thread: str) -> dict:
+    """Ask the thread to stop as fast as possible until the parent closes our stdin."""
+    app = build_slow(folder)
+    done = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    print("ready", flush=True)
+    asked = 0
+    while not done.is_set():
+        app.stop({"thread_id": thread})
+        asked += 1
+    return {"stops": asked}
+
+
 if __name__ == "__main__":
     command, folder, thread = sys.argv[1:4]
-    result = {"drive": drive, "hold": hold}[command](folder, thread)
+    result = {"drive": drive, "hold": hold, "stopper": stopper}[command](folder, thread)
     print(json.dumps(result), flush=True)
