@@ -23,6 +23,7 @@ from typing import Any
 from agentflow_nb.checkpointer import (
     BaseCheckpointer,
     Checkpoint,
+    CheckpointCorruptError,
     CheckpointWarning,
     FileCheckpointer,
     InMemoryCheckpointer,
@@ -74,6 +75,7 @@ __all__ = [
     "BaseCheckpointer",
     "BasePublisher",
     "Checkpoint",
+    "CheckpointCorruptError",
     "CheckpointWarning",
     "Command",
     "CompiledGraph",

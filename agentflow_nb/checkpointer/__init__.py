@@ -16,11 +16,12 @@ from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateCh
 from agentflow_nb.checkpointer.file import CheckpointWarning, FileCheckpointer
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
 from agentflow_nb.checkpointer.records import UnsafeRecordError
-from agentflow_nb.errors import UnsafeFileError
+from agentflow_nb.errors import CheckpointCorruptError, UnsafeFileError
 
 __all__ = [
     "BaseCheckpointer",
     "Checkpoint",
+    "CheckpointCorruptError",
     "CheckpointWarning",
     "FileCheckpointer",
     "InMemoryCheckpointer",

@@ -14,21 +14,34 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
+
+from pydantic import ValidationError
 
 from agentflow_nb.checkpointer.base import (
     BaseCheckpointer,
     Checkpoint,
     StateChanges,
-    decode_state,
+    decode_parts,
     encode_fields,
-    encode_messages,
+    message_bytes,
 )
+from agentflow_nb.checkpointer.chains import Chains, ThreadFile, line_number, newline_before
 from agentflow_nb.checkpointer.locks import FileLock
-from agentflow_nb.checkpointer.paths import SUFFIX, file_name, migrate_legacy_names, open_file, refuse_link, thread_of
-from agentflow_nb.checkpointer.records import CorruptRecord, Record, encode_record, parse_record
+from agentflow_nb.checkpointer.paths import (
+    SUFFIX,
+    file_name,
+    fsync_folder,
+    migrate_legacy_names,
+    open_file,
+    refuse_link,
+    thread_of,
+)
+from agentflow_nb.checkpointer.records import Record, encode_record
+from agentflow_nb.checkpointer.repair import Keep, RepairReport, repair_file
 from agentflow_nb.errors import ThreadBusyError, UnsafeFileError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
@@ -148,14 +161,14 @@ class FileCheckpointer(BaseCheckpointer):
             drop = sorted(set(changes.fields or ()) - set(fields)) if changes.fields is not None else []
             line = encode_record(
                 checkpoint, snap=False, base=parent.base, mfrom=mfrom, fields=fields, drop=drop,
-                messages=encode_messages(state, mfrom),
+                messages=message_bytes(state, mfrom),
             )
             since = parent.since + len(line)
             if since <= max(parent.snap_size, SNAPSHOT_MIN_BYTES):
                 return line, _Entry(n, parent.base, parent.snap_size, since)
         line = encode_record(
             checkpoint, snap=True, base=offset, mfrom=0, fields=encode_fields(state), drop=[],
-            messages=encode_messages(state),
+            messages=message_bytes(state),
         )
         return line, _Entry(n, offset, len(line), 0)
 
@@ -166,7 +179,7 @@ class FileCheckpointer(BaseCheckpointer):
         created = not _present(path)
         fd = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         if created and self.durable:
-            _fsync_dir(self.path)
+            fsync_folder(self.path)
         if thread_id in self._locks:  # held for a run: keep it open until the run ends
             self._append_fds[thread_id] = fd
             return fd, False
@@ -181,35 +194,37 @@ class FileCheckpointer(BaseCheckpointer):
         *,
         schema: type[AgentState] = AgentState,
     ) -> Checkpoint | None:
-        """The newest intact checkpoint (or the one named), read from its snapshot on."""
-        path = self.file_for(thread_id)
-        if not _present(path):
-            return None
-        start = 0 if checkpoint_id is not None else _tail_base(path)
-        records = self._read(path, start, thread_id)
-        found = _newest(records, checkpoint_id, schema, thread_id)
-        if found is None and start > 0:  # the chain reaches back before the tail's snapshot
-            records = self._read(path, 0, thread_id)
-            found = _newest(records, checkpoint_id, schema, thread_id)
-        return found
+        """The newest checkpoint (or the one named), read from its snapshot on.
+
+        Raises:
+            CheckpointCorruptError: a line it needs is damaged (not just a torn last line).
+        """
+        with self._open(thread_id) as file:
+            if file is None:
+                return None
+            if checkpoint_id is None:
+                chains, records = file.newest(1)
+            else:
+                located = file.find(checkpoint_id)
+                if located is None:
+                    return None
+                chains, records = located[0], [located[1]]
+            if not records:
+                return None
+            self._remember(thread_id, chains.records)
+            return _checkpoint(file, chains, records[0], schema)
 
     async def alist(
         self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
     ) -> list[Checkpoint]:
-        """Every intact checkpoint, newest first."""
-        path = self.file_for(thread_id)
-        if not _present(path):
-            return []
-        records = self._read(path, 0, thread_id)
-        rebuilt = _rebuild_all(records)
-        out: list[Checkpoint] = []
-        for record in reversed(records):
-            if limit is not None and len(out) >= limit:
-                break
-            if record.id in rebuilt:
-                fields, messages = rebuilt[record.id]
-                out.append(_checkpoint(record, thread_id, decode_state(schema, fields, messages)))
-        return out
+        """The thread's checkpoints, newest first; with `limit`, only the newest `limit` are
+        read and rebuilt (the file is read back from its end only as far as they need)."""
+        with self._open(thread_id) as file:
+            if file is None or limit == 0:
+                return []
+            chains, records = file.newest(limit)
+            self._remember(thread_id, chains.records)
+            return [_checkpoint(file, chains, record, schema) for record in records]
 
     async def athreads(self) -> list[str]:
         """Every thread with a non-empty file in the folder, named as this store names files
@@ -222,25 +237,58 @@ class FileCheckpointer(BaseCheckpointer):
                     found.append(thread_id)
         return sorted(found)
 
-    def _read(self, path: Path, start: int, thread_id: str) -> list[Record]:
-        """Parse the file from `start`; warn about and skip damaged lines; refresh the index."""
+    @contextmanager
+    def _open(self, thread_id: str) -> Iterator[ThreadFile | None]:
+        """The thread file open for reading (None when there is none); warns of a torn tail."""
+        path = self.file_for(thread_id)
+        if not _present(path):
+            yield None
+            return
         with _reader(path) as handle:
-            handle.seek(start)
-            data = handle.read()
-        records: list[Record] = []
-        for offset, raw in _lines(data, start):
-            try:
-                records.append(parse_record(raw, offset, path.name))
-            except CorruptRecord as exc:
-                warnings.warn(f"{exc}; skipped, the thread goes on from its last good record",
-                              CheckpointWarning, stacklevel=4)
+            file = ThreadFile(path, handle, thread_id)
+            if file.torn:
+                warnings.warn(
+                    f"{path.name} ends in a torn record (line {line_number(handle, file.end)}, "
+                    f"{file.torn} bytes: a write that never finished); it is skipped, and cut "
+                    "when the thread runs again", CheckpointWarning, stacklevel=4,
+                )
+            yield file
+
+    def _remember(self, thread_id: str, records: list[Record]) -> None:
+        """Note what a writer needs to append deltas after the records read."""
         with self._guard:
             entries = self._index.setdefault(thread_id, {})
             for record in records:
                 entry = _entry_of(record, entries)
                 if entry is not None:
                     entries[record.id] = entry
-        return records
+
+    # -- repair -------------------------------------------------------------------------
+
+    async def arepair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
+        """Repair a damaged thread file (see `agentflow_nb.checkpointer.repair`).
+
+        `keep="before-damage"` keeps every line before the first damaged one;
+        `keep="last-snapshot"` also keeps every later checkpoint that can still be rebuilt. The
+        file as it was is copied beside it first. Holds the thread, so no run is in the way.
+
+        Raises:
+            ThreadBusyError: a run holds the thread.
+        """
+        async with self.lease(thread_id):
+            path = self.file_for(thread_id)
+            if not _present(path):
+                return RepairReport(thread_id, None, "", 0, 0, None, None)
+            report = repair_file(path, thread_id, keep, dry_run=dry_run)
+            with self._guard:
+                self._index.pop(thread_id, None)  # offsets moved
+            return report
+
+    def repair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
+        """Sync twin of `arepair`."""
+        from agentflow_nb import _sync
+
+        return _sync.run(self.arepair(thread_id, keep, dry_run=dry_run))
 
     # -- run control across processes -----------------------------------------------------
 
@@ -345,53 +393,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _lines(data: bytes, start: int) -> Iterable[tuple[int, bytes]]:
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        yield start + pos, data[pos:end]
-        pos = end
-
-
-_BLOCK = 64 * 1024
-
-
-def _newline_before(handle: BinaryIO, end: int) -> int:
-    """Offset of the last newline before byte `end` of an open file, or -1: read backwards one
-    block at a time, each byte once, however long the line."""
-    while end > 0:
-        begin = max(0, end - _BLOCK)
-        handle.seek(begin)
-        cut = handle.read(end - begin).rfind(b"\n")
-        if cut >= 0:
-            return begin + cut
-        end = begin
-    return -1
-
-
-def _tail_base(path: Path) -> int:
-    """Where the chain of the file's last complete line starts (0 if that line is damaged)."""
-    with _reader(path) as handle:
-        last = _newline_before(handle, os.fstat(handle.fileno()).st_size)
-        if last < 0:
-            return 0
-        start = _newline_before(handle, last) + 1
-        handle.seek(start)
-        try:
-            return parse_record(handle.read(last + 1 - start), start, path.name).base
-        except (CorruptRecord, ValueError):
-            return 0
-
-
 def _repair_tail(path: Path) -> None:
     """Cut a torn last line (a write that never finished) before appending after it; only that line."""
     if not _present(path):
@@ -403,7 +404,7 @@ def _repair_tail(path: Path) -> None:
         handle.seek(size - 1)
         if handle.read(1) == b"\n":
             return
-        keep = _newline_before(handle, size) + 1
+        keep = newline_before(handle, size) + 1
         warnings.warn(
             f"{path.name} ended in a torn record ({size - keep} bytes); removed it before appending",
             CheckpointWarning, stacklevel=4,
@@ -422,58 +423,25 @@ def _entry_of(record: Record, entries: dict[str, _Entry]) -> _Entry | None:
     return _Entry(record.n, parent.base, parent.snap_size, parent.since + record.size)
 
 
-def _apply(record: Record, fields: dict[str, str], messages: list[str]) -> tuple[dict[str, str], list[str]]:
-    if record.snap:
-        return dict(record.fields), list(record.messages)
-    fields = {**fields, **record.fields}
-    for name in record.drop:
-        fields.pop(name, None)
-    return fields, messages[: record.mfrom] + list(record.messages)
-
-
-def _rebuild_all(records: list[Record]) -> dict[str, tuple[dict[str, str], list[str]]]:
-    """Fields and messages of every record whose chain is intact within `records`."""
-    done: dict[str, tuple[dict[str, str], list[str]]] = {}
-    for record in records:
-        if record.snap:
-            done[record.id] = _apply(record, {}, [])
-        elif record.parent in done:
-            done[record.id] = _apply(record, *done[record.parent])
-    return done
-
-
-def _newest(
-    records: list[Record], checkpoint_id: str | None, schema: type[AgentState], thread_id: str
-) -> Checkpoint | None:
-    by_id = {r.id: r for r in records}
-    candidates = [by_id[checkpoint_id]] if checkpoint_id in by_id else []
-    if checkpoint_id is None:
-        candidates = list(reversed(records))
-    for record in candidates:
-        chain = _chain(record, by_id)
-        if chain is None:
-            continue
-        fields: dict[str, str] = {}
-        messages: list[str] = []
-        for link in chain:
-            fields, messages = _apply(link, fields, messages)
-        return _checkpoint(record, thread_id, decode_state(schema, fields, messages))
-    return None
-
-
-def _chain(record: Record, by_id: dict[str, Record]) -> list[Record] | None:
-    chain = [record]
-    while not chain[-1].snap:
-        parent = by_id.get(chain[-1].parent or "")
-        if parent is None:
-            return None
-        chain.append(parent)
-    return chain[::-1]
-
-
-def _checkpoint(record: Record, thread_id: str, state: AgentState) -> Checkpoint:
+def _checkpoint(file: ThreadFile, chains: Chains, record: Record, schema: type[AgentState]) -> Checkpoint:
+    """Rebuild `record`'s checkpoint through `schema`; a state that does not load is damage."""
+    parts = chains.parts(record)
+    try:
+        state = decode_parts(schema, parts.fields, parts.messages.join() if parts.messages else b"")
+    except ValidationError as exc:
+        raise file.damage(record.offset, f"checkpoint `{record.id}` does not load as `{schema.__name__}` "
+                          f"({_first_error(exc)}); if the state schema changed since it was saved, "
+                          "load it with the schema it was saved with") from exc
+    if len(state.messages) != record.n:
+        raise file.damage(record.offset, f"it rebuilds {len(state.messages)} messages, not the {record.n} it names")
     return Checkpoint(
-        checkpoint_id=record.id, thread_id=thread_id, step=record.step, node=record.node,
+        checkpoint_id=record.id, thread_id=file.thread_id, step=record.step, node=record.node,
         status=ExecutionStatus(record.status), source=record.source,  # type: ignore[arg-type]
         parent_id=record.parent, state=state, created_at=record.at,
     )
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(map(str, first.get("loc", ()))) or "the state"
+    return f"`{where}`: {first.get('msg', '')}"

@@ -24,6 +24,7 @@ from agentflow_nb.errors import UnsafeFileError
 __all__ = [
     "SUFFIX",
     "file_name",
+    "fsync_folder",
     "migrate_legacy_names",
     "open_file",
     "refuse_link",
@@ -122,3 +123,18 @@ def _unsafe(path: Path, info: os.stat_result) -> UnsafeFileError:
         "files, since a planted link could make a run write to any file. Remove it (and, if it "
         "pointed at a thread you want, copy that file in its place)."
     )
+
+
+def fsync_folder(path: Path) -> None:
+    """Make a file created or renamed in folder `path` survive a power cut (where the OS can:
+    Windows cannot open a folder, and makes such changes durable by itself)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -150,17 +150,20 @@ def test_saving_only_the_changes_restores_exactly_what_was_saved(make_saver, ops
 
 
 def test_appending_one_message_encodes_only_that_message(saver, monkeypatch):
-    encoded = []
-    real = Message.model_dump_json
+    from agentflow_nb.checkpointer import codec
 
-    def counting(self, **kwargs):
-        encoded.append(self.content)
-        return real(self, **kwargs)
+    encoded = []
+    real = codec.to_json
+
+    def counting(value, **kwargs):  # every store encodes through the shared codec
+        items = value if isinstance(value, list) else [value]
+        encoded.extend(m.content for m in items if isinstance(m, Message))
+        return real(value, **kwargs)
 
     big = Notes(messages=[Message.text_message(str(i)) for i in range(1000)])
     first = snapshot(big)
     run(saver.aput(first))
-    monkeypatch.setattr(Message, "model_dump_json", counting)
+    monkeypatch.setattr(codec, "to_json", counting)
     grown = big.model_copy(update={"messages": big.messages + [Message.text_message("new")]})
     run(saver.aput(snapshot(grown, parent=first.checkpoint_id), changes=StateChanges.between(big, grown)))
     assert encoded == ["new"]

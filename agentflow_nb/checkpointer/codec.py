@@ -1,0 +1,125 @@
+"""The JSON codec every store shares: how fields and messages are written and read back.
+
+Writing: `encode_fields` / `encode_messages` / `message_bytes` give JSON text; `freeze_fields`
+keeps values in a form nothing can change later (the in-memory store), `thaw` gives its text.
+Reading: `decode_state` / `decode_parts` rebuild a state through its schema from JSON text alone
+(validation only: nothing named in the data is imported or called).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from enum import Enum
+from functools import lru_cache
+from typing import Any
+
+from pydantic_core import to_json
+
+from agentflow_nb.state import AgentState, ExecutionMeta
+
+__all__ = [
+    "decode_parts",
+    "decode_state",
+    "encode_fields",
+    "encode_messages",
+    "freeze_fields",
+    "message_bytes",
+    "thaw",
+]
+
+MESSAGES = "messages"
+
+
+def encode_messages(state: AgentState, start: int = 0) -> list[str]:
+    """JSON text of each message from index `start` on."""
+    return [to_json(m).decode() for m in state.messages[start:]]
+
+
+def message_bytes(state: AgentState, start: int = 0) -> bytes:
+    """The messages from index `start` on as the contents of a JSON array (comma-separated)."""
+    messages = state.messages[start:]
+    return to_json(messages)[1:-1] if messages else b""
+
+
+def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, str]:
+    """JSON text of each named non-message field (all of them when `names` is None)."""
+    if not _has_custom_serializers(type(state)):  # each value serializes as itself: the fast path
+        return {name: to_json(value).decode() for name, value in _present(state, names)}
+    return {name: json.dumps(value, separators=(",", ":")) for name, value in _dumped(state, names).items()}
+
+
+def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Each named non-message field in a form nothing can change later, made as cheaply as
+    possible: an immutable value as itself, the engine's metadata as a dict of its (immutable)
+    values, anything else as JSON bytes. `thaw` turns each back into JSON text."""
+    if _has_custom_serializers(type(state)):
+        return {name: text.encode() for name, text in encode_fields(state, names).items()}
+    return {name: _frozen(value) for name, value in _present(state, names)}
+
+
+def thaw(frozen: Any) -> str:
+    """The JSON text of a value made by `freeze_fields`."""
+    return frozen.decode() if type(frozen) is bytes else to_json(frozen).decode()
+
+
+_IMMUTABLE = (int, float, str, bool, type(None))
+
+
+def _frozen(value: Any) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE or isinstance(value, Enum):
+        return value
+    if kind is ExecutionMeta and value.interrupt_data is None:  # its other fields are immutable
+        return dict(value.__dict__)
+    return to_json(value)
+
+
+def _present(state: AgentState, names: Iterable[str] | None) -> Iterator[tuple[str, Any]]:
+    values = state.__dict__
+    extra = state.__pydantic_extra__ or {}
+    if names is None:
+        names = [*values, *extra]
+    for name in names:
+        if name != MESSAGES:
+            value = values[name] if name in values else extra.get(name, _MISSING)
+            if value is not _MISSING:
+                yield name, value
+
+
+def _dumped(state: AgentState, names: Iterable[str] | None) -> dict[str, Any]:
+    """The named fields through the model's own serializers, as JSON-ready values."""
+    present = dict(_present(state, names))
+    return state.model_dump(mode="json", include=set(present)) if present else {}
+
+
+_MISSING = object()
+
+
+@lru_cache(maxsize=256)
+def _has_custom_serializers(schema: type[AgentState]) -> bool:
+    """True when the schema changes how a field is written (then the model must dump it)."""
+    decorators = schema.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers:
+        return True
+    return any(
+        field.metadata or (field.annotation is not None and hasattr(field.annotation, "__metadata__"))
+        for field in schema.model_fields.values()
+        if field.annotation not in (int, str, float, bool)
+    )
+
+
+def decode_state(
+    schema: type[AgentState], fields: Mapping[str, str], messages: Iterable[str]
+) -> AgentState:
+    """Rebuild a state from JSON text through `schema` (validation only, no imports, no calls)."""
+    parts = [f"{json.dumps(name)}:{text}" for name, text in fields.items()]
+    parts.append(f'"{MESSAGES}":[{",".join(messages)}]')
+    return schema.model_validate_json("{" + ",".join(parts) + "}")
+
+
+def decode_parts(schema: type[AgentState], fields: Mapping[str, str], messages: bytes) -> AgentState:
+    """Rebuild a state through `schema` from field texts and the raw contents of its messages
+    array (as `message_bytes` writes them, taken from a file without parsing them first)."""
+    head = "".join(f"{json.dumps(name)}:{text}," for name, text in fields.items())
+    return schema.model_validate_json(b"".join((b"{", head.encode(), b'"messages":[', messages, b"]}")))
