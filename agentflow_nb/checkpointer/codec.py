@@ -2,6 +2,8 @@
 
 Writing: `encode_fields` / `encode_messages` / `message_bytes` give JSON text; `freeze_fields`
 keeps values in a form nothing can change later (the in-memory store), `thaw` gives its text.
+Each refuses a value that would not load back as it is (`values`), so every store that writes
+through them keeps the rule "round-trip or refuse, never save what cannot be loaded".
 Reading: `decode_state` / `decode_parts` rebuild a state through its schema from JSON text alone
 (validation only: nothing named in the data is imported or called).
 """
@@ -14,8 +16,9 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
+from agentflow_nb.checkpointer.values import check_field, check_message, unserializable
 from agentflow_nb.state import AgentState, ExecutionMeta
 
 __all__ = [
@@ -32,30 +35,64 @@ MESSAGES = "messages"
 
 
 def encode_messages(state: AgentState, start: int = 0) -> list[str]:
-    """JSON text of each message from index `start` on."""
-    return [to_json(m).decode() for m in state.messages[start:]]
+    """JSON text of each message from index `start` on (refused if one would not load back)."""
+    messages = state.messages[start:]
+    for index, message in enumerate(messages, start):
+        check_message(message, index)
+    return [to_json(m).decode() for m in messages]
 
 
 def message_bytes(state: AgentState, start: int = 0) -> bytes:
-    """The messages from index `start` on as the contents of a JSON array (comma-separated)."""
+    """The messages from index `start` on as the contents of a JSON array (comma-separated),
+    refused if one would not load back."""
     messages = state.messages[start:]
+    for index, message in enumerate(messages, start):
+        check_message(message, index)
     return to_json(messages)[1:-1] if messages else b""
 
 
 def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, str]:
-    """JSON text of each named non-message field (all of them when `names` is None)."""
-    if not _has_custom_serializers(type(state)):  # each value serializes as itself: the fast path
-        return {name: to_json(value).decode() for name, value in _present(state, names)}
-    return {name: json.dumps(value, separators=(",", ":")) for name, value in _dumped(state, names).items()}
+    """JSON text of each named non-message field (all of them when `names` is None).
+
+    Raises:
+        UnsaveableValueError: a value would not load back as it is (nothing should be saved).
+    """
+    schema = type(state)
+    if not _has_custom_serializers(schema):  # each value serializes as itself: the fast path
+        texts = {}
+        for name, value in _present(state, names):
+            text = _json(name, value)
+            check_field(schema, name, value, text, custom=False)
+            texts[name] = text.decode()
+        return texts
+    present = dict(_present(state, names))
+    try:
+        dumped = state.model_dump(mode="json", include=set(present)) if present else {}
+    except PydanticSerializationError as exc:
+        raise unserializable("the state", state, exc) from None
+    texts = {name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}
+    for name, text in texts.items():
+        check_field(schema, name, present[name], text, custom=True)
+    return texts
 
 
 def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, Any]:
     """Each named non-message field in a form nothing can change later, made as cheaply as
     possible: an immutable value as itself, the engine's metadata as a dict of its (immutable)
-    values, anything else as JSON bytes. `thaw` turns each back into JSON text."""
-    if _has_custom_serializers(type(state)):
+    values, anything else as JSON bytes. `thaw` turns each back into JSON text.
+
+    Raises:
+        UnsaveableValueError: a value would not load back as it is (nothing should be saved).
+    """
+    schema = type(state)
+    if _has_custom_serializers(schema):
         return {name: text.encode() for name, text in encode_fields(state, names).items()}
-    return {name: _frozen(value) for name, value in _present(state, names)}
+    frozen = {}
+    for name, value in _present(state, names):
+        kept = _frozen(name, value)
+        check_field(schema, name, value, kept if type(kept) is bytes else None, custom=False)
+        frozen[name] = kept
+    return frozen
 
 
 def thaw(frozen: Any) -> str:
@@ -66,13 +103,20 @@ def thaw(frozen: Any) -> str:
 _IMMUTABLE = (int, float, str, bool, type(None))
 
 
-def _frozen(value: Any) -> Any:
+def _frozen(name: str, value: Any) -> Any:
     kind = type(value)
     if kind in _IMMUTABLE or isinstance(value, Enum):
         return value
     if kind is ExecutionMeta and value.interrupt_data is None:  # its other fields are immutable
         return dict(value.__dict__)
-    return to_json(value)
+    return _json(name, value)
+
+
+def _json(name: str, value: Any) -> bytes:
+    try:
+        return to_json(value)
+    except PydanticSerializationError as exc:
+        raise unserializable(name, value, exc) from None
 
 
 def _present(state: AgentState, names: Iterable[str] | None) -> Iterator[tuple[str, Any]]:
@@ -85,12 +129,6 @@ def _present(state: AgentState, names: Iterable[str] | None) -> Iterator[tuple[s
             value = values[name] if name in values else extra.get(name, _MISSING)
             if value is not _MISSING:
                 yield name, value
-
-
-def _dumped(state: AgentState, names: Iterable[str] | None) -> dict[str, Any]:
-    """The named fields through the model's own serializers, as JSON-ready values."""
-    present = dict(_present(state, names))
-    return state.model_dump(mode="json", include=set(present)) if present else {}
 
 
 _MISSING = object()

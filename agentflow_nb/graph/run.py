@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError
 
 from agentflow_nb.checkpointer.base import Checkpoint, CheckpointSource, StateChanges, appended_since
-from agentflow_nb.errors import GraphRecursionError, NodeError, UnknownThreadError, name_list
+from agentflow_nb.errors import (
+    GraphRecursionError,
+    NodeError,
+    UnknownThreadError,
+    UnsaveableValueError,
+    name_list,
+)
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
@@ -216,7 +222,7 @@ class GraphRun:
         )
         try:
             following = await self._settle(node, state, goto, request, hint)
-        except PydanticSerializationError as exc:
+        except (PydanticSerializationError, UnsaveableValueError) as exc:
             await self._fail(old, node, self._unsaveable(node, exc), next_node=node)
             return
         state = self.state or state
@@ -353,8 +359,8 @@ class GraphRun:
 
     def _unsaveable(self, node: str, exc: Exception) -> NodeError:
         error = NodeError(
-            f"node `{node}` left a value in the state that cannot be saved as JSON ({exc}); "
-            "keep state fields to JSON data (str, numbers, lists, dicts, pydantic models)",
+            f"node `{node}` left a value in the state that cannot be saved as JSON: {exc} The "
+            f"thread keeps the state from before `{node}`; fix the node and invoke again to retry.",
             node=node, thread_id=self.thread_id,
         )
         error.__cause__ = exc

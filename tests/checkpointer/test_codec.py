@@ -19,7 +19,7 @@ from agentflow_nb.graph.updates import with_meta
 
 class Color(enum.Enum):
     RED = "red"
-    PAIR = (1, 2)
+    BLUE = "blue"
 
 
 class Inner(pydantic.BaseModel):

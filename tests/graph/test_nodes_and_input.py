@@ -229,3 +229,30 @@ def test_a_value_that_cannot_be_saved_as_json_is_a_node_error_and_nothing_is_los
     saved = app.get_state(config)
     assert saved.status is ExecutionStatus.ERROR and [m.content for m in saved.state.messages] == ["go"]
     assert "handle" not in (saved.state.model_extra or {})
+
+
+def test_a_node_value_json_would_change_is_a_node_error_naming_node_and_path(saver):
+    import datetime as dt
+
+    app = single(lambda s: {"audit": {"when": dt.datetime(2026, 1, 1)}}, state_cls=AgentState, checkpointer=saver)
+    config = {"thread_id": "t"}
+    with pytest.raises(NodeError, match="node `NODE` left a value .*`audit.when` is a `datetime`") as caught:
+        run(app)
+    assert caught.value.node == "NODE"
+    saved = app.get_state(config)  # the thread keeps the state from before the node
+    assert saved.status is ExecutionStatus.ERROR and "audit" not in (saved.state.model_extra or {})
+
+
+def test_input_and_edits_that_would_not_load_back_are_refused_and_nothing_is_saved(saver):
+    from agentflow_nb.errors import UnsaveableValueError
+
+    app = single(lambda s: None, state_cls=AgentState, checkpointer=saver, interrupt_before=["NODE"])
+    config = {"thread_id": "t"}
+    with pytest.raises(UnsaveableValueError, match="`seen` is a `set`"):
+        app.invoke({"messages": [Message.text_message("go")], "seen": {1, 2}}, config=config)
+    assert app.get_state(config) is None
+    run(app)
+    before = [c.checkpoint_id for c in app.get_state_history(config)]
+    with pytest.raises(UnsaveableValueError, match=r"`messages\[1\].content` holds a lone surrogate"):
+        app.update_state(config, {"messages": [Message.text_message("bad \ud800")]})
+    assert [c.checkpoint_id for c in app.get_state_history(config)] == before
