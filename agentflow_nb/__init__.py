@@ -29,6 +29,7 @@ from agentflow_nb.checkpointer import (
     InMemoryCheckpointer,
     UnsafeFileError,
     UnsafeRecordError,
+    UnsaveableValueError,
 )
 from agentflow_nb.graph import (
     END,
@@ -44,6 +45,7 @@ from agentflow_nb.graph import (
     StreamChunk,
     StreamEventType,
     ThreadBusyError,
+    UnknownFieldError,
     UnknownThreadError,
 )
 from agentflow_nb.publisher import BasePublisher, ConsolePublisher
@@ -95,9 +97,11 @@ __all__ = [
     "StreamChunk",
     "StreamEventType",
     "ThreadBusyError",
+    "UnknownFieldError",
     "UnknownThreadError",
     "UnsafeFileError",
     "UnsafeRecordError",
+    "UnsaveableValueError",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]

@@ -16,7 +16,7 @@ from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateCh
 from agentflow_nb.checkpointer.file import CheckpointWarning, FileCheckpointer
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
 from agentflow_nb.checkpointer.records import UnsafeRecordError
-from agentflow_nb.errors import CheckpointCorruptError, UnsafeFileError
+from agentflow_nb.errors import CheckpointCorruptError, UnsafeFileError, UnsaveableValueError
 
 __all__ = [
     "BaseCheckpointer",
@@ -28,4 +28,5 @@ __all__ = [
     "StateChanges",
     "UnsafeFileError",
     "UnsafeRecordError",
+    "UnsaveableValueError",
 ]

@@ -22,6 +22,7 @@ from agentflow_nb.errors import (
     GraphRecursionError,
     NodeError,
     ThreadBusyError,
+    UnknownFieldError,
     UnknownThreadError,
 )
 from agentflow_nb.graph.breakpoints import Breakpoints
@@ -46,5 +47,6 @@ __all__ = [
     "StreamChunk",
     "StreamEventType",
     "ThreadBusyError",
+    "UnknownFieldError",
     "UnknownThreadError",
 ]

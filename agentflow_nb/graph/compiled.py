@@ -16,7 +16,7 @@ from agentflow_nb.errors import UnknownThreadError, unknown_node
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk
 from agentflow_nb.graph.run import GraphRun
-from agentflow_nb.graph.updates import apply_input, own_thread, with_meta
+from agentflow_nb.graph.updates import apply_input, new_fields_of, own_thread, with_meta
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState
 
@@ -174,7 +174,11 @@ class CompiledGraph:
     async def aupdate_state(self, config: Config, values: Mapping[str, Any]) -> Checkpoint:
         """Edit a saved thread: validated first, then saved as one `"edit"` checkpoint.
 
+        Keys must be fields of the schema or extra fields the thread already has; to add a new
+        extra field on purpose, name it in the config: `{"thread_id": ..., "new_fields": ["score"]}`.
+
         Raises:
+            UnknownFieldError: a key is neither (a typo such as `approvd`), with a did-you-mean.
             pydantic.ValidationError: a value does not fit the schema (nothing is saved).
             UnknownThreadError: nothing is saved under the thread id.
             ThreadBusyError: the thread is running.
@@ -182,7 +186,7 @@ class CompiledGraph:
         thread_id = _thread_id(config, "update_state")
         async with self.checkpointer.lease(thread_id):
             latest = await self._require(thread_id)
-            state = apply_input(own_thread(latest.state, thread_id), values)
+            state = apply_input(own_thread(latest.state, thread_id), values, new_fields=new_fields_of(config))
             checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id, thread_id=thread_id)
             await self.checkpointer.aput(checkpoint, changes=StateChanges.between(latest.state, state))
         await self.emit(EventType.STATE_UPDATED, state, node=state.execution_meta.current_node,
@@ -243,10 +247,16 @@ class CompiledGraph:
                 raise unknown_node(what, name, self.nodes)
         return names
 
-    def new_state(self, thread_id: str) -> AgentState:
-        """The state a new thread starts from."""
+    def new_state(self, thread_id: str, input: Mapping[str, Any] | None = None) -> AgentState:
+        """The state a new thread starts from: the initial state given to `StateGraph`, else the
+        schema built from the first input's fields (so required fields can come from it)."""
         initial = self.builder.initial_state
-        state = initial.model_copy(deep=True) if initial is not None else self.schema()
+        if initial is not None:
+            state = initial.model_copy(deep=True)
+        else:
+            given = input if isinstance(input, Mapping) else {}
+            state = self.schema.model_validate(
+                {k: v for k, v in given.items() if k not in ("messages", "execution_meta")})
         return with_meta(state, thread_id=thread_id)
 
     async def publish(self, event: EventModel) -> None:

@@ -31,6 +31,7 @@ from agentflow_nb.graph.updates import (
     apply_input,
     apply_result,
     interrupt_request,
+    new_fields_of,
     node_copy,
     own_thread,
     touched,
@@ -135,7 +136,7 @@ class GraphRun:
             )
         if latest is None and not input:
             raise UnknownThreadError(self.thread_id)
-        base = graph.new_state(self.thread_id) if latest is None else latest.state
+        base = graph.new_state(self.thread_id, input) if latest is None else latest.state
         if latest is not None:
             self._saved, self.checkpoint_id = latest.state, latest.checkpoint_id
             self.state = latest.state
@@ -145,7 +146,8 @@ class GraphRun:
                     self._finish_completed(base)
                     return None
                 base = with_meta(base, status=S.RUNNING, current_node=None, next_node=None, **_CLEAR)
-        state = apply_input(base, input)
+        # the input that starts a thread may bring any fields; later ones only known or named ones
+        state = apply_input(base, input, new_fields=True if latest is None else new_fields_of(self.config))
         if latest is None or state is not latest.state:
             await self._save(state)
         status = state.execution_meta.status

@@ -10,13 +10,14 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter
 
 from agentflow_nb.checkpointer.base import appended_since
-from agentflow_nb.errors import NodeError
+from agentflow_nb.errors import NodeError, UnknownFieldError, did_you_mean
 from agentflow_nb.graph.command import Command
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
 
 __all__ = [
     "apply_input",
     "apply_result",
+    "new_fields_of",
     "interrupt_request",
     "node_copy",
     "own_thread",
@@ -119,10 +120,20 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
     return new
 
 
-def apply_input(state: AgentState, values: Mapping[str, Any] | None) -> AgentState:
+def apply_input(
+    state: AgentState,
+    values: Mapping[str, Any] | None,
+    *,
+    new_fields: Iterable[str] | bool = (),
+) -> AgentState:
     """Merge user input or an edit: messages appended once per id, other fields validated.
 
+    A key must be `messages`, a field of the schema, or an extra field the state already has:
+    a typo must not quietly become a new field. `new_fields` names keys that may add new extra
+    fields (True: any key, as for the input that starts a thread).
+
     Raises:
+        UnknownFieldError: a key is none of those (with a did-you-mean).
         pydantic.ValidationError: a value does not fit the schema (nothing is changed).
         TypeError: `values` is not a mapping.
     """
@@ -133,7 +144,34 @@ def apply_input(state: AgentState, values: Mapping[str, Any] | None) -> AgentSta
             f"input must be a dict of state fields, e.g. "
             f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'
         )
+    if new_fields is not True:
+        _check_keys(state, values, new_fields)
     return _apply_updates(state, values, from_user=True)
+
+
+def _check_keys(state: AgentState, values: Mapping[str, Any], new_fields: Iterable[str] | bool) -> None:
+    schema = type(state)
+    known = [*schema.model_fields, *(state.__pydantic_extra__ or {})]
+    allowed = set(known) | set(new_fields if not isinstance(new_fields, bool) else ())
+    for key in values:
+        if key not in allowed:
+            thread = state.execution_meta.thread_id
+            hint = did_you_mean(str(key), [k for k in known if k != "execution_meta"]) or "."
+            raise UnknownFieldError(
+                f"`{key}` is neither a field of `{schema.__name__}` nor already in the state of thread "
+                f"`{thread}`{hint} To add it as a new field on purpose, name it in the config: "
+                f'{{"thread_id": "{thread}", "new_fields": ["{key}"]}}; or declare it in your state class.'
+            )
+
+
+def new_fields_of(config: Mapping[str, Any]) -> Iterable[str] | bool:
+    """The `new_fields` a config allows (a list of keys, or True for any)."""
+    allowed = config.get("new_fields", ())
+    if allowed is True:
+        return True
+    if isinstance(allowed, (list, tuple, set, frozenset)) and all(isinstance(k, str) for k in allowed):
+        return allowed
+    raise TypeError(f'config["new_fields"] must be a list of field names (or True), got `{allowed!r}`')
 
 
 def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:
