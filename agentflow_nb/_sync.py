@@ -12,11 +12,23 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["CtrlC", "free", "in_loop_thread", "iterate", "iterate_here", "loop", "run", "run_here"]
+__all__ = [
+    "CtrlC",
+    "free",
+    "in_loop_thread",
+    "iterate",
+    "iterate_here",
+    "loop",
+    "off_loop",
+    "on_private_loop",
+    "run",
+    "run_here",
+]
 
 T = TypeVar("T")
 
@@ -103,9 +115,36 @@ def free() -> bool:
     return False
 
 
+_private_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _new_private_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    _private_loops.add(loop)
+    return loop
+
+
 def _private() -> asyncio.Runner:
     # a loop factory keeps the thread's current-loop setting untouched
-    return asyncio.Runner(loop_factory=asyncio.new_event_loop)
+    return asyncio.Runner(loop_factory=_new_private_loop)
+
+
+def on_private_loop() -> bool:
+    """True inside a run on a private loop of `run_here` / `iterate_here`: that loop serves one
+    sync call in its caller's thread and nothing else waits on it, so blocking work (file I/O)
+    may run right there instead of paying a hop to a worker thread."""
+    try:
+        return asyncio.get_running_loop() in _private_loops
+    except RuntimeError:
+        return False
+
+
+async def off_loop(func: Callable[..., T], *args: Any) -> T:
+    """Run blocking `func(*args)` where it holds up no one: inline on a private loop, else in a
+    worker thread so that the running loop (a notebook's, or the caller's) stays responsive."""
+    if on_private_loop():
+        return func(*args)
+    return await asyncio.to_thread(func, *args)
 
 
 def run_here(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:

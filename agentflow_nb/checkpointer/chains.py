@@ -14,16 +14,27 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from pydantic import ValidationError
+
+from agentflow_nb.checkpointer.base import Checkpoint
+from agentflow_nb.checkpointer.codec import decode_parts
+from agentflow_nb.checkpointer.paths import open_file, present
 from agentflow_nb.checkpointer.records import CorruptRecord, Record, parse_record
 from agentflow_nb.errors import CheckpointCorruptError, UnsafeRecordError
+from agentflow_nb.state import AgentState, ExecutionStatus
 
-__all__ = ["Chains", "Segments", "ThreadFile", "damage_error"]
+__all__ = ["CheckpointWarning", "Chains", "Segments", "ThreadFile", "cut_torn_tail", "damage_error", "rebuild"]
 
 _BLOCK = 64 * 1024
+
+
+class CheckpointWarning(UserWarning):
+    """A torn last line (a write that never finished) was skipped while reading a thread file."""
 
 
 class Segments(NamedTuple):
@@ -220,6 +231,51 @@ class ThreadFile:
 
     def damage(self, offset: int, reason: str, *, unsafe: bool = False) -> CheckpointCorruptError:
         return damage_error(self.path, self.thread_id, line_number(self.handle, offset), reason, unsafe=unsafe)
+
+
+def rebuild(file: ThreadFile, chains: Chains, record: Record, schema: type[AgentState]) -> Checkpoint:
+    """`record`'s checkpoint, its state rebuilt through `schema`; one that does not load is damage."""
+    parts = chains.parts(record)
+    try:
+        state = decode_parts(schema, parts.fields, parts.messages.join() if parts.messages else b"")
+    except ValidationError as exc:
+        raise file.damage(record.offset, f"checkpoint `{record.id}` does not load as `{schema.__name__}` "
+                          f"({_first_error(exc)}); if the state schema changed since it was saved, "
+                          "load it with the schema it was saved with") from exc
+    if len(state.messages) != record.n:
+        raise file.damage(record.offset, f"it rebuilds {len(state.messages)} messages, not the {record.n} it names")
+    return Checkpoint(
+        checkpoint_id=record.id, thread_id=file.thread_id, step=record.step, node=record.node,
+        status=ExecutionStatus(record.status), source=record.source,  # type: ignore[arg-type]
+        parent_id=record.parent, state=state, created_at=record.at,
+    )
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(map(str, first.get("loc", ()))) or "the state"
+    return f"`{where}`: {first.get('msg', '')}"
+
+
+def cut_torn_tail(path: Path) -> None:
+    """Cut a torn last line (a write that never finished) before appending after it; only that line."""
+    if not present(path):
+        return
+    with os.fdopen(open_file(path, os.O_RDWR), "rb+") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        keep = newline_before(handle, size) + 1
+        warnings.warn(
+            f"{path.name} ended in a torn record ({size - keep} bytes); removed it before appending",
+            CheckpointWarning, stacklevel=2,
+        )
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def damage_error(path: Path, thread_id: str, line: int, reason: str, *, unsafe: bool = False) -> CheckpointCorruptError:

@@ -3,10 +3,14 @@
 Each step appends one line holding only what changed (new messages, changed fields), with a
 full snapshot whenever the deltas since the last one outgrow it, so a step costs what it
 changed and a resume reads one snapshot plus the deltas after it. Lines carry a checksum; a
-torn or corrupt line is skipped with a warning. A lock file per thread (`locks.FileLock`:
-flock, msvcrt or an exclusive file) keeps a second process from running the same thread, and
-a `.stop` file carries `stop()` across processes. No thread, lock or stop file is ever opened
-through a symbolic link.
+torn last line (a crash mid-write) is skipped with a warning and cut by the next run, any other
+damage stops the thread with `CheckpointCorruptError` until it is repaired (`repair`). A lock
+file per thread (`locks.FileLock`: flock, msvcrt or an exclusive file) keeps a second process
+from running the same thread, and a `.stop` file carries `stop()` across processes. No thread,
+lock or stop file is ever opened through a symbolic link.
+
+The async methods do their file work off the event loop (in a worker thread), except on the
+private loop a sync `invoke` runs in its caller's thread, where nothing else waits.
 """
 
 from __future__ import annotations
@@ -17,19 +21,12 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
-from pydantic import ValidationError
-
-from agentflow_nb.checkpointer.base import (
-    BaseCheckpointer,
-    Checkpoint,
-    StateChanges,
-    decode_parts,
-    encode_fields,
-    message_bytes,
-)
-from agentflow_nb.checkpointer.chains import Chains, ThreadFile, line_number, newline_before
+from agentflow_nb._sync import off_loop, run
+from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.chains import CheckpointWarning, ThreadFile, cut_torn_tail, line_number, rebuild
+from agentflow_nb.checkpointer.codec import encode_fields, message_bytes
 from agentflow_nb.checkpointer.locks import FileLock
 from agentflow_nb.checkpointer.paths import (
     SUFFIX,
@@ -37,12 +34,17 @@ from agentflow_nb.checkpointer.paths import (
     fsync_folder,
     migrate_legacy_names,
     open_file,
+    present,
+    reader,
     refuse_link,
     thread_of,
+    touch,
+    unlink,
+    write_all,
 )
 from agentflow_nb.checkpointer.records import Record, encode_record
 from agentflow_nb.checkpointer.repair import Keep, RepairReport, repair_file
-from agentflow_nb.errors import ThreadBusyError, UnsafeFileError
+from agentflow_nb.errors import ThreadBusyError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
 __all__ = ["CheckpointWarning", "FileCheckpointer"]
@@ -56,10 +58,6 @@ _DURABLE = frozenset(
     {ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER, ExecutionStatus.STOPPED,
      ExecutionStatus.ERROR, ExecutionStatus.COMPLETED}
 )
-
-
-class CheckpointWarning(UserWarning):
-    """A damaged line was skipped while reading a thread file."""
 
 
 class _Entry(NamedTuple):
@@ -112,8 +110,6 @@ class FileCheckpointer(BaseCheckpointer):
     def __repr__(self) -> str:
         return f"FileCheckpointer({str(self.path)!r})"
 
-    # -- files ----------------------------------------------------------------------------
-
     def file_for(self, thread_id: str) -> Path:
         """The JSONL file of a thread: its id percent-encoded, upper-case letters too, so that
         ids differing only in case get different files on case-insensitive disks."""
@@ -125,10 +121,88 @@ class FileCheckpointer(BaseCheckpointer):
     def _side(self, thread_id: str, suffix: str) -> Path:
         return self.file_for(thread_id).with_suffix(suffix)
 
-    # -- writing --------------------------------------------------------------------------
+    # -- the interface: file work off the event loop ----------------------------------------
 
     async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
-        """Append one line: a delta against the parent when possible, else a snapshot."""
+        """Append one line: a delta against the parent when possible, else a snapshot.
+
+        Raises:
+            UnsaveableValueError: a value would not load back as it is (nothing is written).
+        """
+        await off_loop(self._put, checkpoint, changes)
+
+    async def aget(
+        self,
+        thread_id: str,
+        checkpoint_id: str | None = None,
+        *,
+        schema: type[AgentState] = AgentState,
+    ) -> Checkpoint | None:
+        """The newest checkpoint (or the one named), read from its snapshot on.
+
+        Raises:
+            CheckpointCorruptError: a line it needs is damaged (not just a torn last line).
+        """
+        return await off_loop(self._get, thread_id, checkpoint_id, schema)
+
+    async def alist(
+        self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
+    ) -> list[Checkpoint]:
+        """The thread's checkpoints, newest first; with `limit`, only the newest `limit` are
+        read and rebuilt (the file is read back from its end only as far as they need)."""
+        return await off_loop(self._list, thread_id, schema, limit)
+
+    async def athreads(self) -> list[str]:
+        """Every thread with a non-empty file in the folder, named as this store names files
+        (files named by hand, links and empty files are left out: `get_state` opens none)."""
+        return await off_loop(self._threads)
+
+    async def arepair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
+        """Repair a damaged thread file (see `agentflow_nb.checkpointer.repair`).
+
+        `keep="before-damage"` keeps every line before the first damaged one;
+        `keep="last-snapshot"` also keeps every later checkpoint that can still be rebuilt. The
+        file as it was is copied beside it first. Holds the thread, so no run is in the way.
+
+        Raises:
+            ThreadBusyError: a run holds the thread.
+        """
+        async with self.lease(thread_id):
+            return await off_loop(self._repair, thread_id, keep, dry_run)
+
+    def repair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
+        """Sync twin of `arepair`."""
+        return run(self.arepair(thread_id, keep, dry_run=dry_run))
+
+    async def _acquire(self, thread_id: str) -> None:
+        await super()._acquire(thread_id)
+        try:
+            await off_loop(self._lock, thread_id)
+        except BaseException:
+            await self._release(thread_id)
+            raise
+
+    async def _release(self, thread_id: str) -> None:
+        await off_loop(self._unlock, thread_id)
+        await super()._release(thread_id)
+
+    async def ais_running(self, thread_id: str) -> bool:
+        """True while a run in this or another process holds the thread."""
+        return await super().ais_running(thread_id) or await off_loop(self._held_elsewhere, thread_id)
+
+    async def arequest_stop(self, thread_id: str) -> bool:
+        """Ask the run holding the thread, in any process, to stop at its next node boundary."""
+        if await super().arequest_stop(thread_id):
+            return True
+        return await off_loop(self._held_elsewhere, thread_id, True)
+
+    async def aconsume_stop(self, thread_id: str) -> bool:
+        """True once per stop request, from this process or another."""
+        return await super().aconsume_stop(thread_id) or await off_loop(self._take_stop_file, thread_id)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _put(self, checkpoint: Checkpoint, changes: StateChanges | None) -> None:
         thread_id, state = checkpoint.thread_id, checkpoint.state
         path = self.file_for(thread_id)
         with self._guard:
@@ -138,7 +212,7 @@ class FileCheckpointer(BaseCheckpointer):
             try:
                 offset = os.lseek(fd, 0, os.SEEK_END)
                 line, entry = self._line(checkpoint, state, changes, parent, offset)
-                _write_all(fd, line)
+                write_all(fd, line)
                 if self.durable and (checkpoint.status in _DURABLE or checkpoint.source != "run"):
                     os.fsync(fd)
             finally:
@@ -176,7 +250,7 @@ class FileCheckpointer(BaseCheckpointer):
         fd = self._append_fds.get(thread_id)
         if fd is not None:
             return fd, False
-        created = not _present(path)
+        created = not present(path)
         fd = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         if created and self.durable:
             fsync_folder(self.path)
@@ -187,18 +261,7 @@ class FileCheckpointer(BaseCheckpointer):
 
     # -- reading --------------------------------------------------------------------------
 
-    async def aget(
-        self,
-        thread_id: str,
-        checkpoint_id: str | None = None,
-        *,
-        schema: type[AgentState] = AgentState,
-    ) -> Checkpoint | None:
-        """The newest checkpoint (or the one named), read from its snapshot on.
-
-        Raises:
-            CheckpointCorruptError: a line it needs is damaged (not just a torn last line).
-        """
+    def _get(self, thread_id: str, checkpoint_id: str | None, schema: type[AgentState]) -> Checkpoint | None:
         with self._open(thread_id) as file:
             if file is None:
                 return None
@@ -212,23 +275,17 @@ class FileCheckpointer(BaseCheckpointer):
             if not records:
                 return None
             self._remember(thread_id, chains.records)
-            return _checkpoint(file, chains, records[0], schema)
+            return rebuild(file, chains, records[0], schema)
 
-    async def alist(
-        self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
-    ) -> list[Checkpoint]:
-        """The thread's checkpoints, newest first; with `limit`, only the newest `limit` are
-        read and rebuilt (the file is read back from its end only as far as they need)."""
+    def _list(self, thread_id: str, schema: type[AgentState], limit: int | None) -> list[Checkpoint]:
         with self._open(thread_id) as file:
             if file is None or limit == 0:
                 return []
             chains, records = file.newest(limit)
             self._remember(thread_id, chains.records)
-            return [_checkpoint(file, chains, record, schema) for record in records]
+            return [rebuild(file, chains, record, schema) for record in records]
 
-    async def athreads(self) -> list[str]:
-        """Every thread with a non-empty file in the folder, named as this store names files
-        (files named by hand, links and empty files are left out: `get_state` opens none)."""
+    def _threads(self) -> list[str]:
         found = []
         for entry in os.scandir(self.path):
             if entry.name.endswith(SUFFIX) and entry.is_file(follow_symlinks=False):
@@ -241,16 +298,16 @@ class FileCheckpointer(BaseCheckpointer):
     def _open(self, thread_id: str) -> Iterator[ThreadFile | None]:
         """The thread file open for reading (None when there is none); warns of a torn tail."""
         path = self.file_for(thread_id)
-        if not _present(path):
+        if not present(path):
             yield None
             return
-        with _reader(path) as handle:
+        with reader(path) as handle:
             file = ThreadFile(path, handle, thread_id)
             if file.torn:
                 warnings.warn(
                     f"{path.name} ends in a torn record (line {line_number(handle, file.end)}, "
                     f"{file.torn} bytes: a write that never finished); it is skipped, and cut "
-                    "when the thread runs again", CheckpointWarning, stacklevel=4,
+                    "when the thread runs again", CheckpointWarning, stacklevel=2,
                 )
             yield file
 
@@ -263,62 +320,38 @@ class FileCheckpointer(BaseCheckpointer):
                 if entry is not None:
                     entries[record.id] = entry
 
-    # -- repair -------------------------------------------------------------------------
-
-    async def arepair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
-        """Repair a damaged thread file (see `agentflow_nb.checkpointer.repair`).
-
-        `keep="before-damage"` keeps every line before the first damaged one;
-        `keep="last-snapshot"` also keeps every later checkpoint that can still be rebuilt. The
-        file as it was is copied beside it first. Holds the thread, so no run is in the way.
-
-        Raises:
-            ThreadBusyError: a run holds the thread.
-        """
-        async with self.lease(thread_id):
-            path = self.file_for(thread_id)
-            if not _present(path):
-                return RepairReport(thread_id, None, "", 0, 0, None, None)
-            report = repair_file(path, thread_id, keep, dry_run=dry_run)
-            with self._guard:
-                self._index.pop(thread_id, None)  # offsets moved
-            return report
-
-    def repair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
-        """Sync twin of `arepair`."""
-        from agentflow_nb import _sync
-
-        return _sync.run(self.arepair(thread_id, keep, dry_run=dry_run))
+    def _repair(self, thread_id: str, keep: Keep, dry_run: bool) -> RepairReport:
+        path = self.file_for(thread_id)
+        if not present(path):
+            return RepairReport(thread_id, None, "", 0, 0, None, None)
+        report = repair_file(path, thread_id, keep, dry_run=dry_run)
+        with self._guard:
+            self._index.pop(thread_id, None)  # offsets moved
+        return report
 
     # -- run control across processes -----------------------------------------------------
 
-    async def _acquire(self, thread_id: str) -> None:
-        await super()._acquire(thread_id)
-        try:
-            lock = FileLock(self._side(thread_id, ".lock"))
-            with self._gate.hold():  # a stop probe never holds the lock while we try it
-                if not lock.acquire(blocking=False):
-                    owner = lock.owner()
-                    raise ThreadBusyError(thread_id, f" in another process{f' ({owner})' if owner else ''}")
-                self._locks[thread_id] = lock
-                _unlink(self._side(thread_id, ".stop"))  # a request left over from an earlier run
-            _repair_tail(self.file_for(thread_id))
-        except BaseException:
-            await self._release(thread_id)
-            raise
+    def _lock(self, thread_id: str) -> None:
+        lock = FileLock(self._side(thread_id, ".lock"))
+        with self._gate.hold():  # a stop probe never holds the lock while we try it
+            if not lock.acquire(blocking=False):
+                owner = lock.owner()
+                raise ThreadBusyError(thread_id, f" in another process{f' ({owner})' if owner else ''}")
+            self._locks[thread_id] = lock
+            unlink(self._side(thread_id, ".stop"))  # a request left over from an earlier run
+        cut_torn_tail(self.file_for(thread_id))
 
-    async def _release(self, thread_id: str) -> None:
+    def _unlock(self, thread_id: str) -> None:
         with self._guard:
             append_fd = self._append_fds.pop(thread_id, None)
         if append_fd is not None:
             os.close(append_fd)
         lock = self._locks.pop(thread_id, None)
         if lock is not None:
-            _unlink(self._side(thread_id, ".stop"))
+            unlink(self._side(thread_id, ".stop"))
             lock.release()
-        await super()._release(thread_id)
 
-    def _held_elsewhere(self, thread_id: str, *, then_stop: bool = False) -> bool:
+    def _held_elsewhere(self, thread_id: str, then_stop: bool = False) -> bool:
         """Whether another process (or another store on this folder) runs the thread; with
         `then_stop`, also leave it a stop request. Takes the thread's lock for a moment to tell,
         always inside the gate, where no run is taking it."""
@@ -332,86 +365,15 @@ class FileCheckpointer(BaseCheckpointer):
                 probe.release()
                 return False
             if then_stop:
-                _touch(self._side(thread_id, ".stop"))
+                touch(self._side(thread_id, ".stop"))
             return True
 
-    async def ais_running(self, thread_id: str) -> bool:
-        """True while a run in this or another process holds the thread."""
-        return await super().ais_running(thread_id) or self._held_elsewhere(thread_id)
-
-    async def arequest_stop(self, thread_id: str) -> bool:
-        """Ask the run holding the thread, in any process, to stop at its next node boundary."""
-        if await super().arequest_stop(thread_id):
-            return True
-        return self._held_elsewhere(thread_id, then_stop=True)
-
-    async def aconsume_stop(self, thread_id: str) -> bool:
-        """True once per stop request, from this process or another."""
-        if await super().aconsume_stop(thread_id):
-            return True
+    def _take_stop_file(self, thread_id: str) -> bool:
         stop = self._side(thread_id, ".stop")
         if os.path.lexists(stop):
-            _unlink(stop)
+            unlink(stop)
             return True
         return False
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-def _present(path: Path) -> bool:
-    """Whether the thread file exists (`UnsafeFileError` if it is a link, even a dangling one)."""
-    refuse_link(path)
-    return os.path.lexists(path)
-
-
-def _reader(path: Path) -> BinaryIO:
-    """`path` opened for reading, never through a symbolic link."""
-    return os.fdopen(open_file(path, os.O_RDONLY), "rb")
-
-
-def _touch(path: Path) -> None:
-    """Create the (empty) file `path`; anything else found there, such as a link, is replaced."""
-    try:
-        refuse_link(path)
-    except UnsafeFileError:
-        _unlink(path)
-    os.close(open_file(path, os.O_WRONLY | os.O_CREAT))
-
-
-def _unlink(path: Path) -> None:
-    """Remove `path` (a link is removed itself, never what it points to)."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _repair_tail(path: Path) -> None:
-    """Cut a torn last line (a write that never finished) before appending after it; only that line."""
-    if not _present(path):
-        return
-    with os.fdopen(open_file(path, os.O_RDWR), "rb+") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            return
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        keep = newline_before(handle, size) + 1
-        warnings.warn(
-            f"{path.name} ended in a torn record ({size - keep} bytes); removed it before appending",
-            CheckpointWarning, stacklevel=4,
-        )
-        handle.truncate(keep)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _entry_of(record: Record, entries: dict[str, _Entry]) -> _Entry | None:
@@ -421,27 +383,3 @@ def _entry_of(record: Record, entries: dict[str, _Entry]) -> _Entry | None:
     if parent is None:
         return None
     return _Entry(record.n, parent.base, parent.snap_size, parent.since + record.size)
-
-
-def _checkpoint(file: ThreadFile, chains: Chains, record: Record, schema: type[AgentState]) -> Checkpoint:
-    """Rebuild `record`'s checkpoint through `schema`; a state that does not load is damage."""
-    parts = chains.parts(record)
-    try:
-        state = decode_parts(schema, parts.fields, parts.messages.join() if parts.messages else b"")
-    except ValidationError as exc:
-        raise file.damage(record.offset, f"checkpoint `{record.id}` does not load as `{schema.__name__}` "
-                          f"({_first_error(exc)}); if the state schema changed since it was saved, "
-                          "load it with the schema it was saved with") from exc
-    if len(state.messages) != record.n:
-        raise file.damage(record.offset, f"it rebuilds {len(state.messages)} messages, not the {record.n} it names")
-    return Checkpoint(
-        checkpoint_id=record.id, thread_id=file.thread_id, step=record.step, node=record.node,
-        status=ExecutionStatus(record.status), source=record.source,  # type: ignore[arg-type]
-        parent_id=record.parent, state=state, created_at=record.at,
-    )
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(map(str, first.get("loc", ()))) or "the state"
-    return f"`{where}`: {first.get('msg', '')}"

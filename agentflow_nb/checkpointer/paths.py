@@ -17,6 +17,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote, unquote
 
 from agentflow_nb.errors import UnsafeFileError
@@ -27,8 +28,13 @@ __all__ = [
     "fsync_folder",
     "migrate_legacy_names",
     "open_file",
+    "present",
+    "reader",
     "refuse_link",
     "thread_of",
+    "touch",
+    "unlink",
+    "write_all",
 ]
 
 SUFFIX = ".jsonl"
@@ -42,11 +48,14 @@ _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 def file_name(thread_id: str) -> str:
     """The file name stem of `thread_id` (raises `ValueError` for an id that cannot name a file)."""
-    name = _LITERAL_UPPER.sub(lambda m: f"%{ord(m.group()):02X}", quote(thread_id, safe=_SAFE))
-    if not thread_id or len(name) > _MAX_NAME or name.startswith("."):
+    try:
+        name = _LITERAL_UPPER.sub(lambda m: f"%{ord(m.group()):02X}", quote(thread_id, safe=_SAFE))
+    except UnicodeEncodeError:  # a lone surrogate
+        name = ""
+    if not thread_id or not name or len(name) > _MAX_NAME or name.startswith("."):
         raise ValueError(
-            f"thread id `{thread_id}` cannot name a file (empty, too long, or starting with "
-            "`.`); use a shorter id made of letters, digits, `-`, `_`"
+            f"thread id `{thread_id!r}` cannot name a file (empty, too long, starting with `.`, "
+            "or not encodable text); use a shorter id made of letters, digits, `-`, `_`"
         )
     return name
 
@@ -79,6 +88,41 @@ def migrate_legacy_names(folder: Path) -> None:
         new = file_name(thread_id) + SUFFIX
         if new not in present and not os.path.islink(folder / entry):
             os.replace(folder / entry, folder / new)
+
+
+def present(path: Path) -> bool:
+    """Whether a thread file exists (`UnsafeFileError` if it is a link, even a dangling one)."""
+    refuse_link(path)
+    return os.path.lexists(path)
+
+
+def reader(path: Path) -> BinaryIO:
+    """`path` opened for reading, never through a symbolic link."""
+    return os.fdopen(open_file(path, os.O_RDONLY), "rb")
+
+
+def touch(path: Path) -> None:
+    """Create the (empty) file `path`; anything else found there, such as a link, is replaced."""
+    try:
+        refuse_link(path)
+    except UnsafeFileError:
+        unlink(path)
+    os.close(open_file(path, os.O_WRONLY | os.O_CREAT))
+
+
+def unlink(path: Path) -> None:
+    """Remove `path` (a link is removed itself, never what it points to)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` (one `write` may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def refuse_link(path: Path) -> None:
