@@ -105,7 +105,8 @@ class FileCheckpointer(BaseCheckpointer):
         self._append_fds: dict[str, int] = {}
         self._locks: dict[str, FileLock] = {}
         self._files: dict[str, Path] = {}
-        self._gate = FileLock(self.path / GATE)
+        self._gate = FileLock(self.path / GATE, named=False)
+        self._sides: dict[tuple[str, str], Path] = {}
 
     def __repr__(self) -> str:
         return f"FileCheckpointer({str(self.path)!r})"
@@ -119,7 +120,12 @@ class FileCheckpointer(BaseCheckpointer):
         return known
 
     def _side(self, thread_id: str, suffix: str) -> Path:
-        return self.file_for(thread_id).with_suffix(suffix)
+        """The thread's `.lock` or `.stop` file (asked for at every step: kept)."""
+        key = (thread_id, suffix)
+        side = self._sides.get(key)
+        if side is None:
+            side = self._sides[key] = self.file_for(thread_id).with_suffix(suffix)
+        return side
 
     # -- the interface: file work off the event loop ----------------------------------------
 

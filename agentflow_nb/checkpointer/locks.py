@@ -44,11 +44,14 @@ def _module(name: str) -> Any:
 class FileLock:
     """An exclusive lock named by `path`; `acquire(blocking=False)` returns whether it got it.
 
-    The owner's process id is written into the lock so that errors can name it (`owner()`).
+    The owner's process id is written into the lock so that errors can name it (`owner()`),
+    unless `named=False` (a lock only ever held for a moment, where the write would cost more
+    than the hold).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, named: bool = True) -> None:
         self.path = path
+        self.named = named
         self.kind = backend()
         self._fd: int | None = None
         self._threads = threading.Lock()  # `hold` from several threads of this process
@@ -115,7 +118,8 @@ class FileLock:
         except BaseException:
             os.close(fd)
             raise
-        _write_owner(fd)
+        if self.named:
+            _write_owner(fd)
         return fd
 
     def _msvcrt(self, blocking: bool) -> int | None:
