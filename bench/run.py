@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", message=".*deprecated.*")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import burr_peer, langgraph_peer, notebook_view, ours, pydantic_graph_peer  # noqa: E402
+from bench import burr_peer, langgraph_peer, notebook_view, ours, pydantic_graph_peer, storage  # noqa: E402
 from bench.harness import median_seconds, per_step, steady_per_step  # noqa: E402
 
 STEPS = 60
@@ -104,8 +104,8 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b > 0 else "-"
 
 
-def goals(cost, async_cost, grow) -> list[str]:
-    """The issue's goals, each with the number that decides it."""
+def goals(cost, async_cost, grow, stored) -> list[str]:
+    """The issues' goals, each with the number that decides it."""
     rows = []
     for label, mine, peer, target in (
         ("in-memory checkpointing, sync nodes", cost[(ours.NAME, "memory")], cost[(NAME_LG, "memory")], 10),
@@ -120,6 +120,7 @@ def goals(cost, async_cost, grow) -> list[str]:
         growth = grow[(ours.NAME, kind, 10_000)] / grow[(ours.NAME, kind, 10)]
         rows.append(f"| growth, {kind}: step at 10,000 messages / at 10 | {growth:.2f}x | within 2x | "
                     f"{'met' if growth <= 2 else 'MISSED'} |")
+    rows += storage.goal_rows(stored)
     return ["## Goals", "", "| goal | measured | target | |", "|---|---:|---:|---|", *rows, ""]
 
 
@@ -184,7 +185,8 @@ def report() -> str:
             store = {"memory": "in-memory", "file": "file" if fw is ours else "SQLite file"}[kind]
             lines.append(f"| {fw.NAME} | {store} | {t[0] * US:.1f} | {t[1] * US:.1f} | {t[2] * US:.1f} | "
                          f"{t[2] / t[0]:.2f} |")
-    lines[header:header] = goals(cost, async_cost, grow)
+    stored = storage.measure()
+    lines[header:header] = goals(cost, async_cost, grow, stored)
     ours_rt = median_seconds(ours.roundtrip(), 60)
     lg_rt = median_seconds(langgraph_peer.roundtrip(), 60)
     lines += ["", "## 3. Pause at a breakpoint and resume (in-memory), per round trip (µs)", "",
@@ -210,6 +212,7 @@ def report() -> str:
         widget, static = notebook_view.step_updates(n)
         lines.append(f"| {n} | {notebook_view.first_drawing(n):.1f} | {widget:.3f} | {static:.3f} |")
     lines += ["", f"Inspector build for a state holding 1,000 messages: {notebook_view.inspector_build():.1f} ms."]
+    lines += ["", *storage.section(stored, number=7)]
     return "\n".join(lines) + "\n"
 
 
@@ -227,6 +230,11 @@ newest state object (the engine's own cost). Sync `invoke` of a graph of sync no
 calling thread, nodes inline, as LangGraph's does; `ainvoke` runs sync nodes in a worker thread
 (hence the async-node table). A Burr application is one run, so each Burr run builds its
 application, as Burr is used.
+
+Storage (section 7, `bench/storage.py`, also runnable alone: `python bench/storage.py`): opening
+a 10,000-message file thread beside LangGraph's SqliteSaver and a 100,000-message one, opening
+time per MiB of a large last line, `get_state_history(limit=N)` of a 20,000-step thread, and the
+per-step cost at 10 and 10,000 messages for every form a node result can take.
 
 """
 
