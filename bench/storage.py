@@ -128,7 +128,7 @@ def open_by_line_size(megabytes: tuple[int, ...] = (1, 10, 50), repeats: int = 3
             app.invoke({"messages": [Message.text_message("go")]}, {"thread_id": "t"})
             size = (folder / "t.jsonl").stat().st_size
 
-            def open_cold(folder: Path = folder) -> object:
+            def open_cold(folder: Path = folder, graph: StateGraph = graph) -> object:
                 return graph.compile(checkpointer=FileCheckpointer(folder)).get_state({"thread_id": "t"})
 
             out[mb] = statistics.median(timed(open_cold) for _ in range(repeats)) / size * (1 << 20)
