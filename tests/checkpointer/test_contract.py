@@ -349,3 +349,26 @@ def test_a_typed_value_its_own_type_cannot_read_back_is_refused():
     for saver in (InMemoryCheckpointer(), FileCheckpointer(tempfile.mkdtemp())):
         with pytest.raises(UnsaveableValueError, match="`pairs` would not load back"):
             run(saver.aput(snapshot(Odd())))
+
+
+def test_a_run_writes_the_callers_thread_even_when_the_loaded_state_names_another(saver):
+    from agentflow_nb import StateGraph
+
+    graph = StateGraph(Notes)
+    graph.add_node("A", lambda s: {"title": "ran"})
+    app = graph.compile(checkpointer=saver)
+    elsewhere = with_meta(Notes(title="copied"), thread_id="alice", status=ExecutionStatus.STOPPED, next_node="A")
+    run(saver.aput(Checkpoint.of(elsewhere, thread_id="bob")))  # e.g. a thread file copied to bob
+    result = app.invoke({}, config={"thread_id": "bob"})
+    assert result["state"].title == "ran" and result["state"].execution_meta.thread_id == "bob"
+    assert run(saver.aget("alice")) is None  # nothing written to the thread the data named
+    assert {c.thread_id for c in run(saver.alist("bob"))} == {"bob"}
+    assert run(saver.athreads()) == ["bob"]
+
+
+def test_every_thread_listed_can_be_opened(saver):
+    for thread in ("a", "B", "c d/é"):
+        run(saver.aput(snapshot(Notes(title=thread), thread=thread)))
+    listed = run(saver.athreads())
+    assert sorted(listed) == sorted(["a", "B", "c d/é"])
+    assert all(run(saver.aget(thread, schema=Notes)).state.title == thread for thread in listed)

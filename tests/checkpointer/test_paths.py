@@ -25,16 +25,31 @@ def go(app, thread: str):
     return app.invoke({"messages": [Message.text_message(f"hello {thread}")]}, config={"thread_id": thread})
 
 
-ids = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(
+ids = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(
     lambda s: not s.startswith(".")
 )
 
 
-@given(a=ids, b=ids)
+def nameable(thread_id: str) -> bool:
+    try:
+        file_name(thread_id)
+    except ValueError:
+        return False
+    return True
+
+
+@given(a=ids.filter(nameable), b=ids.filter(nameable))
 def test_distinct_ids_get_file_names_that_differ_even_ignoring_case(a, b):
     assert thread_of(file_name(a)) == a
     if a != b:
         assert file_name(a).casefold() != file_name(b).casefold()
+
+
+def test_an_id_too_long_for_a_file_name_is_refused_clearly():
+    with pytest.raises(ValueError, match="cannot name a file"):
+        file_name("x" * 300)
+    with pytest.raises(ValueError, match="cannot name a file"):
+        file_name("bad \ud800 id")
 
 
 def test_ids_differing_only_in_case_are_two_threads_in_two_files(tmp_path):
