@@ -46,12 +46,8 @@ def check_field(schema: type[AgentState], name: str, value: Any, text: str | byt
     """Refuse a field value that would not load back as it is. `text` is its JSON (None for a
     value kept as itself); `custom`: the schema has its own serializers (then only check it loads)."""
     kind = type(value)
-    if kind is str:
-        _check_str(value, name)
-    elif kind is int:
-        _check_int(value, name)
-    elif kind in _JSON_SCALARS:
-        return
+    if kind in _JSON_SCALARS:
+        _check_scalar(value, name)
     elif kind is ExecutionMeta and name == "execution_meta":
         check_meta(value)
     elif name in schema.model_fields:
@@ -144,15 +140,20 @@ def _check_int(number: int, path: str) -> None:
                   "store it as a string")
 
 
-def _walk(value: Any, path: str, depth: int) -> None:
-    """A value where the schema does not say the type: only what JSON gives back as it is."""
+def _check_scalar(value: Any, path: str) -> None:
+    """A str, int, float, bool or None: strings and integers have limits, the rest none."""
     kind = type(value)
     if kind is str:
         _check_str(value, path)
     elif kind is int:
         _check_int(value, path)
-    elif kind in _JSON_SCALARS:
-        return
+
+
+def _walk(value: Any, path: str, depth: int) -> None:
+    """A value where the schema does not say the type: only what JSON gives back as it is."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        _check_scalar(value, path)
     elif depth >= MAX_DEPTH:
         raise _too_deep(path)
     elif kind is list:

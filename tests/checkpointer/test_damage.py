@@ -24,6 +24,7 @@ from agentflow_nb import (
 )
 from agentflow_nb.checkpointer import chains
 from agentflow_nb.checkpointer import file as file_module
+from tests.checkpointer.test_file import counting_app
 
 MIB = 1 << 20
 
@@ -64,20 +65,9 @@ def test_a_torn_last_line_longer_than_a_mebibyte_cuts_only_that_line(tmp_path):
 S = ExecutionStatus
 
 
-def counting_app(folder: Path, steps: int = 10, **compile_kwargs):
-    graph = StateGraph(Notes)
-    names = [f"N{i}" for i in range(steps)]
-    for name in names:
-        graph.add_node(name, lambda s, name=name: {"count": s.count + 1, "messages": [Message.text_message(name)]})
-    order = [START, *names, END]
-    for a, b in zip(order, order[1:]):
-        graph.add_edge(a, b)
-    return graph.compile(checkpointer=FileCheckpointer(folder), **compile_kwargs)
-
-
 def paused_thread(folder: Path):
     """A thread of 11 lines (start + 10 steps), paused before its last node."""
-    app = counting_app(folder, interrupt_before=["N9"])
+    app = counting_app(folder, steps=10, interrupt_before=["N9"])
     app.invoke({"messages": [Message.text_message("go")]}, config={"thread_id": "t"})
     path = folder / "t.jsonl"
     assert len(lines(path)) == 11
@@ -130,7 +120,7 @@ def test_a_thread_file_converted_to_crlf_loads_and_resumes_as_it_was(tmp_path, m
     config = {"thread_id": "t"}
     expected = [(c.checkpoint_id, c.state.count, len(c.state.messages)) for c in app.get_state_history(config)]
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
-    fresh = counting_app(tmp_path)  # nothing cached
+    fresh = counting_app(tmp_path, steps=10)  # nothing cached
     assert [(c.checkpoint_id, c.state.count, len(c.state.messages)) for c in fresh.get_state_history(config)] == expected
     assert fresh.get_state(config).status is S.INTERRUPTED_BEFORE
     result = fresh.invoke({"messages": [Message.text_message("approved")]}, config=config)  # not a restart
@@ -164,7 +154,7 @@ def test_repair_from_the_last_snapshot_keeps_what_can_still_be_rebuilt_after_the
     flip_a_byte(path, damaged_index)
     report = FileCheckpointer(tmp_path).repair("t", keep="last-snapshot")
     assert report.damaged_line == damaged_index + 1 and report.dropped == 1
-    fresh = counting_app(tmp_path)
+    fresh = counting_app(tmp_path, steps=10)
     newest = fresh.get_state(config)
     assert newest.status is S.INTERRUPTED_BEFORE and newest.state.count == 9
     rebuilt = fresh.get_state_history(config)
@@ -242,7 +232,7 @@ def test_a_forged_base_is_only_a_hint_and_loading_stays_right(tmp_path, base):
         with pytest.raises(CheckpointCorruptError, match="`base` is `-5`, not a whole number"):
             app.get_state({"thread_id": "t"})
         return
-    assert counting_app(tmp_path).get_state({"thread_id": "t"}).state == expected
+    assert counting_app(tmp_path, steps=2).get_state({"thread_id": "t"}).state == expected
 
 
 DEEP = {"x": []}

@@ -86,13 +86,19 @@ def test_threads_lists_only_what_get_state_can_open(tmp_path):
         app.invoke({}, config={"thread_id": "empty"})
 
 
-@needs_links
-def test_a_planted_lock_link_is_refused_and_its_target_untouched(tmp_path):
+def planted(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A threads folder holding a link `name` to a file outside it; (folder, that file)."""
     outside = tmp_path / "precious.txt"
     outside.write_text("keep me")
     folder = tmp_path / "threads"
     folder.mkdir()
-    (folder / "t.lock").symlink_to(outside)
+    (folder / name).symlink_to(outside)
+    return folder, outside
+
+
+@needs_links
+def test_a_planted_lock_link_is_refused_and_its_target_untouched(tmp_path):
+    folder, outside = planted(tmp_path, "t.lock")
     app = small_app(folder)
     with pytest.raises(UnsafeFileError, match="t.lock` is a symbolic link"):
         go(app, "t")
@@ -135,11 +141,7 @@ def test_a_dangling_thread_file_link_is_refused_not_taken_for_a_new_thread(tmp_p
 def test_a_planted_stop_link_is_never_followed(tmp_path):
     import asyncio
 
-    outside = tmp_path / "precious.txt"
-    outside.write_text("keep me")
-    folder = tmp_path / "threads"
-    folder.mkdir()
-    (folder / "t.stop").symlink_to(outside)
+    folder, outside = planted(tmp_path, "t.stop")
     assert go(small_app(folder), "t")["status"].value == "completed"  # a run clears it
     assert outside.read_text() == "keep me" and not os.path.lexists(folder / "t.stop")
 
