@@ -88,11 +88,12 @@ class StateChanges:
     Made by `between`, the comparison runs only if a checkpointer asks for it.
     """
 
-    __slots__ = ("_fields", "_messages_from", "_pair")
+    __slots__ = ("_fields", "_lists", "_messages_from", "_pair")
 
     def __init__(self, messages_from: int | None = None, fields: frozenset[str] | None = None) -> None:
         self._messages_from, self._fields = messages_from, fields
         self._pair: tuple[AgentState, AgentState] | None = None
+        self._lists: tuple[list[Any], list[Any]] | None = None
 
     @classmethod
     def between(
@@ -108,9 +109,18 @@ class StateChanges:
         besides messages; `kept` says `new` holds `old`'s first `kept` messages unchanged.
         """
         changes = cls(kept, touched)
+        changes._lists = (old.messages, new.messages)
         if kept is None or touched is None:
             changes._pair = (old, new)
         return changes
+
+    def messages_from_for(self, old: list[Any], new: list[Any]) -> int | None:
+        """`appended_since(old, new)`, taken from this comparison when it is of these very lists
+        (so a caller that needs it again does not walk a long list twice)."""
+        lists = self._lists
+        if lists is not None and lists[0] is old and lists[1] is new:
+            return self.messages_from
+        return appended_since(old, new)
 
     def _compare(self) -> None:
         if self._pair is not None:

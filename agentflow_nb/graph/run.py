@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
 
-from agentflow_nb.checkpointer.base import Checkpoint, CheckpointSource, StateChanges, appended_since
+from agentflow_nb.checkpointer.base import Checkpoint, CheckpointSource, StateChanges
 from agentflow_nb.errors import (
     GraphRecursionError,
     NodeError,
@@ -70,6 +70,7 @@ class GraphRun:
         self.state: AgentState | None = None
         self.checkpoint_id: str | None = None
         self._saved: AgentState | None = None
+        self._changes: StateChanges | None = None  # what the last save compared
         self._final: StreamChunk | None = None
         self._error: BaseException | None = None
         self._gen: AsyncGenerator[StreamChunk, None] = self._execute(input)
@@ -228,7 +229,9 @@ class GraphRun:
             await self._fail(old, node, self._unsaveable(node, exc), next_node=node)
             return
         state = self.state or state
-        fresh = hint.kept if hint.kept is not None else appended_since(old.messages, state.messages)
+        fresh = hint.kept
+        if fresh is None:  # a whole state returned: the save compared the lists already
+            fresh = (self._changes or StateChanges()).messages_from_for(old.messages, state.messages)
         for message in state.messages[fresh or 0 :]:
             data = {"role": message.role, "message_id": message.message_id}
             yield await self._emit(StreamEventType.MESSAGE, None, state, node, message.content, data)
@@ -393,6 +396,7 @@ class GraphRun:
         checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id, thread_id=self.thread_id)
         await self.graph.checkpointer.aput(checkpoint, changes=changes)
         self._saved = self.state = state
+        self._changes = changes
         self.checkpoint_id = checkpoint.checkpoint_id
 
     def _chunk(self, kind: StreamEventType, state: AgentState, node: str | None, content: str,
