@@ -302,3 +302,16 @@ def test_history_with_a_limit_reads_only_the_end_of_a_long_file(tmp_path, monkey
         assert [c.step for c in history] == list(range(2000, 2000 - limit, -1))
         # the newest state's snapshot and the deltas after it (never more than its size), not the file
         assert sum(read) <= 2 * snapshot + 65536 < size / 3, (limit, sum(read), snapshot, size)
+
+
+def test_a_thread_file_written_in_the_version_1_format_loads_and_goes_on(tmp_path):
+    app, path = paused_thread(tmp_path)
+    config = {"thread_id": "t"}
+    expected = [(c.checkpoint_id, c.state.model_dump(mode="json")) for c in app.get_state_history(config)]
+    path.write_bytes(b"".join(forge(json.loads(line)) for line in lines(path)))  # as earlier versions wrote it
+    assert all(json.loads(line)["v"] == 1 and "mlen" not in json.loads(line) for line in lines(path))
+    fresh = counting_app(tmp_path, steps=10)
+    assert [(c.checkpoint_id, c.state.model_dump(mode="json")) for c in fresh.get_state_history(config)] == expected
+    result = fresh.invoke({}, config=config)
+    assert result["status"] is S.COMPLETED and result["state"].count == 10
+    assert json.loads(lines(path)[-1])["v"] == 2  # new lines in the new format, after the old ones
