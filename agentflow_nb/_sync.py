@@ -169,13 +169,13 @@ def run(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
             "a sync agentflow_nb call (`invoke`, `stream`, `stop`, ...) was made from inside an "
             "async node; use the async twin instead, e.g. `await app.ainvoke(...)`"
         )
-    future = asyncio.run_coroutine_threadsafe(coro, loop())
-    try:
-        with _armed(ctrl_c):
+    with _armed(ctrl_c):  # armed before the run starts: a press at its very start is graceful too
+        future = asyncio.run_coroutine_threadsafe(coro, loop())
+        try:
             result = future.result()
-    except BaseException:
-        future.cancel()  # e.g. KeyboardInterrupt in the caller: do not leave the run going
-        raise
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt in the caller: do not leave the run going
+            raise
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
     return result
