@@ -17,6 +17,16 @@ from agentflow_nb import END, START, ExecutionStatus, StateGraph
 
 S = ExecutionStatus
 DEADLINE = 120  # seconds: only ever waited out when something is broken
+pytestmark = pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="sends SIGINT with pthread_kill (POSIX)")
+
+
+@pytest.fixture(autouse=True)
+def interactive_sigint():
+    """Python's own Ctrl-C handler, as in a terminal or a notebook: a run started in the background
+    by a shell script inherits SIGINT ignored, and then no run takes Ctrl-C over."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 class Gate:
