@@ -18,8 +18,11 @@ Example: pause before a sensitive node, approve with an edit, resume.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
+from agentflow_nb import _sync
 from agentflow_nb.checkpointer import (
     BaseCheckpointer,
     Checkpoint,
@@ -27,10 +30,12 @@ from agentflow_nb.checkpointer import (
     CheckpointWarning,
     FileCheckpointer,
     InMemoryCheckpointer,
+    PgCheckpointer,
     UnsafeFileError,
     UnsafeRecordError,
     UnsaveableValueError,
 )
+from agentflow_nb.errors import ThreadConflictError
 from agentflow_nb.graph import (
     END,
     START,
@@ -53,6 +58,23 @@ from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
 
 __version__ = "0.1.0"
+T = TypeVar("T")
+
+
+def run_in_background(coro: Coroutine[Any, Any, T]) -> Future[T]:
+    """Run `coro` on the background event loop the sync calls use, and return at once.
+
+    The returned `concurrent.futures.Future` has its result; `asyncio.wrap_future` makes it
+    awaitable. Cells stay free while the work goes on, which is how the notebook debugger runs.
+
+    Example:
+        >>> from agentflow_nb import run_in_background
+        >>> async def answer():
+        ...     return 42
+        >>> run_in_background(answer()).result(timeout=10)
+        42
+    """
+    return _sync.submit(coro)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -93,15 +115,18 @@ __all__ = [
     "InMemoryCheckpointer",
     "Message",
     "NodeError",
+    "PgCheckpointer",
     "StateGraph",
     "StreamChunk",
     "StreamEventType",
     "ThreadBusyError",
+    "ThreadConflictError",
     "UnknownFieldError",
     "UnknownThreadError",
     "UnsafeFileError",
     "UnsafeRecordError",
     "UnsaveableValueError",
     "load_ipython_extension",
+    "run_in_background",
     "unload_ipython_extension",
 ]

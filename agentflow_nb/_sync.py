@@ -10,6 +10,7 @@ loop right in the calling thread (`run_here`, `iterate_here`): no thread hop at 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import signal
 import threading
 import weakref
@@ -18,16 +19,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 __all__ = [
-    "CtrlC",
-    "free",
-    "in_loop_thread",
-    "iterate",
-    "iterate_here",
-    "loop",
-    "off_loop",
-    "on_private_loop",
-    "run",
-    "run_here",
+    "CtrlC", "blocking_ok", "free", "in_loop_thread", "iterate", "iterate_here", "loop", "off_loop", "run",
+    "run_here", "submit",
 ]
 
 T = TypeVar("T")
@@ -35,6 +28,7 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
+_private_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
 def loop() -> asyncio.AbstractEventLoop:
@@ -115,13 +109,10 @@ def free() -> bool:
     return False
 
 
-_private_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-
-
 def _new_private_loop() -> asyncio.AbstractEventLoop:
-    loop = asyncio.new_event_loop()
-    _private_loops.add(loop)
-    return loop
+    new_loop = asyncio.new_event_loop()
+    _private_loops.add(new_loop)
+    return new_loop
 
 
 def _private() -> asyncio.Runner:
@@ -129,10 +120,10 @@ def _private() -> asyncio.Runner:
     return asyncio.Runner(loop_factory=_new_private_loop)
 
 
-def on_private_loop() -> bool:
-    """True inside a run on a private loop of `run_here` / `iterate_here`: that loop serves one
-    sync call in its caller's thread and nothing else waits on it, so blocking work (file I/O)
-    may run right there instead of paying a hop to a worker thread."""
+def blocking_ok() -> bool:
+    """True when the running loop is the private loop of one sync call (`run_here`,
+    `iterate_here`): nothing else runs on it, so a store may block it instead of paying for a
+    hop to a worker thread. False on any shared loop (the background loop, the user's own)."""
     try:
         return asyncio.get_running_loop() in _private_loops
     except RuntimeError:
@@ -140,9 +131,10 @@ def on_private_loop() -> bool:
 
 
 async def off_loop(func: Callable[..., T], *args: Any) -> T:
-    """Run blocking `func(*args)` where it holds up no one: inline on a private loop, else in a
-    worker thread so that the running loop (a notebook's, or the caller's) stays responsive."""
-    if on_private_loop():
+    """Run blocking `func(*args)` where it holds up no one: inline on a private loop
+    (`blocking_ok`), else in a worker thread so that the running loop (a notebook's, or the
+    caller's) stays responsive."""
+    if blocking_ok():
         return func(*args)
     return await asyncio.to_thread(func, *args)
 
@@ -179,6 +171,15 @@ def run(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
     return result
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start `coro` on the background loop and return at once; its future has the result.
+
+    Safe from any thread, the loop thread included (then the coroutine starts on the loop's
+    next turn). This is how work goes on while a notebook cell has returned.
+    """
+    return asyncio.run_coroutine_threadsafe(coro, loop())
 
 
 async def _next(agen: AsyncIterator[T]) -> T:

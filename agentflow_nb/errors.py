@@ -15,6 +15,7 @@ __all__ = [
     "GraphRecursionError",
     "NodeError",
     "ThreadBusyError",
+    "ThreadConflictError",
     "UnknownFieldError",
     "UnknownThreadError",
     "UnsafeFileError",
@@ -22,6 +23,7 @@ __all__ = [
     "UnsaveableValueError",
     "did_you_mean",
     "name_list",
+    "unknown_name",
     "unknown_node",
 ]
 
@@ -37,13 +39,21 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
-def unknown_node(what: str, name: object, valid: Iterable[str]) -> GraphError:
-    """The error for `what` naming `name`, which is none of the `valid` node names."""
+def unknown_name(
+    what: str, name: object, valid: Iterable[str], *, kind: str = "a node", kinds: str = "they"
+) -> GraphError:
+    """The error for `what` naming `name`, which is not `kind`: none of the `valid` names."""
     valid = list(valid)
+    subject = "nodes" if kind == "a node" else kinds
     return GraphError(
-        f"{what} names `{name}`, which is not a node; nodes are {name_list(valid)}"
+        f"{what} names `{name}`, which is not {kind}; {subject} are {name_list(valid)}"
         f"{did_you_mean(str(name), valid) or '.'}"
     )
+
+
+def unknown_node(what: str, name: object, valid: Iterable[str]) -> GraphError:
+    """The error for `what` naming `name`, which is none of the `valid` node names."""
+    return unknown_name(what, name, valid)
 
 
 class AgentflowError(Exception):
@@ -61,6 +71,11 @@ class NodeError(AgentflowError, RuntimeError):
         super().__init__(message)
         self.node = node
         self.thread_id = thread_id
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """`node` as its parts: `("WRITER", "REVIEW")` for a node inside subgraph `WRITER`."""
+        return tuple(self.node.split("/")) if self.node else ()
 
 
 class GraphRecursionError(AgentflowError, RecursionError):
@@ -81,6 +96,33 @@ class ThreadBusyError(AgentflowError, RuntimeError):
             f"finish, call `stop({{'thread_id': '{thread_id}'}})`, or use another thread_id"
         )
         self.thread_id = thread_id
+
+
+class ThreadConflictError(AgentflowError, RuntimeError):
+    """A write was refused because the thread moved on: another writer appended after the
+    checkpoint this one meant to follow. Nothing was saved."""
+
+    def __init__(self, thread_id: str, expected: str | None, head: str | None) -> None:
+        super().__init__(
+            f"thread `{thread_id}` moved on while this write was prepared: its newest checkpoint is "
+            f"`{head}`, not `{expected}`, so another writer appended to it; nothing was saved. Load "
+            "the thread again (`get_state`) and retry, and run each thread from one place at a time"
+        )
+        self.thread_id = thread_id
+        self.expected = expected
+        self.head = head
+
+
+class UnsaveableValueError(AgentflowError, ValueError):
+    """A checkpointer refused a value when saving it, so that nothing is saved that would not
+    load back as it is (or that is over a store's size limit); nothing was saved.
+
+    `path` names the value where the store knows it, e.g. `messages[3].metadata.a.b`.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class UnknownThreadError(AgentflowError, LookupError):
@@ -118,17 +160,6 @@ class UnsafeRecordError(CheckpointCorruptError):
 
 class UnsafeFileError(AgentflowError, OSError):
     """A thread, lock or stop file is a symbolic link (or not a regular file); never followed."""
-
-
-class UnsaveableValueError(AgentflowError, ValueError):
-    """A value cannot be saved so that it loads back as it is; nothing was saved.
-
-    `path` names the value, e.g. `messages[3].metadata.a.b`.
-    """
-
-    def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 class UnknownFieldError(AgentflowError, ValueError):

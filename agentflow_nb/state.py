@@ -71,7 +71,8 @@ class ExecutionMeta(BaseModel):
 
     `next_node` is the node the engine runs first when the thread is invoked again, when that
     is already decided (a pause before a node, a stop, an error, or a `Command(goto=...)`);
-    otherwise the engine routes on from `current_node`.
+    otherwise the engine routes on from `current_node`. Positions are node paths: a node inside
+    the subgraph node `WRITER` is `"WRITER/REVIEW"` (`current_path` splits it).
     """
 
     model_config = ConfigDict(validate_assignment=True, ser_json_inf_nan="constants")
@@ -85,6 +86,11 @@ class ExecutionMeta(BaseModel):
     interrupt_data: dict[str, Any] | None = None
     thread_id: str | None = None
     error: str | None = None
+
+    @property
+    def current_path(self) -> tuple[str, ...]:
+        """`current_node` as its parts: `("WRITER", "REVIEW")` inside subgraph `WRITER`."""
+        return tuple(self.current_node.split("/")) if self.current_node else ()
 
     def is_interrupted(self) -> bool:
         """True while the thread is paused and resumable (before, after, or stopped)."""

@@ -28,7 +28,13 @@ class Chat(TypedDict):
     messages: Annotated[list, add_messages]
 
 
+#: More savers by kind, each a factory of a saver (bench/pg.py adds "pg": PostgresSaver).
+EXTRA: dict = {}
+
+
 def saver(kind: str, folder: Path | None = None):
+    if kind in EXTRA:
+        return EXTRA[kind]()
     if kind == "none":
         return None
     if kind == "memory":
@@ -120,19 +126,21 @@ def history_app(count: int):
     return (lambda: list(app.get_state_history(config))), len(list(app.get_state_history(config)))
 
 
-def resume_graph(folder: str):
+def resume_graph(folder: str, checkpointer=None):
     graph = StateGraph(Count)
     graph.add_node("step", lambda s: {"counter": s["counter"] + 1})
     graph.add_node("finish", lambda s: {"counter": s["counter"] + 1})
     graph.add_edge(START, "step")
     graph.add_conditional_edges("step", lambda s: "step" if s["counter"] < 1000 else "finish", ["step", "finish"])
     graph.add_edge("finish", END)
-    connection = sqlite3.connect(str(Path(folder) / "checkpoints.sqlite"), check_same_thread=False)
-    return graph.compile(checkpointer=SqliteSaver(connection), interrupt_before=["finish"])
+    if checkpointer is None:
+        connection = sqlite3.connect(str(Path(folder) / "checkpoints.sqlite"), check_same_thread=False)
+        checkpointer = SqliteSaver(connection)
+    return graph.compile(checkpointer=checkpointer, interrupt_before=["finish"])
 
 
-def make_long_thread(folder: str) -> None:
-    app = resume_graph(folder)
+def make_long_thread(folder: str, checkpointer=None) -> None:
+    app = resume_graph(folder, checkpointer)
     config = {"configurable": {"thread_id": "long"}, "recursion_limit": 1005}
     app.invoke({"counter": 0}, config)
     assert app.get_state(config).next == ("finish",)

@@ -42,7 +42,13 @@ class Count(AgentState):
     counter: int = 0
 
 
+#: More stores by kind, each a factory of a fresh, empty store (bench/pg.py adds "pg").
+EXTRA: dict[str, Any] = {}
+
+
 def saver(kind: str, folder: Path | None = None) -> BaseCheckpointer:
+    if kind in EXTRA:
+        return EXTRA[kind]()
     if kind == "none":
         return NoCheckpointer()
     if kind == "memory":
@@ -132,7 +138,7 @@ def history_app(count: int):
     return (lambda: app.get_state_history(config)), len(app.get_state_history(config))
 
 
-def resume_graph(folder: str):
+def resume_graph(folder: str, checkpointer: BaseCheckpointer | None = None):
     """1,000 steps, then a pause before FINISH; a new process resumes it."""
     graph = StateGraph(Count)
     graph.add_node("STEP", lambda s: {"counter": s.counter + 1})
@@ -141,11 +147,11 @@ def resume_graph(folder: str):
     graph.add_conditional_edges("STEP", lambda s: "STEP" if s.counter < 1000 else "FINISH",
                                 {"STEP": "STEP", "FINISH": "FINISH"})
     graph.add_edge("FINISH", END)
-    return graph.compile(checkpointer=FileCheckpointer(folder), interrupt_before=["FINISH"])
+    return graph.compile(checkpointer=checkpointer or FileCheckpointer(folder), interrupt_before=["FINISH"])
 
 
-def make_long_thread(folder: str) -> None:
-    app = resume_graph(folder)
+def make_long_thread(folder: str, checkpointer: BaseCheckpointer | None = None) -> None:
+    app = resume_graph(folder, checkpointer)
     result = app.invoke({"counter": 0}, config={"thread_id": "long", "recursion_limit": 1005})
     assert result["interrupted"] and result["state"].counter == 1000
 

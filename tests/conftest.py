@@ -1,18 +1,82 @@
-"""Shared fixtures: small graphs built from deterministic stand-in nodes (no LLM)."""
+"""Shared fixtures: small graphs built from deterministic stand-in nodes (no LLM), and the
+PostgreSQL server the `PgCheckpointer` tests use."""
 
 from __future__ import annotations
+
+import os
+import uuid
 
 import pytest
 
 from agentflow_nb import END, START, FileCheckpointer, InMemoryCheckpointer, Message, StateGraph
 
+CHECKPOINTERS = ["memory", "file", "pg"]
 
-@pytest.fixture(params=["memory", "file"])
+
+@pytest.fixture(scope="session")
+def pg_dsn():
+    """A PostgreSQL server for the whole test session: AGENTFLOW_PG_DSN if set, else a throwaway
+    cluster on 127.0.0.1 (a free port) that is stopped and deleted at the end, also on failure."""
+    given = os.environ.get("AGENTFLOW_PG_DSN")
+    if given:
+        yield given
+        return
+    from agentflow_nb.checkpointer.pg import LocalCluster
+
+    cluster = LocalCluster(durable=False)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_schemas(pg_dsn):
+    """A factory of fresh schema names, each dropped (with its tables) after the test."""
+    import psycopg
+
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"t_{uuid.uuid4().hex[:12]}")
+        return made[-1]
+
+    yield make
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        for schema in made:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def make_pg(pg_dsn, pg_schemas):
+    """A factory of `PgCheckpointer`s (each closed after the test); same schema when given."""
+    from agentflow_nb.checkpointer import PgCheckpointer
+
+    opened = []
+
+    def make(schema: str | None = None, **kwargs):
+        saver = PgCheckpointer(pg_dsn, schema=schema or pg_schemas(), **kwargs)
+        opened.append(saver)
+        return saver
+
+    yield make
+    for saver in opened:
+        saver.close()
+
+
+def make_checkpointer(kind: str, request, path):
+    """A fresh, empty checkpointer of `kind`."""
+    if kind == "memory":
+        return InMemoryCheckpointer()
+    if kind == "file":
+        return FileCheckpointer(path)
+    return request.getfixturevalue("make_pg")()
+
+
+@pytest.fixture(params=CHECKPOINTERS)
 def saver(request, tmp_path):
     """Each checkpointer in turn, empty."""
-    if request.param == "memory":
-        return InMemoryCheckpointer()
-    return FileCheckpointer(tmp_path / "threads")
+    return make_checkpointer(request.param, request, tmp_path / "threads")
 
 
 def analyze_user_request(state):

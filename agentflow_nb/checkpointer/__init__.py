@@ -15,6 +15,7 @@ from __future__ import annotations
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
 from agentflow_nb.checkpointer.file import CheckpointWarning, FileCheckpointer
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
+from agentflow_nb.checkpointer.pg import PgCheckpointer
 from agentflow_nb.checkpointer.records import UnsafeRecordError
 from agentflow_nb.errors import CheckpointCorruptError, UnsafeFileError, UnsaveableValueError
 
@@ -25,6 +26,7 @@ __all__ = [
     "CheckpointWarning",
     "FileCheckpointer",
     "InMemoryCheckpointer",
+    "PgCheckpointer",
     "StateChanges",
     "UnsafeFileError",
     "UnsafeRecordError",

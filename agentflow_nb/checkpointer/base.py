@@ -23,20 +23,30 @@ from agentflow_nb.checkpointer.codec import (  # noqa: F401  # re-exported, see 
     encode_fields,
     encode_messages,
     freeze_fields,
+    has_custom_serializers,
     message_bytes,
     thaw,
 )
+from agentflow_nb.checkpointer.packed import FRAME_KEY, RawFrame, loaded_frames
 from agentflow_nb.errors import ThreadBusyError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
-# The codec's names stay importable from here (stores written against this module keep working);
-# `codec` lists them.
+# The codec's and the packed format's names are importable from here too (stores and the engine
+# written against this module keep working).
 __all__ = [
+    "FRAME_KEY",
     "BaseCheckpointer",
     "Checkpoint",
     "CheckpointSource",
+    "RawFrame",
     "StateChanges",
     "appended_since",
+    "decode_state",
+    "encode_fields",
+    "encode_messages",
+    "freeze_fields",
+    "has_custom_serializers",
+    "loaded_frames",
     "new_checkpoint_id",
 ]
 
@@ -61,6 +71,24 @@ class Checkpoint(NamedTuple):
     parent_id: str | None
     state: AgentState
     created_at: float = 0.0
+    #: The subgraphs the thread is paused inside, outermost first (`agentflow_nb.graph.Frame`:
+    #: `.path`, `.state`). Filled in by the `CompiledGraph` that loads the checkpoint; a store
+    #: saves and returns `()`, the frames travelling inside `state` in packed form.
+    frames: tuple[Any, ...] = ()
+
+    def state_at(self, path: str = "") -> AgentState:
+        """The state of the subgraph at `path` (`"WRITER"`), or the root state for `""`.
+
+        Raises:
+            LookupError: the thread is not inside a subgraph at `path`; the message lists those it is in.
+        """
+        if not path:
+            return self.state
+        for frame in self.frames:
+            if frame.path == path:
+                return frame.state
+        inside = ", ".join(f"`{f.path}`" for f in self.frames) or "no subgraph"
+        raise LookupError(f"checkpoint `{self.checkpoint_id}` is not inside subgraph `{path}`; it is inside {inside}")
 
     @classmethod
     def of(
@@ -115,19 +143,20 @@ class StateChanges:
         return changes
 
     def messages_from_for(self, old: list[Any], new: list[Any]) -> int | None:
-        """`appended_since(old, new)`, taken from this comparison when it is of these very lists
-        (so a caller that needs it again does not walk a long list twice)."""
+        """How many of `old`'s first messages `new` keeps (see `messages_from`), taken from this
+        comparison when it is of these very lists (a caller that needs it again does not walk a
+        long list twice)."""
         lists = self._lists
         if lists is not None and lists[0] is old and lists[1] is new:
             return self.messages_from
-        return appended_since(old, new)
+        return _kept(old, new)
 
     def _compare(self) -> None:
         if self._pair is not None:
             old, new = self._pair
             self._pair = None
             if self._messages_from is None:
-                self._messages_from = appended_since(old.messages, new.messages)
+                self._messages_from = _kept(old.messages, new.messages)
             if self._fields is None:
                 self._fields = frozenset(_changed(old.__dict__, new.__dict__) | _changed(
                     old.__pydantic_extra__ or {}, new.__pydantic_extra__ or {}))
@@ -163,6 +192,14 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
 
 
 _MISSING = object()
+
+
+def _kept(old: list[Any], new: list[Any]) -> int | None:
+    """How many of `old`'s first items `new` starts with, when `new` is `old` with items
+    appended, or `old` cut short (a subgraph's own conversation dropped); else None."""
+    if len(new) < len(old):
+        return len(new) if old[: len(new)] == new else None
+    return appended_since(old, new)
 
 
 def appended_since(old: list[Any], new: list[Any]) -> int | None:

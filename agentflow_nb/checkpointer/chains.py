@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from agentflow_nb.checkpointer.base import Checkpoint
 from agentflow_nb.checkpointer.codec import decode_parts
+from agentflow_nb.checkpointer.packed import loaded_frames
 from agentflow_nb.checkpointer.paths import open_file, present
 from agentflow_nb.checkpointer.records import CorruptRecord, Record, parse_record
 from agentflow_nb.errors import CheckpointCorruptError, UnsafeRecordError
@@ -38,26 +39,57 @@ class CheckpointWarning(UserWarning):
 
 
 class Segments(NamedTuple):
-    """A checkpoint's messages as raw JSON pieces: `text` after those of `before`."""
+    """A checkpoint's messages as raw JSON pieces: `text` (`count` messages) after those of `before`."""
 
     before: Segments | None
     text: bytes
+    count: int
+
+    def pieces(self) -> list[Segments]:
+        """The pieces, oldest first."""
+        found: list[Segments] = []
+        node: Segments | None = self
+        while node is not None:
+            found.append(node)
+            node = node.before
+        return found[::-1]
 
     def join(self) -> bytes:
         """All the pieces, in order, as the contents of one JSON array."""
-        pieces: list[bytes] = []
-        node: Segments | None = self
-        while node is not None:
-            pieces.append(node.text)
-            node = node.before
-        return b",".join(reversed(pieces))
+        return b",".join(piece.text for piece in self.pieces())
+
+    def take(self, keep: int) -> Segments | None:
+        """The first `keep` messages (a step that cut the conversation short kept only those);
+        only a piece cut in its middle is parsed, to find where its messages end."""
+        kept: Segments | None = None
+        for piece in self.pieces():
+            if keep <= 0:
+                break
+            if piece.count <= keep:
+                kept, keep = Segments(kept, piece.text, piece.count), keep - piece.count
+            else:
+                kept, keep = Segments(kept, _first_messages(piece.text, keep), keep), 0
+        return kept
+
+
+def _first_messages(text: bytes, count: int) -> bytes:
+    """The JSON text of the first `count` messages of `text` (comma-separated messages)."""
+    source = text.decode()
+    decoder = json.JSONDecoder()
+    end = 0
+    for _ in range(count):
+        while end < len(source) and source[end] in ", \t\r\n":
+            end += 1
+        _, end = decoder.raw_decode(source, end)
+    return source[:end].encode()
 
 
 class Parts(NamedTuple):
-    """What a record rebuilds: field texts and its messages."""
+    """What a record rebuilds: field texts and its messages (`n` of them)."""
 
     fields: dict[str, str]
     messages: Segments | None
+    n: int
 
 
 class Broken(Exception):
@@ -89,7 +121,8 @@ class Chains:
             chain.append(node)
             node = self._parent(node)
         if node.id not in self._parts:
-            self._parts[node.id] = Parts(dict(node.fields), Segments(None, node.messages) if node.messages else None)
+            first = Segments(None, node.messages, node.n) if node.messages else None
+            self._parts[node.id] = Parts(dict(node.fields), first, node.n)
         parts = self._parts[node.id]
         for link in reversed(chain):
             parts = self._parts[link.id] = _apply(parts, link)
@@ -101,7 +134,7 @@ class Chains:
             raise Broken(record, f"its parent `{record.parent}` is not in the file")
         if parent.offset >= record.offset:
             raise Broken(record, f"its parent `{record.parent}` is not earlier in the file (a cycle)")
-        if record.mfrom not in (0, parent.n):
+        if record.mfrom > parent.n:
             raise Broken(record, f"it keeps {record.mfrom} messages of a parent that has {parent.n}")
         return parent
 
@@ -110,10 +143,12 @@ def _apply(parts: Parts, record: Record) -> Parts:
     fields = {**parts.fields, **record.fields}
     for name in record.drop:
         fields.pop(name, None)
-    messages = parts.messages if record.mfrom else None
+    messages = parts.messages
+    if record.mfrom < parts.n:  # the step kept only the first `mfrom` messages (0: none)
+        messages = messages.take(record.mfrom) if messages is not None and record.mfrom else None
     if record.messages:
-        messages = Segments(messages, record.messages)
-    return Parts(fields, messages)
+        messages = Segments(messages, record.messages, record.n - record.mfrom)
+    return Parts(fields, messages, record.n)
 
 
 class ThreadFile:
@@ -242,8 +277,9 @@ def rebuild(file: ThreadFile, chains: Chains, record: Record, schema: type[Agent
         raise file.damage(record.offset, f"checkpoint `{record.id}` does not load as `{schema.__name__}` "
                           f"({_first_error(exc)}); if the state schema changed since it was saved, "
                           "load it with the schema it was saved with") from exc
-    if len(state.messages) != record.n:
-        raise file.damage(record.offset, f"it rebuilds {len(state.messages)} messages, not the {record.n} it names")
+    rebuilt = len(state.messages) + sum(len(frame.messages or ()) for frame in loaded_frames(state))
+    if rebuilt != record.n:  # a thread paused in subgraphs keeps their conversations after the root's
+        raise file.damage(record.offset, f"it rebuilds {rebuilt} messages, not the {record.n} it names")
     return Checkpoint(
         checkpoint_id=record.id, thread_id=file.thread_id, step=record.step, node=record.node,
         status=ExecutionStatus(record.status), source=record.source,  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
 
+from agentflow_nb.checkpointer.packed import FRAME_KEY, attach_frames, split_packed
 from agentflow_nb.checkpointer.values import check_field, check_message, unserializable
 from agentflow_nb.state import AgentState, ExecutionMeta
 
@@ -30,7 +31,9 @@ __all__ = [
     "encode_fields",
     "encode_messages",
     "freeze_fields",
+    "has_custom_serializers",
     "message_bytes",
+    "split_messages",
     "thaw",
 ]
 
@@ -61,7 +64,7 @@ def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
         UnsaveableValueError: a value would not load back as it is (nothing should be saved).
     """
     schema = type(state)
-    if not _has_custom_serializers(schema):  # each value serializes as itself: the fast path
+    if not has_custom_serializers(schema):  # each value serializes as itself: the fast path
         texts = {}
         for name, value in _present(state, names):
             text = _json(name, value)
@@ -69,6 +72,8 @@ def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
             texts[name] = text.decode()
         return texts
     present = dict(_present(state, names))
+    # a packed thread's frame keys are not the model's fields: their values serialize as themselves
+    frames = {name: present.pop(name) for name in list(present) if name.startswith(FRAME_KEY)}
     try:
         dumped = state.model_dump(mode="json", include=set(present)) if present else {}
     except PydanticSerializationError as exc:
@@ -76,6 +81,10 @@ def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
     texts = {name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}
     for name, text in texts.items():
         check_field(schema, name, present[name], text, custom=True)
+    for name, value in frames.items():
+        text = _json(name, value)
+        check_field(schema, name, value, text, custom=False)
+        texts[name] = text.decode()
     return texts
 
 
@@ -88,7 +97,7 @@ def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
         UnsaveableValueError: a value would not load back as it is (nothing should be saved).
     """
     schema = type(state)
-    if _has_custom_serializers(schema):
+    if has_custom_serializers(schema):
         return {name: text.encode() for name, text in encode_fields(state, names).items()}
     frozen = {}
     for name, value in _present(state, names):
@@ -138,7 +147,7 @@ _MISSING = object()
 
 
 @lru_cache(maxsize=256)
-def _has_custom_serializers(schema: type[AgentState]) -> bool:
+def has_custom_serializers(schema: type[AgentState]) -> bool:
     """True when the schema changes how a field is written (then the model must dump it)."""
     decorators = schema.__pydantic_decorators__
     if decorators.field_serializers or decorators.model_serializers:
@@ -153,17 +162,39 @@ def _has_custom_serializers(schema: type[AgentState]) -> bool:
 def decode_state(
     schema: type[AgentState], fields: Mapping[str, str], messages: Iterable[str]
 ) -> AgentState:
-    """Rebuild a state from JSON text through `schema` (validation only, no imports, no calls)."""
-    parts = [f"{json.dumps(name)}:{text}" for name, text in fields.items()]
-    parts.append(f'"{MESSAGES}":[{",".join(messages)}]')
-    return _validate(schema, "{" + ",".join(parts) + "}")
+    """Rebuild a state from JSON text through `schema` (validation only, no imports, no calls).
+
+    A thread saved inside subgraphs comes back as its root state, the frames riding along still
+    encoded (`loaded_frames`) for the graph that knows their schemas.
+    """
+    if FRAME_KEY in fields:
+        packed = split_packed(dict(fields), list(messages))
+        if packed is not None:
+            root, root_messages, frames = packed
+            return attach_frames(_validate(schema, _document(root, ",".join(root_messages))), frames)
+    return _validate(schema, _document(fields, ",".join(messages)))
 
 
 def decode_parts(schema: type[AgentState], fields: Mapping[str, str], messages: bytes) -> AgentState:
     """Rebuild a state through `schema` from field texts and the raw contents of its messages
     array (as `message_bytes` writes them, taken from a file without parsing them first)."""
+    if FRAME_KEY in fields:  # a packed thread: its frames take their messages one by one
+        return decode_state(schema, fields, split_messages(messages))
     head = "".join(f"{json.dumps(name)}:{text}," for name, text in fields.items())
     return _validate(schema, b"".join((b"{", head.encode(), b'"messages":[', messages, b"]}")))
+
+
+def split_messages(messages: bytes) -> list[str]:
+    """The JSON text of each message in the raw contents of a messages array."""
+    if not messages:
+        return []
+    return [json.dumps(m, separators=(",", ":")) for m in json.loads(b"[" + messages + b"]")]
+
+
+def _document(fields: Mapping[str, str], messages: str) -> str:
+    parts = [f"{json.dumps(name)}:{text}" for name, text in fields.items()]
+    parts.append(f'"{MESSAGES}":[{messages}]')
+    return "{" + ",".join(parts) + "}"
 
 
 #: Above this much JSON, the garbage collector is paused while the state is built.

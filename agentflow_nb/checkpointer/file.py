@@ -236,7 +236,8 @@ class FileCheckpointer(BaseCheckpointer):
     ) -> tuple[bytes, _Entry]:
         n = len(state.messages)
         if parent is not None and changes is not None:
-            mfrom = changes.messages_from if changes.messages_from == parent.n else 0
+            kept = changes.messages_from
+            mfrom = kept if kept is not None and kept <= parent.n else 0  # appended, or cut short
             fields = encode_fields(state, changes.fields)
             drop = sorted(set(changes.fields or ()) - set(fields)) if changes.fields is not None else []
             line = encode_record(

@@ -81,15 +81,16 @@ class InMemoryCheckpointer(BaseCheckpointer):
     def _messages(
         parent: _Record | None, state: AgentState, changes: StateChanges
     ) -> tuple[list[str], int]:
-        if parent is None or changes.messages_from != parent.size:
+        kept = changes.messages_from if parent is not None else None
+        if parent is None or kept is None or kept > parent.size:
             log = encode_messages(state)
             return log, len(log)
-        if len(state.messages) == parent.size:  # no new messages: share the parent's
-            return parent.log, parent.size
+        if len(state.messages) == kept:  # no new messages: share the parent's (or a prefix of them)
+            return parent.log, kept
         log = parent.log
-        if len(log) != parent.size:  # another branch appended here: start our own copy
-            log = log[: parent.size]
-        log.extend(encode_messages(state, parent.size))
+        if len(log) != kept:  # another branch appended here, or this one dropped some: our own copy
+            log = log[:kept]
+        log.extend(encode_messages(state, kept))
         return log, len(log)
 
     @staticmethod

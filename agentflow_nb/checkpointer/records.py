@@ -177,6 +177,8 @@ def _record(data: dict[str, Any], messages: bytes, offset: int, size: int) -> Re
     fields, drop = data.get("fields"), data.get("drop")
     if not isinstance(fields, dict):
         raise CorruptRecord("`fields` is not an object")
+    if "messages" in fields:  # the messages are kept apart; a field of that name would hide them
+        raise CorruptRecord("its `fields` hold `messages`, which are kept apart")
     if not isinstance(drop, list) or not all(isinstance(name, str) for name in drop):
         raise CorruptRecord("`drop` is not a list of field names")
     _check_envelope(data)

@@ -123,7 +123,7 @@ def _chain_problem(record: Record, seen: set[str], good: dict[str, Record]) -> s
     parent = good.get(record.parent or "")
     if parent is None:
         return f"its parent `{record.parent}` is damaged or not earlier in the file"
-    if record.mfrom not in (0, parent.n):
+    if record.mfrom > parent.n:
         return f"it keeps {record.mfrom} messages of a parent that has {parent.n}"
     return None
 

@@ -14,6 +14,10 @@ What cannot come back as it was:
 - in a typed field, any value that its type does not read back equal (checked by reading the
   text back through the field's type).
 
+A subgraph's fields in a thread paused inside it (`/<depth>/<name>`, see `packed`) are typed by
+the subgraph's schema, which a store does not see: for those only what JSON cannot hold at all
+(depth, digits, surrogates, unknown types) is refused.
+
 Keys like `__class__` or `py/object` are plain data: loading never imports or calls anything.
 """
 
@@ -29,6 +33,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
+from agentflow_nb.checkpointer.packed import FRAME_KEY
 from agentflow_nb.errors import UnsaveableValueError
 from agentflow_nb.state import AgentState, ExecutionMeta, Message
 
@@ -50,6 +55,10 @@ def check_field(schema: type[AgentState], name: str, value: Any, text: str | byt
         _check_scalar(value, name)
     elif kind is ExecutionMeta and name == "execution_meta":
         check_meta(value)
+    elif name.startswith(FRAME_KEY):  # a subgraph's field, typed by a schema the store cannot see
+        problem = _diagnose(value, name, 0)
+        if problem is not None:
+            raise problem
     elif name in schema.model_fields:
         _round_trip(schema, name, value, to_json(value) if text is None else text, custom=custom)
     else:
@@ -91,9 +100,9 @@ def unserializable(path: str, value: Any, exc: Exception) -> UnsaveableValueErro
 def _diagnose(value: Any, path: str, depth: int) -> UnsaveableValueError | None:
     """The first part of `value` that JSON cannot hold: a lone surrogate, an unknown type, or
     nesting too deep (walked through containers and models alike)."""
-    if isinstance(value, str):
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
         try:
-            _check_str(value, path)
+            _check_scalar(value, path) if type(value) in _JSON_SCALARS else None
         except UnsaveableValueError as exc:
             return exc
         return None

@@ -29,8 +29,11 @@ from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START, Command
 from agentflow_nb.graph.compiled import CompiledGraph
+from agentflow_nb.graph.frames import Frame
+from agentflow_nb.graph.paths import join_path, split_path
 from agentflow_nb.graph.run import GraphRun
 from agentflow_nb.graph.state_graph import StateGraph
+from agentflow_nb.graph.subgraph import Subgraph
 
 __all__ = [
     "END",
@@ -39,6 +42,7 @@ __all__ = [
     "Breakpoints",
     "Command",
     "CompiledGraph",
+    "Frame",
     "GraphError",
     "GraphRecursionError",
     "GraphRun",
@@ -46,7 +50,10 @@ __all__ = [
     "StateGraph",
     "StreamChunk",
     "StreamEventType",
+    "Subgraph",
     "ThreadBusyError",
     "UnknownFieldError",
     "UnknownThreadError",
+    "join_path",
+    "split_path",
 ]

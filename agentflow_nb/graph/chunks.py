@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from agentflow_nb.graph.paths import split_path
+
 __all__ = ["StreamChunk", "StreamEventType"]
 
 
@@ -32,7 +34,8 @@ FINAL = frozenset(
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """One item of a stream: `event_type`, readable `content`, and where it happened."""
+    """One item of a stream: `event_type`, readable `content`, and where it happened: `node`
+    is a node path (`"WRITER/REVIEW"` for a node inside subgraph `WRITER`)."""
 
     event_type: StreamEventType
     content: str
@@ -40,6 +43,11 @@ class StreamChunk:
     node: str | None = None
     step: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """`node` as its parts: `("WRITER", "REVIEW")`; `()` when the chunk names no node."""
+        return split_path(self.node)
 
     def __str__(self) -> str:
         return f"[{self.event_type.value}] {self.content}"

@@ -5,17 +5,22 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentflow_nb import _sync
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
-from agentflow_nb.errors import UnknownThreadError, unknown_node
+from agentflow_nb.errors import GraphError, UnknownThreadError
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk
+from agentflow_nb.graph.config import Config, run_config
+from agentflow_nb.graph.config import recursion_limit as _recursion_limit
+from agentflow_nb.graph.config import thread_id as _thread_id
+from agentflow_nb.graph.frames import Stack, pack, unpack
+from agentflow_nb.graph.paths import join_path, split_path
 from agentflow_nb.graph.run import GraphRun
+from agentflow_nb.graph.subgraph import Subgraph, check_path
 from agentflow_nb.graph.updates import apply_input, new_fields_of, own_thread, with_meta
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState
@@ -27,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["CompiledGraph"]
 
 log = logging.getLogger("agentflow_nb")
-Config = Mapping[str, Any]
-DEFAULT_RECURSION_LIMIT = 25
 
 
 class CompiledGraph:
@@ -49,6 +52,8 @@ class CompiledGraph:
         interrupt_after: Sequence[str],
         publisher: BasePublisher | Sequence[BasePublisher] | None,
     ) -> None:
+        #: Whether `compile()` was given a checkpointer (a subgraph must not be: it uses its parent's).
+        self.checkpointer_given = checkpointer is not None
         if checkpointer is None:
             checkpointer = InMemoryCheckpointer()
         if not isinstance(checkpointer, BaseCheckpointer):
@@ -70,10 +75,15 @@ class CompiledGraph:
         self.edges = {k: list(v) for k, v in builder.edges.items()}
         self.branches = dict(builder.branches)
         self.checkpointer = checkpointer
-        self.interrupt_before = tuple(interrupt_before)
-        self.interrupt_after = tuple(interrupt_after)
+        #: Subgraph nodes by name.
+        self.subgraphs: dict[str, Subgraph] = {k: v for k, v in self.nodes.items() if isinstance(v, Subgraph)}
+        #: Node paths to pause before / after: those given to `compile()`, then each subgraph's
+        #: own under its path (`"WRITER/REVIEW"`). Per-run breakpoints in `config` replace them all.
+        self.interrupt_before = self._interrupts("interrupt_before", interrupt_before)
+        self.interrupt_after = self._interrupts("interrupt_after", interrupt_after)
         self.publishers: tuple[BasePublisher, ...] = tuple(publishers)
         self._failing: set[int] = set()  # publishers whose traceback was logged once already
+        self._inner_publishers = {path: sub for path, sub in self.walk() if path and sub.publishers}
         self.plain = _plain(self)
 
     # -- running --------------------------------------------------------------------------
@@ -82,15 +92,17 @@ class CompiledGraph:
         """Start a run as an async iterator of `StreamChunk`s: the one stepping primitive.
 
         Besides `thread_id` and `recursion_limit`, `config` may override the breakpoints of this
-        run: `interrupt_before` / `interrupt_after` (node names, or a dict of node name to a
-        condition `f(state) -> bool`), and `step=True` to pause after the next node.
+        run: `interrupt_before` / `interrupt_after` (node paths, or a dict of node path to a
+        condition `f(state) -> bool`), and `step` to pause after the next node: `True` or
+        `"over"` (a subgraph node runs whole), `"into"` (also before a subgraph's first node),
+        `"out"` (after the subgraph the thread is paused in ends).
         """
-        cfg = self._run_config(config)
+        cfg = run_config(config)
         breakpoints = Breakpoints.build(
             self,
             cfg.get("interrupt_before", self.interrupt_before),
             cfg.get("interrupt_after", self.interrupt_after),
-            step=bool(cfg.get("step", False)),
+            step=cfg.get("step"),
         )
         return GraphRun(self, input, cfg, breakpoints, _recursion_limit(cfg))
 
@@ -134,6 +146,24 @@ class CompiledGraph:
         run.inline_sync_nodes = self.plain and _sync.free()
         return run.inline_sync_nodes
 
+    def check_breakpoints(self, before: Any = (), after: Any = (), *, step: bool = False) -> Breakpoints:
+        """Breakpoints for a run of this graph, checked: `before` / `after` are node names or a
+        dict of node name to a condition `f(state) -> bool` (or None: always).
+
+        Raises:
+            GraphError: a name is not a node of this graph (with a did-you-mean).
+            TypeError: a condition is not callable.
+        """
+        return Breakpoints.build(self, before, after, step=step)
+
+    async def ais_running(self, config: Config) -> bool:
+        """True while a run (in this process, or another one sharing the store) holds the thread."""
+        return await self.checkpointer.ais_running(_thread_id(config, "is_running"))
+
+    def is_running(self, config: Config) -> bool:
+        """Sync twin of `ais_running`."""
+        return _sync.run(self.ais_running(config))
+
     async def astop(self, config: Config) -> dict[str, Any]:
         """Ask a running thread to stop at its next node boundary.
 
@@ -154,60 +184,79 @@ class CompiledGraph:
     # -- inspecting and editing -----------------------------------------------------------
 
     async def aget_state(self, config: Config) -> Checkpoint | None:
-        """The thread's newest checkpoint (or `config["checkpoint_id"]`), or None."""
+        """The thread's newest checkpoint (or `config["checkpoint_id"]`), or None.
+
+        When the thread is paused inside subgraphs, `checkpoint.state` is the root state and
+        `checkpoint.frames` holds each subgraph's (`checkpoint.state_at("WRITER")`).
+        """
         thread_id = _thread_id(config, "get_state")
-        return await self.checkpointer.aget(thread_id, config.get("checkpoint_id"), schema=self.schema)
+        return await self.aload(thread_id, config.get("checkpoint_id"))
 
     def get_state(self, config: Config) -> Checkpoint | None:
         """Sync twin of `aget_state`."""
         return _sync.run(self.aget_state(config))
 
     async def aget_state_history(self, config: Config, limit: int | None = None) -> list[Checkpoint]:
-        """Every checkpoint of the thread, newest first."""
+        """Every checkpoint of the thread, newest first (steps inside subgraphs included: their
+        `node` is the full path)."""
         thread_id = _thread_id(config, "get_state_history")
-        return await self.checkpointer.alist(thread_id, schema=self.schema, limit=limit)
+        found = await self.checkpointer.alist(thread_id, schema=self.schema, limit=limit)
+        return [unpack(self, checkpoint) for checkpoint in found]
 
     def get_state_history(self, config: Config, limit: int | None = None) -> list[Checkpoint]:
         """Sync twin of `aget_state_history`."""
         return _sync.run(self.aget_state_history(config, limit))
 
-    async def aupdate_state(self, config: Config, values: Mapping[str, Any]) -> Checkpoint:
+    async def aupdate_state(
+        self, config: Config, values: Mapping[str, Any], *, subgraph: str | None = None
+    ) -> Checkpoint:
         """Edit a saved thread: validated first, then saved as one `"edit"` checkpoint.
 
         Keys must be fields of the schema or extra fields the thread already has; to add a new
         extra field on purpose, name it in the config: `{"thread_id": ..., "new_fields": ["score"]}`.
+        `subgraph` edits the state of a subgraph the thread is paused inside instead of the
+        root state: its path, as in `checkpoint.frames` (`"WRITER"`); validated by its schema.
 
         Raises:
             UnknownFieldError: a key is neither (a typo such as `approvd`), with a did-you-mean.
             pydantic.ValidationError: a value does not fit the schema (nothing is saved).
             UnknownThreadError: nothing is saved under the thread id.
+            LookupError: the thread is not inside subgraph `subgraph`.
             ThreadBusyError: the thread is running.
         """
         thread_id = _thread_id(config, "update_state")
         async with self.checkpointer.lease(thread_id):
             latest = await self._require(thread_id)
-            state = apply_input(own_thread(latest.state, thread_id), values, new_fields=new_fields_of(config))
+            stack = Stack(own_thread(latest.state, thread_id), latest.frames)
+            depth = stack.depth_of(subgraph)
+            level = apply_input(stack.level(depth), values, new_fields=new_fields_of(config))
+            edited = stack.replace(level, values.keys(), depth)
+            state = pack(edited)
             checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id, thread_id=thread_id)
-            await self.checkpointer.aput(checkpoint, changes=StateChanges.between(latest.state, state))
-        await self.emit(EventType.STATE_UPDATED, state, node=state.execution_meta.current_node,
-                        content=f"edited {', '.join(map(str, values))}")
-        return checkpoint
+            await self.checkpointer.aput(checkpoint, changes=StateChanges.between(pack(stack), state))
+        root = edited.root
+        await self.emit(EventType.STATE_UPDATED, root, node=root.execution_meta.current_node,
+                        content=f"edited {', '.join(map(str, values))}" + (f" in `{subgraph}`" if subgraph else ""))
+        return checkpoint._replace(state=root, frames=edited.frames)
 
-    def update_state(self, config: Config, values: Mapping[str, Any]) -> Checkpoint:
+    def update_state(
+        self, config: Config, values: Mapping[str, Any], *, subgraph: str | None = None
+    ) -> Checkpoint:
         """Sync twin of `aupdate_state`."""
-        return _sync.run(self.aupdate_state(config, values))
+        return _sync.run(self.aupdate_state(config, values, subgraph=subgraph))
 
     async def afork(self, config: Config, new_thread_id: str | None = None) -> dict[str, Any]:
         """Copy a checkpoint (`config["checkpoint_id"]`, else the newest) into a new thread.
 
-        Returns the new thread's config; invoking it continues from that checkpoint.
+        Returns the new thread's config; invoking it continues from that checkpoint, inside
+        subgraphs too.
         """
         thread_id = _thread_id(config, "fork")
         source = await self._require(thread_id, config.get("checkpoint_id"))
         new_id = new_thread_id or f"{thread_id}-fork-{uuid.uuid4().hex[:6]}"
         if new_id in await self.checkpointer.athreads():
             raise ValueError(f"thread `{new_id}` already exists; pass another `new_thread_id`")
-        state = with_meta(source.state, thread_id=new_id)
+        state = pack(Stack(source.state, source.frames).with_meta(thread_id=new_id))
         async with self.checkpointer.lease(new_id):
             checkpoint = Checkpoint.of(state, source="fork", parent_id=source.checkpoint_id, thread_id=new_id)
             await self.checkpointer.aput(checkpoint)
@@ -236,16 +285,53 @@ class CompiledGraph:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return self.draw()._repr_mimebundle_(include, exclude)
 
-    # -- used by runs ---------------------------------------------------------------------
+    # -- nested graphs --------------------------------------------------------------------
+
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, CompiledGraph]]:
+        """This graph and every subgraph in it at any depth, each with its path (`""` for this
+        one), parents before their subgraphs. A subgraph used twice appears under both paths."""
+        yield prefix, self
+        for name, sub in self.subgraphs.items():
+            yield from sub.graph.walk(join_path(prefix, name))
+
+    def graph_at(self, path: str) -> CompiledGraph:
+        """The subgraph at `path` (`"WRITER"`, `"WRITER/CRITIC"`); this graph for `""`.
+
+        Raises:
+            GraphError: no subgraph node is at `path`.
+        """
+        graph = self
+        for depth, part in enumerate(split_path(path)):
+            sub = graph.subgraphs.get(part)
+            if sub is None:
+                where = f"`{'/'.join(split_path(path)[:depth])}`" if depth else "the graph"
+                raise GraphError(
+                    f"`{path}` is not a subgraph: {where} has no subgraph node `{part}`; its "
+                    f"subgraphs are {', '.join(f'`{p}`' for p, _ in self.walk() if p) or '(none)'}"
+                )
+            graph = sub.graph
+        return graph
 
     def check_names(self, what: str, names: Iterable[str]) -> tuple[str, ...]:
         """`names` as a tuple, or `GraphError` for the first that is not a node of this compiled
-        graph (nodes added to the builder after `compile()` are not part of it)."""
+        graph; a name may be a path to a node inside a subgraph (`"WRITER/REVIEW"`)."""
         names = (names,) if isinstance(names, str) else tuple(names)
         for name in names:
-            if name not in self.nodes:
-                raise unknown_node(what, name, self.nodes)
+            check_path(self.nodes, what, name)
         return names
+
+    def _interrupts(self, what: str, names: Iterable[str]) -> tuple[str, ...]:
+        own = self.check_names(what, names)
+        inner = [join_path(name, path) for name, sub in self.subgraphs.items()
+                 for path in getattr(sub.graph, what)]
+        return tuple(dict.fromkeys([*own, *inner]))
+
+    # -- used by runs ---------------------------------------------------------------------
+
+    async def aload(self, thread_id: str, checkpoint_id: str | None = None) -> Checkpoint | None:
+        """The thread's newest checkpoint (or the one named), frames decoded; None if none."""
+        found = await self.checkpointer.aget(thread_id, checkpoint_id, schema=self.schema)
+        return None if found is None else unpack(self, found)
 
     def new_state(self, thread_id: str, input: Mapping[str, Any] | None = None) -> AgentState:
         """The state a new thread starts from: the initial state given to `StateGraph`, else the
@@ -276,7 +362,7 @@ class CompiledGraph:
                           publisher, event.event_type.value, type(exc).__name__, exc, exc_info=first)
 
     async def _require(self, thread_id: str, checkpoint_id: str | None = None) -> Checkpoint:
-        found = await self.checkpointer.aget(thread_id, checkpoint_id, schema=self.schema)
+        found = await self.aload(thread_id, checkpoint_id)
         if found is not None:
             return found
         if checkpoint_id is not None:
@@ -287,29 +373,20 @@ class CompiledGraph:
         self, kind: EventType, state: AgentState, *, node: str | None = None, content: str = "",
         data: dict[str, Any] | None = None, run_id: str | None = None,
     ) -> None:
-        """Publish an event about `state`; builds nothing when there is no publisher."""
-        if not self.publishers:
+        """Publish an event about `state` (the thread's root state) at node path `node`: to this
+        graph's publishers, and to those of each subgraph `node` is inside. Builds nothing when
+        there is no publisher."""
+        inner = _inside(self._inner_publishers, node) if self._inner_publishers and node else ()
+        if not self.publishers and not inner:
             return
         meta = state.execution_meta
-        await self.publish(EventModel(
+        event = EventModel(
             event_type=kind, node_name=node, thread_id=meta.thread_id, run_id=run_id, step=meta.step,
             content=content, metadata={"status": meta.status.value}, data=dict(data or {}),
-        ))
-
-    def _run_config(self, config: Config | None) -> dict[str, Any]:
-        if config is None:
-            config = {}
-        if not isinstance(config, Mapping):
-            raise TypeError(f"config must be a dict like {{'thread_id': 'my-thread'}}, got `{config!r}`")
-        cfg = dict(config)
-        if cfg.get("thread_id") is None:
-            cfg["thread_id"] = uuid.uuid4().hex
-            warnings.warn(
-                f"config has no `thread_id`, so this run got thread `{cfg['thread_id']}`; pass "
-                "config={'thread_id': ...} to be able to resume it", UserWarning, stacklevel=3,
-            )
-        _thread_id(cfg, "invoke")
-        return cfg
+        )
+        await self.publish(event)
+        for sub in inner:
+            await sub.publish(event.model_copy(deep=True))
 
 
 async def _drain(run: GraphRun) -> dict[str, Any]:
@@ -320,26 +397,16 @@ async def _drain(run: GraphRun) -> dict[str, Any]:
 
 def _plain(graph: CompiledGraph) -> bool:
     """True when no part of a run needs one particular event loop, nor a worker thread's help."""
-    callees = [*graph.nodes.values(), *(branch.router for branch in graph.branches.values())]
+    graphs = [sub for _, sub in graph.walk()]
+    callees = [callee for g in graphs for callee in g.nodes.values() if not isinstance(callee, Subgraph)]
+    callees += [branch.router for g in graphs for branch in g.branches.values()]
     return (
         graph.checkpointer.any_loop
         and not any(callee.is_async for callee in callees)
-        and not any(inspect.iscoroutinefunction(p.publish) for p in graph.publishers)
+        and not any(inspect.iscoroutinefunction(p.publish) for g in graphs for p in g.publishers)
     )
 
 
-def _thread_id(config: Config | None, what: str) -> str:
-    thread_id = config.get("thread_id") if isinstance(config, Mapping) else None
-    if not isinstance(thread_id, str) or not thread_id:
-        raise ValueError(
-            f"{what} needs config={{'thread_id': '...'}} naming a thread (a non-empty str); "
-            f"got `{config!r}`"
-        )
-    return thread_id
-
-
-def _recursion_limit(config: Config) -> int:
-    limit = config.get("recursion_limit", DEFAULT_RECURSION_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"config['recursion_limit'] must be a whole number >= 1, got `{limit!r}`")
-    return limit
+def _inside(publishers: dict[str, Any], node: str) -> list[CompiledGraph]:
+    """The subgraphs with publishers that node path `node` is inside."""
+    return [graph for path, graph in publishers.items() if node.startswith(path + "/")]

@@ -4,28 +4,31 @@ A run holds its thread for its whole life, saves a checkpoint after every node, 
 pause, a stop, an error or `END`. It is an async iterator of `StreamChunk`s; the last chunk is
 yielded only after the final checkpoint is saved and the thread released, so whoever reads it
 may resume the thread at once.
+
+Subgraphs are frames on a stack (`agentflow_nb.graph.frames.Stack`) that this same loop drives:
+reaching a subgraph node pushes a frame and goes on at the subgraph's first node; reaching the
+subgraph's `END` pops it, passes its results out, and goes on in the parent. Breakpoints, stops,
+errors and resumes therefore work alike at every depth, and positions are node paths
+(`"WRITER/REVIEW"`).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
 
-from agentflow_nb.checkpointer.base import Checkpoint, CheckpointSource, StateChanges
-from agentflow_nb.errors import (
-    GraphRecursionError,
-    NodeError,
-    UnknownThreadError,
-    UnsaveableValueError,
-    name_list,
-)
+from agentflow_nb.checkpointer.base import appended_since
+from agentflow_nb.errors import NodeError, UnknownThreadError, UnsaveableValueError, name_list
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
+from agentflow_nb.graph.frames import Frame, Stack
+from agentflow_nb.graph.paths import join_path, local_name, split_path
+from agentflow_nb.graph.record import _CLEAR, Recorder
+from agentflow_nb.graph.subgraph import Subgraph
 from agentflow_nb.graph.updates import (
     Touched,
     apply_input,
@@ -35,22 +38,22 @@ from agentflow_nb.graph.updates import (
     node_copy,
     own_thread,
     touched,
-    with_meta,
 )
 from agentflow_nb.publisher.events import EventType
 from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
 
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
+    from agentflow_nb.graph.nodes import Callee
 
 __all__ = ["GraphRun"]
 
 log = logging.getLogger("agentflow_nb")
 S = ExecutionStatus
-_CLEAR = {"interrupted_node": None, "interrupt_reason": None, "interrupt_data": None, "error": None}
+Item = StreamChunk | tuple[Stack, str | None]
 
 
-class GraphRun:
+class GraphRun(Recorder):
     """One run of one thread. Iterate it (`async for chunk in run`), then read `result()`."""
 
     def __init__(
@@ -61,24 +64,15 @@ class GraphRun:
         breakpoints: Breakpoints,
         recursion_limit: int,
     ) -> None:
-        self.graph = graph
-        self.config = config
-        self.thread_id: str = config["thread_id"]
-        self.run_id = uuid.uuid4().hex
+        super().__init__(graph, config, recursion_limit)
         self.breakpoints = breakpoints
-        self.recursion_limit = recursion_limit
-        self.state: AgentState | None = None
-        self.checkpoint_id: str | None = None
-        self._saved: AgentState | None = None
-        self._changes: StateChanges | None = None  # what the last save compared
-        self._final: StreamChunk | None = None
-        self._error: BaseException | None = None
         self._gen: AsyncGenerator[StreamChunk, None] = self._execute(input)
         #: Run sync node bodies on the loop's own thread instead of a worker thread. Only for a
         #: loop that serves this run alone (the sync twins' private loop): on a shared loop a
         #: slow node would hold up every other run and `stop()`.
         self.inline_sync_nodes = False
         self._stop_asked = False
+        self._start_depth = 0  # how deep in subgraphs the run began: where "step over/out" stop
 
     def __aiter__(self) -> GraphRun:
         return self
@@ -95,16 +89,23 @@ class GraphRun:
         await self._gen.aclose()
 
     def result(self) -> dict[str, Any]:
-        """The `invoke` result: messages, state, interrupted, interrupt_reason, current_node, ..."""
-        if self.state is None:
+        """The `invoke` result: messages, state, interrupted, interrupt_reason, current_node, ...
+
+        `current_node` is a node path (`"WRITER/REVIEW"` inside subgraph `WRITER`) and
+        `current_path` the same as a tuple; `app.get_state(config).frames` has the states of the
+        subgraphs the thread is paused in.
+        """
+        if self.stack is None:
             raise RuntimeError("the run has not started; iterate it first")
-        meta = self.state.execution_meta
+        state = self.stack.root
+        meta = state.execution_meta
         return {
-            "messages": list(self.state.messages),
-            "state": self.state,
+            "messages": list(state.messages),
+            "state": state,
             "interrupted": meta.is_interrupted(),
             "interrupt_reason": meta.interrupt_reason,
             "current_node": meta.current_node,
+            "current_path": split_path(meta.current_node),
             "status": meta.status,
             "thread_id": self.thread_id,
             "step": meta.step,
@@ -115,9 +116,9 @@ class GraphRun:
 
     async def _execute(self, input: Mapping[str, Any] | None) -> AsyncGenerator[StreamChunk, None]:
         async with self.graph.checkpointer.lease(self.thread_id):
-            state = await self._start(input)
-            if state is not None:
-                async for chunk in self._steps(state):
+            stack = await self._start(input)
+            if stack is not None:
+                async for chunk in self._steps(stack):
                     yield chunk
         assert self._final is not None
         await self._publish_final()
@@ -125,11 +126,12 @@ class GraphRun:
         if self._error is not None:
             raise self._error
 
-    async def _start(self, input: Mapping[str, Any] | None) -> AgentState | None:
-        """Load the thread and merge the input; None when there is nothing to run."""
+    async def _start(self, input: Mapping[str, Any] | None) -> Stack | None:
+        """Load the thread and merge the input; None when there is nothing to run. Input for a
+        thread paused inside a subgraph goes to that subgraph's state: the run goes on there."""
         graph = self.graph
         wanted = self.config.get("checkpoint_id")
-        latest = await graph.checkpointer.aget(self.thread_id, wanted, schema=graph.schema)
+        latest = await graph.aload(self.thread_id, wanted)
         if latest is None and wanted:
             raise LookupError(
                 f"checkpoint `{wanted}` is not in thread `{self.thread_id}`; list its checkpoints "
@@ -137,291 +139,253 @@ class GraphRun:
             )
         if latest is None and not input:
             raise UnknownThreadError(self.thread_id)
-        base = graph.new_state(self.thread_id, input) if latest is None else latest.state
-        if latest is not None:
-            self._saved, self.checkpoint_id = latest.state, latest.checkpoint_id
-            self.state = latest.state
-            base = own_thread(base, self.thread_id)  # a copied file still names its old thread
-            if base.execution_meta.status is S.COMPLETED:
+        loaded = stack = Stack(graph.new_state(self.thread_id, input))
+        if latest is not None:  # a copied thread file still names its old thread: this run's wins
+            loaded = stack = Stack(own_thread(latest.state, self.thread_id), latest.frames)
+            self._remember(stack, latest.checkpoint_id)
+            if stack.root.execution_meta.status is S.COMPLETED:
                 if not input:
-                    self._finish_completed(base)
+                    self._finish_completed(stack)
                     return None
-                base = with_meta(base, status=S.RUNNING, current_node=None, next_node=None, **_CLEAR)
+                stack = stack.with_meta(status=S.RUNNING, current_node=None, next_node=None, **_CLEAR)
         # the input that starts a thread may bring any fields; later ones only known or named ones
-        state = apply_input(base, input, new_fields=True if latest is None else new_fields_of(self.config))
-        if latest is None or state is not latest.state:
-            await self._save(state)
-        status = state.execution_meta.status
+        merged = apply_input(stack.current, input, new_fields=True if latest is None else new_fields_of(self.config))
+        if merged is not stack.current:
+            stack = stack.replace(merged, input.keys() if input else ())
+        if latest is None or stack is not loaded:
+            await self._save(stack)
+        status = stack.root.execution_meta.status
         resumed = status in RESUMABLE or status is S.ERROR
-        await self._publish(EventType.RESUMED if resumed else EventType.START, state, None)
-        return state
+        await self._publish(EventType.RESUMED if resumed else EventType.START, stack.root, None)
+        return stack
 
-    async def _steps(self, state: AgentState) -> AsyncIterator[StreamChunk]:
-        meta = state.execution_meta
+    async def _steps(self, stack: Stack) -> AsyncIterator[StreamChunk]:
+        meta = stack.root.execution_meta
         skip_before = bool(meta.next_node) and meta.status in (S.INTERRUPTED_BEFORE, S.ERROR, S.STOPPED)
-        state = with_meta(state, status=S.RUNNING, **_CLEAR)
+        stack = stack.with_meta(status=S.RUNNING, **_CLEAR)
+        self._start_depth = len(stack.frames)
+        prefix = stack.prefix
         try:
-            node = meta.next_node or await self._route(meta.current_node or START, state)
+            node = local_name(meta.next_node, prefix) or await self._route(
+                local_name(meta.current_node, prefix) or START, stack)
         except Exception as exc:
-            await self._fail(state, meta.current_node or START, exc, next_node=None)
+            await self._fail(stack, meta.current_node or join_path(prefix, START), exc, next_node=None)
             return
         steps = 0
-        while node != END:
+        entered = False  # the loop just entered a subgraph: `node` is its first node
+        graph = stack.frames[-1].graph if stack.frames else self.graph  # the graph `node` is in
+        while True:
+            if node == END:
+                if not stack.frames:
+                    break
+                following: str | None = None
+                async for item in self._leave(stack):
+                    if isinstance(item, StreamChunk):
+                        yield item
+                    else:
+                        stack, following = item
+                if following is None:  # the run paused, stopped or failed there
+                    return
+                node, entered = following, False
+                graph = stack.frames[-1].graph if stack.frames else self.graph
+                continue
+            path = join_path(stack.prefix, node) if stack.frames else node
             if not skip_before:
-                fired = await self._check(self.breakpoints.fires_before, node, state, next_node=node)
+                fired = await self._check(self.breakpoints.fires_before, path, stack, next_node=path)
                 if fired is None:
                     return
-                if fired:
-                    await self._pause(state, node, "before", f"interrupt_before: {node}", next_node=node)
+                if fired or (entered and self.breakpoints.steps_into()):
+                    label = "interrupt_before" if fired else "step"
+                    await self._pause(stack, path, "before", f"{label}: {path}", next_node=path)
                     return
-            skip_before = False
+            skip_before = entered = False
             if self._stop_asked or await self.graph.checkpointer.aconsume_stop(self.thread_id):
-                await self._stop(state, node)
+                await self._stop(stack, path)
                 return
-            if steps >= self.recursion_limit:
-                await self._fail(state, node, self._recursion_error(), next_node=node)
+            spec = graph.nodes[node]
+            if type(spec) is Subgraph:
+                step = self._enter(stack, path, spec)
+            elif steps < self.recursion_limit:
+                step = self._run_node(node, path, spec, stack)
+            else:
+                await self._fail(stack, path, self._recursion_error(), next_node=path)
                 return
-            following: str | None = None
-            async for item in self._run_node(node, state):
+            following = None
+            async for item in step:
                 if isinstance(item, StreamChunk):
                     yield item
                 else:
-                    state, following = item
+                    stack, following = item
             if following is None:  # the run paused, stopped or failed in that node
                 return
-            steps += 1
+            if type(spec) is Subgraph:
+                entered, graph = True, spec.graph
+            else:
+                steps += 1
             node = following
-        if state.execution_meta.status is not S.COMPLETED:  # resumed with nothing left to run
-            state = with_meta(state, status=S.COMPLETED, next_node=None)
-            await self._save(state)
-        self._finish_completed(state)
+        if stack.root.execution_meta.status is not S.COMPLETED:  # resumed with nothing left to run
+            stack = stack.with_meta(status=S.COMPLETED, next_node=None)
+            await self._save(stack)
+        self._finish_completed(stack)
 
-    async def _run_node(
-        self, node: str, state: AgentState
-    ) -> AsyncIterator[StreamChunk | tuple[AgentState, str | None]]:
-        """Run one node, save where it leaves the thread, then yield its chunks and
-        `(state, next node)` (next node None when the run ends here)."""
-        started = f"{node} started"
-        yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, state, node, started)
-        working = node_copy(state)
+    async def _run_node(self, node: str, path: str, callee: Callee, stack: Stack) -> AsyncIterator[Item]:
+        """Run `node` (at `path`), save where it leaves the thread, then yield its chunks and
+        `(stack, next node)` (next node None when the run ends here)."""
+        yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, stack, path, f"{path} started")
+        current = stack.current
+        working = node_copy(current)
         try:
-            result = await self.graph.nodes[node].call(working, self.config, in_thread=not self.inline_sync_nodes)
-            new_state, goto = apply_result(node, self.thread_id, state, result)
-            hint = touched(state, result)
+            result = await callee.call(working, self.config, in_thread=not self.inline_sync_nodes)
+            new_state, goto = apply_result(path, self.thread_id, current, result)
+            hint = touched(current, result)
             request = interrupt_request(working, result)
             if goto is not None:
-                self._resolve(node, goto, None, what="Command(goto=...)")
+                self._resolve(stack, node, goto, None, what="Command(goto=...)")
         except Exception as exc:
-            await self._fail(state, node, exc, next_node=node)
+            await self._fail(stack, path, exc, next_node=path)
             return
         if request is not None and request.status is S.INTERRUPTED_BEFORE:
-            reason = request.interrupt_reason or f"{node} asked to pause"
-            await self._pause(state, node, "node", reason, next_node=node, request=request)
+            reason = request.interrupt_reason or f"{path} asked to pause"
+            await self._pause(stack, path, "node", reason, next_node=path, request=request)
             return
-        old = state
-        state = with_meta(
-            new_state, status=S.RUNNING, current_node=node, next_node=goto,
-            step=old.execution_meta.step + 1, **_CLEAR,
-        )
-        try:
-            following = await self._settle(node, state, goto, request, hint)
-        except (PydanticSerializationError, UnsaveableValueError) as exc:
-            await self._fail(old, node, self._unsaveable(node, exc), next_node=node)
+        stack, following = await self._done(stack, stack, new_state, node, path, hint.fields, again=path,
+                                             goto=goto, request=request, hint=hint)
+        if stack is None:
             return
-        state = self.state or state
-        fresh = hint.kept
-        if fresh is None:  # a whole state returned: the save compared the lists already
-            fresh = (self._changes or StateChanges()).messages_from_for(old.messages, state.messages)
-        for message in state.messages[fresh or 0 :]:
+        now = stack.current.messages
+        fresh = hint.kept if hint.kept is not None else appended_since(current.messages, now)
+        for message in now[fresh or 0 :]:
             data = {"role": message.role, "message_id": message.message_id}
-            yield await self._emit(StreamEventType.MESSAGE, None, state, node, message.content, data)
-        yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, state, node, f"{node} finished")
-        yield state, following
+            yield await self._emit(StreamEventType.MESSAGE, None, stack, path, message.content, data)
+        yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, stack, path, f"{path} finished")
+        yield stack, following
+
+    async def _done(
+        self, before: Stack, base: Stack, state: AgentState, node: str, path: str, touched: Iterable[str] | None,
+        *, again: str, goto: str | None = None, request: Any = None, hint: Touched | None = None,
+    ) -> tuple[Stack | None, str | None]:
+        """`node` (at `path`) finished, leaving `state` at the level of `base`: where that leaves
+        the thread, saved or paused at, and the next node. `(None, None)` when saving failed; the
+        thread then stays at `before`, to go on with `again`."""
+        stack = base.advance(state, touched, {
+            "status": S.RUNNING, "current_node": path, "next_node": goto and join_path(base.prefix, goto),
+            "step": base.root.execution_meta.step + 1, **_CLEAR,
+        })
+        try:
+            following = await self._settle(node, path, stack, goto, request, hint)
+        except (PydanticSerializationError, UnsaveableValueError) as exc:
+            await self._fail(before, path, self._unsaveable(path, exc), next_node=again)
+            return None, None
+        return self.stack or stack, following
 
     async def _settle(
-        self, node: str, state: AgentState, goto: str | None, request: Any, hint: Touched
+        self, node: str, path: str, stack: Stack, goto: str | None, request: Any, hint: Touched | None
     ) -> str | None:
-        """After `node` ran: pause, or route and save. The next node, or None if the run ends."""
+        """After `node` (at `path`) ran, or the subgraph there ended: pause, or route and save.
+        The next node, or None if the run ends."""
+        following = goto and join_path(stack.prefix, goto)
         if request is not None:
-            reason = request.interrupt_reason or f"{node} asked to pause"
-            await self._pause(state, node, "node", reason, next_node=goto, request=request)
+            reason = request.interrupt_reason or f"{path} asked to pause"
+            await self._pause(stack, path, "node", reason, next_node=following, request=request)
             return None
-        fired = await self._check(self.breakpoints.fires_after, node, state, next_node=goto)
+        fired = await self._check(self.breakpoints.fires_after, path, stack, next_node=following)
         if fired is None:
             return None
-        if fired:
-            label = "step" if self.breakpoints.step else "interrupt_after"
-            await self._pause(state, node, "after", f"{label}: {node}", next_node=goto)
+        breakpoints = self.breakpoints
+        stepped = breakpoints.step is not None and breakpoints.steps_after(len(stack.frames), self._start_depth)
+        if fired or stepped:
+            label = "step" if stepped else "interrupt_after"
+            await self._pause(stack, path, "after", f"{label}: {path}", next_node=following)
             return None
         try:
-            following = goto or await self._route(node, state)
+            target = goto or await self._route(node, stack)
         except Exception as exc:
-            await self._fail(state, node, exc, next_node=None)
+            await self._fail(stack, path, exc, next_node=None)
             return None
-        if following == END:  # one checkpoint for the last step, already marked completed
-            state = with_meta(state, status=S.COMPLETED, next_node=None)
-        await self._save(state, hint=hint)
-        return following
+        if target == END and not stack.frames:  # one checkpoint for the last step, already marked completed
+            stack = stack.with_meta(status=S.COMPLETED, next_node=None)
+        await self._save(stack, hint=hint)
+        return target
+
+    # -- subgraphs ------------------------------------------------------------------------
+
+    async def _enter(self, stack: Stack, path: str, spec: Subgraph) -> AsyncIterator[Item]:
+        """Start the subgraph node at `path`: a new frame, and the subgraph's first node."""
+        yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, stack, path, f"{path} started")
+        try:
+            state = spec.start(stack.current, self.thread_id)
+            state = state.model_copy(update={"execution_meta": stack.root.execution_meta})
+            inner = stack.push(Frame(path, state, spec.graph, spec.share_messages))
+            first = await self._route(START, inner)
+        except Exception as exc:
+            await self._fail(stack, path, exc, next_node=path)
+            return
+        yield inner, first
+
+    async def _leave(self, stack: Stack) -> AsyncIterator[Item]:
+        """The innermost subgraph reached its END: pass its results to the parent, and go on
+        there as after any node."""
+        parent, frame = stack.pop()
+        path, node = frame.path, split_path(frame.path)[-1]
+        retry = join_path(path, END)  # on failure, invoking again retries passing the results out
+        spec = parent.graph(self.graph).subgraphs[node]
+        try:
+            updates = spec.finish(frame.state, parent.current, frame.changed)
+            state, _ = apply_result(path, self.thread_id, parent.current, updates)
+        except Exception as exc:
+            await self._fail(stack, path, exc, next_node=retry)
+            return
+        after, following = await self._done(stack, parent, state, node, path, updates.keys(), again=retry)
+        if after is None:
+            return
+        yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, after, path, f"{path} finished")
+        yield after, following
 
     # -- routing --------------------------------------------------------------------------
 
-    async def _route(self, source: str, state: AgentState) -> str:
-        graph = self.graph
+    async def _route(self, source: str, stack: Stack) -> str:
+        graph = stack.frames[-1].graph if stack.frames else self.graph
         branch = graph.branches.get(source)
         if branch is None:
             targets = graph.edges.get(source)
             if not targets:
+                path = join_path(stack.prefix, source)
                 raise NodeError(
-                    f"node `{source}` has no edge out and returned no `Command(goto=...)`",
-                    node=source, thread_id=self.thread_id,
+                    f"node `{path}` has no edge out and returned no `Command(goto=...)`",
+                    node=path, thread_id=self.thread_id,
                 )
             return targets[0]
-        key = await branch.router.call(state, self.config, in_thread=False)
-        return self._resolve(source, key, branch.path_map, what=f"router `{branch.router.name}`")
+        key = await branch.router.call(stack.current, self.config, in_thread=False)
+        return self._resolve(stack, source, key, branch.path_map, what=f"router `{branch.router.name}`")
 
-    def _resolve(self, source: str, key: Any, path_map: dict[Any, str] | None, *, what: str) -> str:
+    def _resolve(
+        self, stack: Stack, source: str, key: Any, path_map: dict[Any, str] | None, *, what: str
+    ) -> str:
         if path_map is not None:
             try:
                 if key in path_map:
                     return path_map[key]
             except TypeError:  # unhashable key
                 pass
-        if key == END or key in self.graph.nodes:
+        graph = stack.frames[-1].graph if stack.frames else self.graph
+        if key == END or key in graph.nodes:
             return key
-        valid = list(path_map or ()) or [*self.graph.nodes, END]
+        valid = list(path_map or ()) or [*graph.nodes, END]
+        path = join_path(stack.prefix, source)
         raise NodeError(
-            f"{what} of `{source}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
-            node=source, thread_id=self.thread_id,
+            f"{what} of `{path}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
+            node=path, thread_id=self.thread_id,
         )
 
-    async def _check(
-        self, fires: Any, node: str, state: AgentState, *, next_node: str | None
-    ) -> bool | None:
+    async def _check(self, fires: Any, node: str, stack: Stack, *, next_node: str | None) -> bool | None:
         """Evaluate a breakpoint; None when its condition raised (the run then ends in ERROR)."""
         try:
-            return bool(fires(node, state))
+            return bool(fires(node, stack.current))
         except Exception as exc:
             error = NodeError(
                 f"the breakpoint condition on `{node}` raised {type(exc).__name__}: {exc}",
                 node=node, thread_id=self.thread_id,
             )
             error.__cause__ = exc
-            await self._fail(state, node, error, next_node=next_node)
+            await self._fail(stack, node, error, next_node=next_node)
             return None
-
-    # -- endings --------------------------------------------------------------------------
-
-    async def _pause(
-        self, state: AgentState, node: str, kind: str, reason: str, *, next_node: str | None,
-        request: Any = None,
-    ) -> None:
-        before = kind == "before" or (request is not None and request.status is S.INTERRUPTED_BEFORE)
-        data = request.interrupt_data if request is not None else None
-        state = with_meta(
-            state,
-            status=S.INTERRUPTED_BEFORE if before else S.INTERRUPTED_AFTER,
-            current_node=node,
-            next_node=next_node,
-            interrupted_node=(request.interrupted_node if request is not None else None) or node,
-            interrupt_reason=reason,
-            interrupt_data=data,
-            error=None,
-        )
-        await self._save(state)
-        where = "before" if before else "after"
-        payload: dict[str, Any] = {"interrupted": kind, "reason": reason, "where": where}
-        if data:
-            payload["interrupt_data"] = data
-        content = f"paused {where} `{node}`: {reason}"
-        self._final_chunk(StreamEventType.INTERRUPTED, state, node, content, payload)
-
-    async def _stop(self, state: AgentState, next_node: str) -> None:
-        reason = "stop requested"
-        state = with_meta(
-            state, status=S.STOPPED, next_node=next_node, interrupted_node=next_node,
-            interrupt_reason=reason, interrupt_data=None, error=None,
-        )
-        await self._save(state)
-        last = state.execution_meta.current_node
-        where = f"after `{last}`" if last else f"before `{next_node}`"
-        self._final_chunk(StreamEventType.STOPPED, state, last or next_node, f"stopped {where}: {reason}",
-                          {"interrupted": "stop", "reason": reason, "next_node": next_node})
-
-    async def _fail(self, state: AgentState, node: str, exc: Exception, *, next_node: str | None) -> None:
-        text = f"{type(exc).__name__}: {exc}"
-        state = with_meta(state, status=S.ERROR, current_node=node, next_node=next_node, error=text)
-        await self._save(state)
-        if isinstance(exc, (NodeError, GraphRecursionError)):
-            error: Exception = exc
-        else:
-            error = NodeError(
-                f"node `{node}` raised {text}; fix it and invoke thread `{self.thread_id}` again "
-                "to retry", node=node, thread_id=self.thread_id,
-            )
-            error.__cause__ = exc
-        self._error = error
-        self._final_chunk(StreamEventType.ERROR, state, node, f"`{node}` failed: {text}", {"error": text})
-
-    def _unsaveable(self, node: str, exc: Exception) -> NodeError:
-        error = NodeError(
-            f"node `{node}` left a value in the state that cannot be saved as JSON: {exc} The "
-            f"thread keeps the state from before `{node}`; fix the node and invoke again to retry.",
-            node=node, thread_id=self.thread_id,
-        )
-        error.__cause__ = exc
-        return error
-
-    def _recursion_error(self) -> GraphRecursionError:
-        limit = self.recursion_limit
-        return GraphRecursionError(
-            f"thread `{self.thread_id}` ran {limit} steps without reaching END (recursion_limit "
-            f"{limit}); if the loop is intended, invoke again to continue or raise it with "
-            f'config={{"recursion_limit": {limit * 4}}}',
-            thread_id=self.thread_id, limit=limit,
-        )
-
-    def _finish_completed(self, state: AgentState) -> None:
-        meta = state.execution_meta
-        self.state = state
-        self._final_chunk(StreamEventType.COMPLETED, state, meta.current_node,
-                          f"completed at step {meta.step}", {})
-
-    # -- saving and telling ---------------------------------------------------------------
-
-    async def _save(self, state: AgentState, source: CheckpointSource = "run", hint: Touched | None = None) -> None:
-        """Save `state`. A node's `hint` (what its result can have changed) spares comparing the
-        rest; it holds because the last save was of the state the node started from, but for its
-        metadata."""
-        changes = None if self._saved is None else StateChanges.between(self._saved, state, *(hint or ()))
-        checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id, thread_id=self.thread_id)
-        await self.graph.checkpointer.aput(checkpoint, changes=changes)
-        self._saved = self.state = state
-        self._changes = changes
-        self.checkpoint_id = checkpoint.checkpoint_id
-
-    def _chunk(self, kind: StreamEventType, state: AgentState, node: str | None, content: str,
-               data: dict[str, Any]) -> StreamChunk:
-        return StreamChunk(kind, content, self.thread_id, node, state.execution_meta.step, data)
-
-    def _final_chunk(self, kind: StreamEventType, state: AgentState, node: str | None, content: str,
-                     data: dict[str, Any]) -> None:
-        self.state = state
-        self._final = self._chunk(kind, state, node, content, data)
-
-    async def _emit(self, kind: StreamEventType, event: EventType | None, state: AgentState,
-                    node: str | None, content: str, data: dict[str, Any] | None = None) -> StreamChunk:
-        chunk = self._chunk(kind, state, node, content, data or {})
-        if event is not None:
-            await self._publish(event, state, node, content, chunk.data)
-        return chunk
-
-    async def _publish_final(self) -> None:
-        chunk, state = self._final, self.state
-        assert chunk is not None and state is not None
-        if chunk.event_type is StreamEventType.STOPPED:
-            await self._publish(EventType.INTERRUPTED, state, chunk.node, chunk.content, chunk.data)
-        await self._publish(EventType(chunk.event_type.value), state, chunk.node, chunk.content, chunk.data)
-
-    async def _publish(self, kind: EventType, state: AgentState, node: str | None, content: str = "",
-                       data: dict[str, Any] | None = None) -> None:
-        await self.graph.emit(kind, state, node=node, content=content, data=data, run_id=self.run_id)

@@ -14,13 +14,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentflow_nb.errors import GraphError, name_list, unknown_node
 from agentflow_nb.graph.command import END, START
 from agentflow_nb.graph.nodes import Callee, PathMap
+from agentflow_nb.graph.paths import SEP
+from agentflow_nb.graph.subgraph import Subgraph, check_path
 from agentflow_nb.state import AgentState
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ class StateGraph:
                 f"got `{state!r}`; define `class MyState(AgentState): ...`"
             )
         self.publisher = publisher
-        self.nodes: dict[str, Callee] = {}
+        self.nodes: dict[str, Callee | Subgraph] = {}
         self.node_ends: dict[str, tuple[str, ...]] = {}
         self.edges: dict[str, list[str]] = {}
         self.branches: dict[str, Branch] = {}
@@ -74,14 +76,22 @@ class StateGraph:
     def add_node(
         self,
         name: str | Callable[..., Any],
-        func: Callable[..., Any] | None = None,
+        func: Callable[..., Any] | CompiledGraph | None = None,
         *,
         ends: Sequence[str] = (),
+        input: Mapping[str, str] | None = None,
+        output: Mapping[str, str] | None = None,
+        share_messages: bool = True,
     ) -> StateGraph:
         """Add a node: `add_node("NAME", func)` or `add_node(func)` (named `func.__name__`).
 
-        `ends` names where a node that routes itself with `Command(goto=...)` may go.
+        `func` may be a compiled graph: a subgraph that runs as this one node, under this
+        graph's thread and checkpointer (see `Subgraph` for how state passes in and out, and
+        `input`, `output`, `share_messages`). `ends` names where a node that routes itself
+        with `Command(goto=...)` may go.
         """
+        from agentflow_nb.graph.compiled import CompiledGraph
+
         if func is None:
             if not callable(name):
                 raise GraphError(f"add_node(`{name}`) needs a function: add_node(name, func)")
@@ -90,9 +100,22 @@ class StateGraph:
             raise GraphError(f"node names are non-empty strings, got `{name!r}`")
         if name in (START, END):
             raise GraphError(f"`{name}` is reserved for START/END; choose another node name")
+        if SEP in name:
+            raise GraphError(
+                f"node name `{name}` contains `{SEP}`, which separates the parts of a path to a node "
+                f"inside a subgraph (`WRITER{SEP}REVIEW`); choose another name"
+            )
         if name in self.nodes:
             raise GraphError(f"node `{name}` is already in the graph; node names are unique")
-        self.nodes[name] = Callee.of(name, func)
+        if isinstance(func, CompiledGraph):
+            self.nodes[name] = Subgraph.of(name, func, input=input, output=output, share_messages=share_messages)
+        elif input is not None or output is not None or share_messages is not True:
+            raise GraphError(
+                f"`input`, `output` and `share_messages` are for a subgraph node (a compiled graph); "
+                f"`{name}` is a function"
+            )
+        else:
+            self.nodes[name] = Callee.of(name, func)
         if ends:
             self.node_ends[name] = tuple(ends)
         return self
@@ -141,20 +164,19 @@ class StateGraph:
 
         Raises:
             GraphError: an unknown node name anywhere, no entry point, a node with no way out,
-                or a node that cannot be reached; the message names it and the fix.
+                a node that cannot be reached, or a subgraph node that cannot run here (its own
+                checkpointer, fields that cannot pass); the message names it and the fix.
         """
         from agentflow_nb.graph.compiled import CompiledGraph
 
         if self.nodes and not (self.edges or self.branches or self.node_ends):
             self._chain_nodes()
         self._validate()
-        before = self.check_names("interrupt_before", interrupt_before)
-        after = self.check_names("interrupt_after", interrupt_after)
         return CompiledGraph(
             self,
             checkpointer=checkpointer,
-            interrupt_before=before,
-            interrupt_after=after,
+            interrupt_before=_names(interrupt_before),
+            interrupt_after=_names(interrupt_after),
             publisher=publisher or self.publisher,
         )
 
@@ -165,12 +187,11 @@ class StateGraph:
             self.add_edge(source, target)
 
     def check_names(self, what: str, names: Iterable[str]) -> tuple[str, ...]:
-        """Return `names` as a tuple, or raise `GraphError` for the first unknown one."""
-        if isinstance(names, str):
-            names = [names]
-        names = tuple(names)
+        """Return `names` as a tuple, or raise `GraphError` for the first that names no node.
+        A name may be a path to a node inside a subgraph (`"WRITER/REVIEW"`)."""
+        names = _names(names)
         for name in names:
-            self._require_node(what, name)
+            check_path(self.nodes, what, name)
         return names
 
     def _require_node(self, what: str, name: object, *, allow: Sequence[str] = ()) -> None:
@@ -188,6 +209,9 @@ class StateGraph:
     def _validate(self) -> None:
         if not self.nodes:
             raise GraphError("the graph has no nodes; add one with `graph.add_node(name, func)`")
+        for node in self.nodes.values():
+            if isinstance(node, Subgraph):
+                node.check(self.schema)
         for source, targets in self.edges.items():
             self._require_node("an edge", source, allow=[START])
             for target in targets:
@@ -241,3 +265,7 @@ class StateGraph:
                 f"{name_list(unreachable)} cannot be reached from START; connect them with "
                 "`add_edge` or remove them"
             )
+
+
+def _names(names: Iterable[str]) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else tuple(names)

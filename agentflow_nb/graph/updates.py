@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
-from agentflow_nb.checkpointer.base import appended_since
+from agentflow_nb.checkpointer.base import FRAME_KEY, appended_since
 from agentflow_nb.errors import NodeError, UnknownFieldError, did_you_mean
 from agentflow_nb.graph.command import Command
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
@@ -21,6 +21,7 @@ __all__ = [
     "interrupt_request",
     "node_copy",
     "own_thread",
+    "set_fields",
     "touched",
     "Touched",
     "with_meta",
@@ -50,10 +51,11 @@ def own_thread(state: AgentState, thread_id: str) -> AgentState:
 _IMMUTABLE = (int, float, str, bool, bytes, type(None), enum.Enum, frozenset)
 
 
-def node_copy(state: AgentState) -> AgentState:
-    """The copy a node receives: mutable fields deep-copied; messages (immutable) shared."""
+def node_copy(state: AgentState, meta: ExecutionMeta | None = None) -> AgentState:
+    """The copy a node receives: mutable fields deep-copied; messages (immutable) shared.
+    `meta`: the metadata the node sees instead of the state's own (a fresh copy)."""
     update: dict[str, Any] = {"messages": list(state.messages),
-                              "execution_meta": state.execution_meta.model_copy()}
+                              "execution_meta": meta or state.execution_meta.model_copy()}
     for name, value in _fields(state):
         if name not in update and not isinstance(value, _IMMUTABLE):
             update[name] = copy.deepcopy(value)
@@ -65,6 +67,12 @@ def _fields(state: AgentState) -> Iterable[tuple[str, Any]]:
         yield name, getattr(state, name)
     if state.model_extra:
         yield from state.model_extra.items()
+
+
+def set_fields(state: AgentState, values: Mapping[str, Any]) -> AgentState:
+    """`state` with `values` set, all validated together by its schema (extra fields kept as
+    such where the schema allows them). Raises `pydantic.ValidationError`."""
+    return state.model_copy(update=_validated_fields(state, values))
 
 
 def _validated_fields(state: AgentState, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,12 +106,7 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
     or a node's result (validated as assignments, on the hot path)."""
     if not updates:
         return state
-    bad = [name for name in updates if name in _ENGINE_FIELDS]
-    if bad:
-        raise ValueError(
-            f"`{bad[0]}` is managed by the engine and cannot be set from input or updates; "
-            "to pause from a node call `state.set_interrupt(...)`"
-        )
+    _refuse_engine_keys(updates)
     others = {k: v for k, v in updates.items() if k != "messages"}
     update = {}
     if others and from_user:  # input and edits: validate every field together, report every error
@@ -118,6 +121,22 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
     if messages is not None:
         new.__dict__["messages"] = messages
     return new
+
+
+def _refuse_engine_keys(updates: Mapping[str, Any]) -> None:
+    """Refuse keys the engine keeps for itself (`execution_meta`, the frames of subgraphs)."""
+    bad = [name for name in updates if name in _ENGINE_FIELDS or str(name).startswith(FRAME_KEY)]
+    if not bad:
+        return
+    if bad[0] in _ENGINE_FIELDS:
+        raise ValueError(
+            f"`{bad[0]}` is managed by the engine and cannot be set from input or updates; "
+            "to pause from a node call `state.set_interrupt(...)`"
+        )
+    raise ValueError(
+        f"`{bad[0]}`: field names starting with `{FRAME_KEY}` are reserved for the state of "
+        "subgraphs in saved threads; choose another name"
+    )
 
 
 def apply_input(
@@ -144,6 +163,7 @@ def apply_input(
             f"input must be a dict of state fields, e.g. "
             f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'
         )
+    _refuse_engine_keys(values)
     if new_fields is not True:
         _check_keys(state, values, new_fields)
     return _apply_updates(state, values, from_user=True)

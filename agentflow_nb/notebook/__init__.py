@@ -4,7 +4,8 @@ Needs the notebook extras: `pip install "agentflow_nb[notebook]"`.
 
 Example:
     from agentflow_nb.notebook import debug
-    debug(app, {"messages": [Message.text_message("hi")]}, before=["EXECUTE_ACTION"])
+    ui = debug(app, {"amount": 30, "messages": [Message.text_message("hi")]}, before=["PAY"])
+    ui  # show it: the cell's value
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from agentflow_nb.notebook.graph_view import BreakpointPicker, GraphView
 from agentflow_nb.notebook.inspector import StateInspector
 from agentflow_nb.notebook.magic import AgentflowMagics, load_ipython_extension, unload_ipython_extension
 from agentflow_nb.notebook.session import DebugSession
+from agentflow_nb.notebook.status import SessionStatus
 
 __all__ = [
     "AgentflowMagics",
@@ -29,6 +31,7 @@ __all__ = [
     "DebugSession",
     "Debugger",
     "GraphView",
+    "SessionStatus",
     "StateInspector",
     "debug",
     "load_ipython_extension",

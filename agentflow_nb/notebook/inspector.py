@@ -1,4 +1,8 @@
-"""The state inspector: editors generated from the state's schema, messages, metadata."""
+"""The state inspector: editors generated from the state's schema, messages, metadata.
+
+It shows one checkpoint: the live one (editable at a pause, read-only while a run goes on) or a
+past one picked in History (read-only, under a "viewing step N" banner).
+"""
 
 from __future__ import annotations
 
@@ -20,78 +24,119 @@ _ENGINE = ("messages", "execution_meta")
 class StateInspector(widgets.VBox):
     """Edit a paused thread's fields; read its messages (paged) and metadata.
 
-    Edits are collected with `collect()` and validated when applied; errors show next to
-    their fields (`show_errors`). A message typed in the box goes in with the next resume.
+    `collect()` checks every edited field at once (syntax, type and constraints) and shows each
+    error by its field; `show_errors` places the schema's own errors (cross-field validators).
+    A message typed in the box goes in with the next resume.
     """
 
     def __init__(self, schema: type[AgentState], **kwargs: Any) -> None:
         self.schema = schema
         self.editors: dict[str, FieldEditor] = {}
+        self.banner = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.back = widgets.Button(description="Back to live", icon="undo",
+                                   tooltip="Show the thread as it is now (Esc)",
+                                   layout=widgets.Layout(display="none", width="auto", flex="0 0 auto"))
+        self.revert_all = widgets.Button(description="Revert edits", icon="undo", disabled=True,
+                                         tooltip="Put every edited field back as saved",
+                                         layout=widgets.Layout(width="auto"))
+        self.revert_all.on_click(lambda _: self.revert())
         self.fields_box = widgets.VBox()
+        self.general_error = widgets.HTML()
         self.messages_html = widgets.HTML()
         self.page_label = widgets.Label()
-        self.prev_page = widgets.Button(description="◀", layout=widgets.Layout(width="36px"))
-        self.next_page = widgets.Button(description="▶", layout=widgets.Layout(width="36px"))
+        self.prev_page = widgets.Button(description="◀", tooltip="older messages", layout=widgets.Layout(width="34px"))
+        self.next_page = widgets.Button(description="▶", tooltip="newer messages", layout=widgets.Layout(width="34px"))
         self.prev_page.on_click(lambda _: self._turn(-1))
         self.next_page.on_click(lambda _: self._turn(1))
         self.role = widgets.Dropdown(options=["user", "assistant", "system", "tool"], value="user",
-                                     layout=widgets.Layout(width="110px"))
+                                     layout=widgets.Layout(width="96px"))
         self.text = widgets.Textarea(placeholder="a message to add when the run resumes",
-                                     layout=widgets.Layout(width="100%", height="48px"))
+                                     layout=widgets.Layout(width="auto", flex="1 1 auto", height="40px"))
         self.meta_html = widgets.HTML()
-        self.general_error = widgets.HTML()
+        self.meta = widgets.Accordion([self.meta_html], titles=("execution_meta (read-only)",))
+        self.meta.selected_index = None
         self._messages: list[Any] = []
+        self._new = 0
         self._page = 0
+        self.readonly = False
+        self._compose = widgets.HBox([self.role, self.text])
         super().__init__([
-            widgets.HTML("<b>State</b>"), self.fields_box, self.general_error,
-            widgets.HTML("<b>Messages</b>"), self.messages_html,
+            widgets.HBox([self.banner, self.back], layout=widgets.Layout(align_items="center")),
+            widgets.HBox([widgets.HTML("<span class='af_panel_title'>State</span>",
+                                       layout=widgets.Layout(flex="1 1 auto")), self.revert_all]),
+            self.fields_box, self.general_error,
+            widgets.HTML("<span class='af_panel_title'>Messages</span>"), self.messages_html,
             widgets.HBox([self.prev_page, self.page_label, self.next_page]),
-            widgets.HBox([self.role, self.text]),
-            widgets.HTML("<b>execution_meta</b> (read-only)"), self.meta_html,
+            self._compose, self.meta,
         ], **kwargs)
         self.add_class("af_inspector")
 
     # -- showing ---------------------------------------------------------------------------
 
-    def load(self, state: AgentState, changed: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-        """Show `state`; fields in `changed` are marked as changed by the last step."""
+    def load(self, state: AgentState, changed: dict[str, str] | None = None, *, new_messages: int = 0,
+             readonly: bool = False, banner: str = "", kind: str = "") -> None:
+        """Show `state`, dropping every edit. `changed` maps fields (and `messages`) to the node
+        that changed them, which added the last `new_messages` messages; `banner` says what is
+        shown (`kind`: viewing or busy, for its colour)."""
+        changed = changed or {}
         names = [n for n in type(state).model_fields if n not in _ENGINE] + list(state.model_extra or {})
         if list(self.editors) != names:
-            self.editors = {name: editor_for(name, self._annotation(name), getattr(state, name)) for name in names}
-            self.fields_box.children = [e.box for e in self.editors.values()]
+            fields = type(state).model_fields
+            editors = {}
+            for name in names:
+                info = fields.get(name)
+                editor = editor_for(name, info.annotation if info else None, getattr(state, name), info)
+                editor.set_readonly(readonly)
+                editor.input.observe(self._edited, "value")
+                editor.none.observe(self._edited, "value")
+                editors[name] = editor
+            self.editors = editors
+            self.fields_box.children = [e.box for e in editors.values()]
+        self.set_readonly(readonly)  # before the values: never editable while a run's state shows
         for name, editor in self.editors.items():
             editor.set(getattr(state, name))
-            editor.mark_changed(name in changed)
+            editor.mark_changed(changed.get(name))
         self.general_error.value = ""
         self._messages = list(state.messages)
+        self._new = new_messages
         self._page = max(0, (len(self._messages) - 1) // PAGE)
-        self._show_messages("messages" in changed)
-        meta = state.execution_meta.model_dump(mode="json")
-        rows = "".join(
-            f"<tr><td style='color:#78909c;padding-right:8px'>{escape(k)}</td><td>{escape(str(v))}</td></tr>"
-            for k, v in meta.items()
-        )
-        self.meta_html.value = f"<table style='font-size:12px'>{rows}</table>"
+        self._show_messages(changed.get("messages"))
+        self.show_banner(banner, kind)
+        rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>"
+                       for k, v in state.execution_meta.model_dump(mode="json").items())
+        self.meta_html.value = f"<table class='af_meta'>{rows}</table>"
 
-    def _annotation(self, name: str) -> Any:
-        field = self.schema.model_fields.get(name)
-        return field.annotation if field is not None else None
+    def set_readonly(self, readonly: bool) -> None:
+        """Lock or unlock every editor and the message box."""
+        self.readonly = readonly
+        for editor in self.editors.values():
+            editor.set_readonly(readonly)
+        self.role.disabled = self.text.disabled = readonly
+        self._edited()
+
+    def show_banner(self, text: str, kind: str = "") -> None:
+        """Say what the panel shows (`kind`: viewing or busy, for its colour; "" for plain)."""
+        css = {"viewing": "af_banner af_viewing", "busy": "af_banner af_busy"}.get(kind, "af_banner")
+        self.banner.value = f"<div class='{css}'>{text}</div>" if text else ""
+        self.back.layout.display = "" if kind == "viewing" else "none"
 
     def _turn(self, delta: int) -> None:
         last = max(0, (len(self._messages) - 1) // PAGE)
         self._page = min(last, max(0, self._page + delta))
-        self._show_messages(False)
+        self._show_messages(None)
 
-    def _show_messages(self, changed: bool) -> None:
+    def _show_messages(self, node: str | None) -> None:
         start = self._page * PAGE
         shown = self._messages[start : start + PAGE]
+        first_new = len(self._messages) - self._new
         rows = "".join(
-            f"<div class='af_msg' style='margin:2px 0'><span style='color:#546e7a;font-weight:bold'>"
-            f"{escape(m.role)}</span> {escape(m.content)}</div>"
-            for m in shown
+            f"<div class='af_msg{' af_new' if start + i >= first_new else ''}'><b>{escape(m.role)}</b> "
+            f"{escape(m.content)}</div>"
+            for i, m in enumerate(shown)
         )
-        mark = " <span style='color:#ef6c00'>● new messages</span>" if changed else ""
-        self.messages_html.value = (rows or "<i>no messages</i>") + mark
+        mark = (f"<div class='af_mark_changed'>● {self._new} new from {escape(node)}</div>"
+                if node and self._new else "")
+        self.messages_html.value = f"<div class='af_msgs'>{rows or '<i>no messages</i>'}</div>{mark}"
         total = len(self._messages)
         self.page_label.value = f"{start + 1 if total else 0}–{start + len(shown)} of {total}"
         self.prev_page.disabled = self._page == 0
@@ -99,16 +144,32 @@ class StateInspector(widgets.VBox):
 
     # -- editing ---------------------------------------------------------------------------
 
+    @property
+    def dirty(self) -> list[str]:
+        """The fields edited but not applied yet."""
+        return [name for name, e in self.editors.items() if e.dirty]
+
+    def _edited(self, _: Any = None) -> None:
+        self.revert_all.disabled = self.readonly or not self.dirty
+
+    def revert(self) -> None:
+        """Put every edited field back as saved."""
+        for editor in self.editors.values():
+            editor.reset()
+        self.general_error.value = ""
+
     def collect(self) -> dict[str, Any] | None:
-        """The edited fields, or None when one cannot be read (its error is shown)."""
+        """The edited fields as checked values, or None when one is wrong: then every wrong
+        field shows its error (syntax, type and constraints, all in one pass)."""
         edits: dict[str, Any] = {}
         ok = True
         for name, editor in self.editors.items():
-            editor.show_error(None)
             if not editor.dirty:
+                editor.show_error(None)
                 continue
             try:
-                edits[name] = editor.get()
+                edits[name] = editor.parse()
+                editor.show_error(None)
             except ValueError as exc:
                 editor.show_error(str(exc))
                 ok = False
@@ -124,8 +185,9 @@ class StateInspector(widgets.VBox):
         """Empty the message box (after it went in)."""
         self.text.value = ""
 
-    def show_errors(self, error: ValidationError) -> None:
-        """Put each validation error next to its field."""
+    def show_errors(self, error: ValidationError) -> list[str]:
+        """Put each of the schema's validation errors next to its field; returns the ones that
+        belong to no single field (a validator over several), also shown under the fields."""
         loose = []
         for item in error.errors():
             loc = item.get("loc") or ()
@@ -135,10 +197,11 @@ class StateInspector(widgets.VBox):
             if name in self.editors:
                 self.editors[name].show_error(text)
             else:
-                loose.append(f"{name}: {text}")
+                loose.append(f"{name}: {text}" if name else text)
         self.general_error.value = (
-            f"<span style='color:#c62828'>⚠ {escape('; '.join(loose))}</span>" if loose else ""
+            f"<span class='af_error_text'>⚠ {escape('; '.join(loose))}</span>" if loose else ""
         )
+        return loose
 
     def errors(self) -> dict[str, str]:
         """Field -> error text currently shown (for tests and scripts)."""

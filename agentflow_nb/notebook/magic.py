@@ -18,7 +18,7 @@ from agentflow_nb.notebook.session import DebugSession
 
 __all__ = ["AgentflowMagics", "HistoryTable", "load_ipython_extension", "unload_ipython_extension"]
 
-COMMANDS = ("draw", "debug", "resume", "step", "stop", "state", "history", "threads")
+COMMANDS = ("draw", "debug", "attach", "resume", "step", "stop", "state", "history", "threads", "code")
 
 
 class HistoryTable:
@@ -50,7 +50,9 @@ class AgentflowMagics(Magics):
 
     @magic_arguments()
     @argument("command", choices=COMMANDS, help="what to do (see above)")
-    @argument("app", nargs="?", help="the variable holding a compiled graph (draw, debug, threads)")
+    @argument("target", nargs="?", help="the compiled graph's variable (draw, debug, threads), or the thread "
+                                        "id (attach)")
+    @argument("app", nargs="?", help="attach: the compiled graph's variable")
     @argument("--input", metavar="EXPR", help="input of the run: JSON, or a Python expression")
     @argument("--thread", metavar="ID", help="thread id (debug); default a new one")
     @argument("--before", nargs="+", metavar="NODE", default=[], help="break before these nodes")
@@ -59,6 +61,7 @@ class AgentflowMagics(Magics):
     @argument("--if", dest="condition", metavar="EXPR",
               help="only break (at --before/--after nodes) when EXPR holds; `state` is the state")
     @argument("--message", metavar="TEXT", help="a user message to add on resume/step")
+    @argument("--to", metavar="NODE", help="resume: run to NODE (pause before it)")
     @line_magic
     def agentflow(self, line: str) -> Any:
         """Debug agent graphs in the notebook.
@@ -69,25 +72,45 @@ class AgentflowMagics(Magics):
                     [--after NODE ...] [--step] [--if EXPR]
                                        start a run in the background and show the debugger:
                                        graph, state inspector, Resume / Step / Stop, events,
-                                       history. The cell returns at once.
-          %agentflow resume [--message TEXT]
+                                       history. The cell returns at once. --input '{}' on a
+                                       new thread starts from the state's defaults.
+          %agentflow attach THREAD [APP]
+                                       open the debugger on a saved thread, e.g. one a worker
+                                       process runs (shown live and read-only until it
+                                       pauses); APP defaults to the graph of the last
+                                       debugger, or the only compiled graph defined
+          %agentflow resume [--message TEXT] [--to NODE]
                                        apply the inspector's edits and run to the next break
+                                       (or to NODE)
           %agentflow step [--message TEXT]
                                        same, but pause after one node
           %agentflow stop              stop the running thread at the next node boundary
-          %agentflow state             the paused thread's state
+          %agentflow state             the shown thread's newest state
           %agentflow history           the thread's checkpoints, newest first
           %agentflow threads [APP]     thread ids saved by APP's checkpointer
+          %agentflow code              a new cell below with `app.update_state(...)` for the
+                                       inspector's edits (or the shown state)
+
+        Each returns the debugger it acts on (`debug`, `attach`) or what it shows; in a cell
+        `ui = %agentflow debug app ...` keeps the debugger as `ui`.
 
         Examples:
           %agentflow debug app --input '{"messages": [{"content": "hi"}]}' --before EXECUTE
           %agentflow debug app --input payload --after REVIEW --if "state.amount > 100"
+          %agentflow attach refund-42 app
         """
-        args = parse_argstring(self.agentflow, line)
-        for name in ("app", "input", "thread", "condition", "message"):
+        try:
+            args = parse_argstring(self.agentflow, line)
+        except UsageError as exc:
+            raise UsageError(f"{exc} — see `%agentflow?`") from None
+        for name in ("target", "app", "input", "thread", "condition", "message", "to"):
             setattr(args, name, _unquote(getattr(args, name)))
         args.before = [_unquote(n) for n in args.before]
         args.after = [_unquote(n) for n in args.after]
+        if args.command != "attach":
+            if args.app is not None:
+                raise UsageError(f"`%agentflow {args.command}` takes one name, got `{args.target}` and `{args.app}`")
+            args.app = args.target
         handler = getattr(self, f"_{args.command}")
         return handler(args)
 
@@ -104,18 +127,46 @@ class AgentflowMagics(Magics):
         try:
             session = DebugSession(app, value, config=config, before=points["before"],
                                    after=points["after"], step=args.step)
-        except GraphError as exc:
+        except (GraphError, TypeError, ValueError) as exc:
             raise UsageError(str(exc)) from None
-        self.debugger = Debugger(session)
+        self.debugger = Debugger(session, app_name=args.app)
         return self.debugger
+
+    def _attach(self, args: Any) -> Debugger:
+        if not args.target:
+            raise UsageError("`%agentflow attach` needs a thread id, e.g. `%agentflow attach refund-42 app`")
+        if args.before or args.after or args.input is not None or args.step or args.condition:
+            raise UsageError("`%agentflow attach` opens a thread as saved: set breakpoints in the debugger, "
+                             "or use `%agentflow debug APP --thread ID --input '{}' --before ...` to resume now")
+        app, name = self._attach_app(args.app)
+        if args.target not in app.threads():
+            known = app.threads()
+            raise UsageError(f"thread `{args.target}` has nothing saved in `{name}`'s checkpointer"
+                             f"{did_you_mean(args.target, known) or '.'} It has {len(known)} thread(s): "
+                             "list them with `%agentflow threads " + name + "`")
+        session = DebugSession(app, config={"thread_id": args.target}, start=False)
+        self.debugger = Debugger(session, app_name=name)
+        return self.debugger
+
+    def _attach_app(self, name: str | None) -> tuple[CompiledGraph, str]:
+        if name:
+            return self._app(_Args(app=name, command="attach")), name
+        if self.debugger is not None:
+            return self.debugger.session.app, self.debugger.app_name
+        graphs = [k for k, v in self._namespace().items() if isinstance(v, CompiledGraph) and not k.startswith("_")]
+        if len(graphs) == 1:
+            return self._namespace()[graphs[0]], graphs[0]
+        raise UsageError("`%agentflow attach THREAD APP` needs the compiled graph's variable: "
+                         f"{'several are defined: ' + ', '.join(graphs) if graphs else 'none is defined yet'}")
 
     def _resume(self, args: Any, step: bool = False) -> None:
         debugger = self._current()
         if args.message:
             debugger.inspector.text.value = args.message
-        if not debugger.resume(step=step):
-            raise UsageError(f"not resumed: {debugger.notice.value or 'fix the inspector fields'}")
-        print(f"{'stepping' if step else 'resumed'} thread {debugger.session.thread_id}")
+        if not debugger.resume(step=step, to=args.to):
+            raise UsageError(debugger.notice or "not resumed")
+        target = f" to {args.to}" if args.to else ""
+        print(f"{'stepping' if step else 'resumed'} thread {debugger.session.thread_id}{target}")
 
     def _step(self, args: Any) -> None:
         self._resume(args, step=True)
@@ -133,6 +184,16 @@ class AgentflowMagics(Magics):
         if args.app:
             return self._app(args).threads()
         return self._current().session.app.threads()
+
+    def _code(self, args: Any) -> None:
+        debugger = self._current()
+        try:
+            code = debugger.code()
+        except ValueError as exc:
+            raise UsageError(f"nothing to copy: {exc}") from None
+        if self.shell is not None:
+            self.shell.set_next_input(code, replace=False)
+        print(f"`update_state` for thread {debugger.session.thread_id} put in a new cell below")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -193,6 +254,11 @@ class AgentflowMagics(Magics):
         if self.debugger is None:
             raise UsageError("no debug session yet: start one with `%agentflow debug APP`")
         return self.debugger
+
+
+class _Args:
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
 
 
 def _unquote(text: str | None) -> str | None:

@@ -1,9 +1,15 @@
 """`DebugSession`: drives one thread through the engine's stepping loop, in the background.
 
 The session is the controller the widgets and the magic sit on, and it is scriptable:
-`session.resume(edits=...)`, `.step()`, `.stop()`, `.state`, `.history`, `.wait()`.
-Runs go on the engine's background loop thread, so a notebook cell returns at once and the
-kernel stays free to handle button clicks. No call here ever waits for a click.
+`session.resume(edits=...)`, `.step()`, `.stop()`, `.run_to(node)`, `.state`, `.history`,
+`.wait()`. Runs go on the engine's background loop (`agentflow_nb.run_in_background`), so a
+notebook cell returns at once and the kernel stays free to handle clicks. It uses only the
+engine's public API, so it works the same for any checkpointer.
+
+A session can also *attach* to a thread another process runs (a worker sharing a
+`FileCheckpointer` folder or a database): it is then shown live and read-only, by polling the
+store, and never taken over; Stop reaches that run; once it pauses, the session can edit and
+resume it here.
 """
 
 from __future__ import annotations
@@ -17,50 +23,42 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agentflow_nb import _sync
-from agentflow_nb.checkpointer.base import Checkpoint, StateChanges
+from agentflow_nb.checkpointer.base import Checkpoint
+from agentflow_nb.errors import ThreadBusyError
 from agentflow_nb.graph.breakpoints import Condition
-from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
-from agentflow_nb.graph.command import START
 from agentflow_nb.graph.compiled import CompiledGraph
-from agentflow_nb.render.shape import Phase, Position
-from agentflow_nb.state import AgentState, ExecutionStatus, Message
+from agentflow_nb.notebook.events import EventEntry
+from agentflow_nb.notebook.running import SessionRuns
+from agentflow_nb.notebook.status import SessionStatus
+from agentflow_nb.notebook.timeline import path_to, position_of
+from agentflow_nb.render.shape import Position
+from agentflow_nb.state import AgentState, Message
 
-__all__ = ["DebugSession", "position_of"]
+__all__ = ["DebugSession"]
 
 Listener = Callable[[str], None]
 HISTORY_LIMIT = 200
-S = ExecutionStatus
-_PHASES: dict[ExecutionStatus, Phase] = {
-    S.INTERRUPTED_BEFORE: "before", S.INTERRUPTED_AFTER: "after", S.RUNNING: "after",
-    S.COMPLETED: "done", S.STOPPED: "stopped", S.ERROR: "error",
-}
-_STATUS = {
-    StreamEventType.INTERRUPTED: "paused", StreamEventType.COMPLETED: "completed",
-    StreamEventType.STOPPED: "stopped", StreamEventType.ERROR: "error",
-}
+POLL_SECONDS = 1.0
+St = SessionStatus
 
 
-def position_of(checkpoint: Checkpoint, visited: frozenset[str] = frozenset()) -> Position:
-    """Where a saved checkpoint stands, for the drawing."""
-    meta = checkpoint.state.execution_meta
-    node = meta.current_node
-    if checkpoint.status is S.STOPPED and meta.next_node:
-        node = meta.next_node
-    return Position(current=node, phase=_PHASES.get(checkpoint.status), visited=visited)
-
-
-class DebugSession:
+class DebugSession(SessionRuns):
     """One thread under the debugger.
 
     Args:
         app: the compiled graph.
-        input: input of the first run; None attaches to the thread as saved.
+        input: input of the first run. None attaches to the thread as saved (live and
+            read-only while another process runs it). `{}` resumes a saved thread; on a thread
+            with nothing saved it starts a run from the state's defaults.
         config: run config; `thread_id` defaults to a fresh `debug-...` id.
         before / after: breakpoints for this session (node names, or node -> condition);
             the graph's own `interrupt_before` / `interrupt_after` are included.
         step: pause after the first node.
-        start: start the first run now (default True when `input` is given).
+        start: start the first run now (default: when `input` is given).
+        poll: seconds between looks at the store while attached to a thread run elsewhere.
+
+    Raises:
+        GraphError: a breakpoint names no node (with a did-you-mean).
     """
 
     def __init__(
@@ -73,33 +71,45 @@ class DebugSession:
         after: Any = (),
         step: bool = False,
         start: bool | None = None,
+        poll: float = POLL_SECONDS,
     ) -> None:
         self.app = app
         self.config = dict(config or {})
         self.config.setdefault("thread_id", f"debug-{uuid.uuid4().hex[:6]}")
         self.before: dict[str, Condition | None] = dict.fromkeys(app.interrupt_before)
         self.after: dict[str, Condition | None] = dict.fromkeys(app.interrupt_after)
-        self.before.update(_as_points(app, "before", before))
-        self.after.update(_as_points(app, "after", after))
-        self.status = "idle"
+        points = app.check_breakpoints(_as_points(before), _as_points(after))
+        self.before.update(points.before)
+        self.after.update(points.after)
+        self.poll = poll
+        self.status = St.NEW
         self.error: BaseException | None = None
-        self.log: list[str] = []
+        self.events: list[EventEntry] = []
         self.position = Position()
+        self.path: list[str] = []
         self.started_at: float | None = None
         self.finished_at: float | None = None
-        self._last_done: str | None = None
+        self.node_started_at: float | None = None
+        self.stop_asked_at: float | None = None
         self.latest: Checkpoint | None = None
         self.latest_history: list[Checkpoint] = []
-        self.latest_changed: set[str] = set()
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._future: concurrent.futures.Future[Any] | None = None
+        self._watcher: concurrent.futures.Future[Any] | None = None
+        self._dirty = False
+        self._closed = False
+        self._runs = 0
+        self.refresh()
         if start is None:
             start = input is not None
         if start:
-            self._start(input if input is not None else {}, step=step)
-        else:
-            self.refresh()
+            value = dict(input or {})
+            if not value and self.latest is None:  # `{}` on a new thread: start from the defaults
+                value = {"messages": []}
+            self._start(value, step=step)
+        elif self.latest is not None and app.is_running(self.config):
+            self._follow()
 
     # -- properties -----------------------------------------------------------------------
 
@@ -110,13 +120,13 @@ class DebugSession:
 
     @property
     def running(self) -> bool:
-        """True while a run is in flight (until its last event has been handled)."""
-        return self.status == "running"
+        """True while a run holds the thread, here or elsewhere."""
+        return self.status.running
 
     @property
     def checkpoint(self) -> Checkpoint | None:
-        """The thread's newest checkpoint."""
-        return self.app.get_state(self.config)
+        """The thread's newest checkpoint, read from the store now."""
+        return self.app.get_state(self._thread_config)
 
     @property
     def state(self) -> AgentState | None:
@@ -126,8 +136,13 @@ class DebugSession:
 
     @property
     def history(self) -> list[Checkpoint]:
-        """The thread's checkpoints, newest first."""
-        return self.app.get_state_history(self.config)
+        """The thread's checkpoints, newest first, read from the store now."""
+        return self.app.get_state_history(self._thread_config)
+
+    @property
+    def log(self) -> list[str]:
+        """The event log as text lines, oldest first."""
+        return [str(entry) for entry in self.events]
 
     @property
     def elapsed(self) -> float:
@@ -136,10 +151,15 @@ class DebugSession:
             return 0.0
         return (self.finished_at or time.monotonic()) - self.started_at
 
+    @property
+    def _thread_config(self) -> dict[str, Any]:
+        return {"thread_id": self.thread_id}
+
     # -- listening ------------------------------------------------------------------------
 
     def on_change(self, callback: Listener, remove: bool = False) -> None:
-        """Call `callback(kind)` on changes: "position", "log", "status", "breakpoints", "tick".
+        """Call `callback(kind)` on changes: "position", "log", "status", "breakpoints",
+        "saved" (newer checkpoints were read) and "tick" (twice a second during a run).
 
         Callbacks run on the engine's loop thread during runs; widgets update traits there.
         """
@@ -153,16 +173,29 @@ class DebugSession:
             try:
                 callback(kind)
             except Exception as exc:  # noqa: BLE001 - a broken view must not break the run
-                self._log(f"view error: {type(exc).__name__}: {exc}", notify=False)
+                self._log("error", f"view error: {type(exc).__name__}: {exc}", notify=False)
 
-    def _log(self, line: str, *, notify: bool = True) -> None:
+    def _log(self, kind: str, text: str, *, step: int | None = None, node: str | None = None,
+             notify: bool = True) -> None:
+        if step is None:
+            step = self.latest.step if self.latest is not None else 0
         with self._lock:
-            self.log.append(line)
-            del self.log[:-500]
+            self.events.append(EventEntry(time.time(), step, kind, node, text))
+            del self.events[:-500]
         if notify:
             self._notify("log")
 
+    def _set_status(self, status: SessionStatus) -> None:
+        self.status = status
+        self._notify("status")
+
     # -- controlling ----------------------------------------------------------------------
+
+    def check_can_resume(self) -> None:
+        """Raise RuntimeError saying why the thread cannot go on now (nothing changes)."""
+        reason = self.status.why_not_resume(self.thread_id)
+        if reason:
+            raise RuntimeError(reason)
 
     def resume(
         self,
@@ -170,24 +203,32 @@ class DebugSession:
         message: Message | tuple[str, str] | str | None = None,
         *,
         step: bool = False,
+        to: str | None = None,
     ) -> DebugSession:
         """Apply `edits` (validated, saved as one "edit" checkpoint), then run on in the background.
 
-        `message` (a `Message`, `(role, text)` or a user text) goes in with the resume.
+        `message` (a `Message`, `(role, text)` or a user text) goes in with the resume; `to`
+        names a node to run to (a one-off breakpoint before it; the others still apply).
 
         Raises:
             pydantic.ValidationError: an edit does not fit the schema; nothing was saved.
-            RuntimeError: a run is already in flight.
+            RuntimeError: the thread cannot go on now (running, completed, ...): the message
+                says why; nothing was saved.
+            GraphError: `to` is not a node.
         """
-        if self.running:
-            raise RuntimeError(f"thread `{self.thread_id}` is running; wait for it or call `.stop()`")
+        self.check_can_resume()
+        extra = dict(self.app.check_breakpoints([to]).before) if to is not None else {}
         if edits:
-            self.app.update_state(self.config, edits)
-            self._log(f"edited {', '.join(edits)}")
+            try:
+                self.app.update_state(self._thread_config, edits)
+            except ThreadBusyError as exc:
+                self._follow()
+                raise RuntimeError(str(exc)) from None
+            self._log("edit", f"edited {', '.join(edits)}")
         value: dict[str, Any] = {}
         if message:
             value["messages"] = [_message(message)]
-        self._start(value, step=step)
+        self._start(value, step=step, extra_before=extra)
         return self
 
     def step(
@@ -196,13 +237,30 @@ class DebugSession:
         """Like `resume`, but pause again after one node."""
         return self.resume(edits, message, step=True)
 
+    def run_to(self, node: str, edits: Mapping[str, Any] | None = None) -> DebugSession:
+        """Resume, and pause before `node` (breakpoints met on the way still pause first)."""
+        return self.resume(edits, to=node)
+
     def stop(self) -> dict[str, Any]:
-        """Ask the running node to be the last; the run stops at the next node boundary."""
-        status = self.app.stop(self.config)
-        self._log(f"stop: {status['status']}")
+        """Ask the running node to be the last; the run stops at the next node boundary.
+
+        Works on a run in another process too (through the store). Returns the engine's
+        answer, `{"status": "stop_requested" | "not_running" | "unknown_thread", ...}`.
+        """
+        status = self.app.stop(self._thread_config)
+        if status["ok"]:
+            self.stop_asked_at = time.monotonic()
+            self.position = _replace(self.position, phase="stopping") if self.position.phase == "running" \
+                else self.position
+            self._log("control", "stop requested: the node in flight finishes first")
+            if self.status in (St.RUNNING, St.BUSY):
+                self._set_status(St.STOPPING)
+            self._notify("position")
+        else:
+            self._log("control", f"stop: {status['status'].replace('_', ' ')}")
         return status
 
-    def wait(self, timeout: float | None = 30) -> str:
+    def wait(self, timeout: float | None = 30) -> SessionStatus:
         """Block until the current run pauses or ends (for scripts and tests, not notebook cells
         that should stay interactive); returns the status."""
         future = self._future
@@ -213,7 +271,7 @@ class DebugSession:
                 raise TimeoutError(f"thread `{self.thread_id}` still running after {timeout}s") from None
         return self.status
 
-    async def wait_async(self) -> str:
+    async def wait_async(self) -> SessionStatus:
         """Await the current run's pause or end."""
         if self._future is not None:
             await asyncio.wrap_future(self._future)
@@ -224,14 +282,15 @@ class DebugSession:
 
     def fork(self, checkpoint_id: str | None = None, new_thread_id: str | None = None) -> DebugSession:
         """A new session on a new thread copied from a checkpoint (default: the newest)."""
-        config = dict(self.config)
+        config = dict(self._thread_config)
         if checkpoint_id is not None:
             config["checkpoint_id"] = checkpoint_id
         forked = self.app.fork(config, new_thread_id)
-        self._log(f"forked into thread {forked['thread_id']}")
+        self._log("control", f"forked into thread {forked['thread_id']}")
         session_config = {k: v for k, v in self.config.items() if k != "checkpoint_id"}
         session_config["thread_id"] = forked["thread_id"]
-        return DebugSession(self.app, config=session_config, before=self.before, after=self.after, start=False)
+        return DebugSession(self.app, config=session_config, before=self.before, after=self.after,
+                            start=False, poll=self.poll)
 
     def toggle_breakpoint(self, node: str, where: str = "before") -> bool:
         """Switch a breakpoint on or off; True if it is now on. Applies from the next run."""
@@ -240,120 +299,52 @@ class DebugSession:
             del points[node]
         else:
             points[node] = None
-        self._refresh_position()
-        self._notify("breakpoints")
+        self._breakpoints_changed()
         return node in points
 
     def set_breakpoint(self, node: str, where: str = "before", condition: Condition | None = None) -> None:
         """Break at `node` (only when `condition(state)` holds, if given)."""
         self._points(where, node)[node] = condition
-        self._refresh_position()
-        self._notify("breakpoints")
+        self._breakpoints_changed()
 
     def _points(self, where: str, node: str) -> dict[str, Condition | None]:
         if where not in ("before", "after"):
             raise ValueError(f"`where` is `before` or `after`, not `{where}`")
-        self.app.builder.check_names(f"a breakpoint {where}", [node])
+        self.app.check_breakpoints([node])
         return self.before if where == "before" else self.after
+
+    def _breakpoints_changed(self) -> None:
+        self.position = _replace(self.position, before=frozenset(self.before), after=frozenset(self.after))
+        self._notify("breakpoints")
+
+    def close(self) -> None:
+        """Stop watching the store (a run in flight goes on)."""
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    # -- reading the store ----------------------------------------------------------------
 
     def refresh(self) -> None:
         """Read status, position and history from the saved thread (after attaching, a fork)."""
-        _sync.run(self._arefresh())
-        if self.latest is not None:
-            self.status = _status_of(self.latest.status)
-            self.position = position_of(self.latest, self.position.visited)
-        self._refresh_position()
+        self._loaded(self.app.get_state_history(self._thread_config, limit=HISTORY_LIMIT))
 
     async def _arefresh(self) -> None:
-        """Load the newest checkpoints; views read `latest`, `latest_history`, `latest_changed`."""
-        history = await self.app.aget_state_history(self.config, limit=HISTORY_LIMIT)
+        self._loaded(await self.app.aget_state_history(self._thread_config, limit=HISTORY_LIMIT))
+
+    def _loaded(self, history: list[Checkpoint]) -> None:
+        """Take a freshly read history; views read `latest` and `latest_history`."""
         self.latest_history = history
         self.latest = history[0] if history else None
-        self.latest_changed = _changed(history)
+        if self.latest is not None and not self.status.running:
+            self.status = St.of(self.latest.status)
+            self.path = path_to(history, self.latest)
+            self.position = self._with_breakpoints(position_of(self.latest, self.path))
 
-    # -- the background run -----------------------------------------------------------------
-
-    def _start(self, input: Mapping[str, Any], *, step: bool) -> None:
-        self.error = None
-        self.status = "running"
-        self.started_at, self.finished_at = time.monotonic(), None
-        self.position = Position(visited=frozenset(), before=frozenset(self.before), after=frozenset(self.after))
-        meta = self.latest.state.execution_meta if self.latest is not None else None
-        resumes_after = meta is not None and meta.status in (S.INTERRUPTED_AFTER, S.RUNNING, S.STOPPED)
-        self._last_done = meta.current_node if resumes_after and meta is not None else None
-        self._notify("status")
-        config = {**self.config, "interrupt_before": dict(self.before),
-                  "interrupt_after": dict(self.after), "step": step}
-        self._future = asyncio.run_coroutine_threadsafe(self._drive(input, config), _sync.loop())
-
-    async def _drive(self, input: Mapping[str, Any], config: dict[str, Any]) -> None:
-        ticker = asyncio.get_running_loop().create_task(self._tick())
-        try:
-            async for chunk in self.app.iter(input, config):
-                self._on_chunk(chunk)
-        except Exception as exc:  # noqa: BLE001 - shown in the session, kept in .error
-            self.error = exc
-            self.status = "error"
-            self._log(f"error: {type(exc).__name__}: {exc}")
-        finally:
-            ticker.cancel()
-            self.finished_at = time.monotonic()
-            await self._arefresh()
-            if self.status == "running":  # cancelled, or ended without a final event
-                self.status = _status_of(self.latest.status) if self.latest is not None else "idle"
-            self._notify("status")
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            self._notify("tick")
-
-    def _on_chunk(self, chunk: StreamChunk) -> None:
-        kind, node = chunk.event_type, chunk.node
-        position = self.position
-        if kind is StreamEventType.NODE_START and node is not None:
-            position = _replace(position, current=node, phase="running", edge=(self._last_done or START, node))
-        elif kind is StreamEventType.NODE_END and node is not None:
-            position = _replace(position, visited=position.visited | {node})
-            self._last_done = node
-        elif kind in _STATUS:
-            self.status = _STATUS[kind]
-            phase = chunk.data.get("where") if kind is StreamEventType.INTERRUPTED else None
-            phase = phase or {"completed": "done", "stopped": "stopped", "error": "error"}[self.status]
-            position = _replace(position, current=node, phase=phase)
-            if phase == "before" and node is not None:  # the run is about to take this edge
-                position = _replace(position, edge=(self._last_done or START, node))
-        self.position = position
-        if kind is not StreamEventType.MESSAGE or len(chunk.content) < 200:
-            self._log(f"step {chunk.step} {kind.value:10} {chunk.content}", notify=False)
-        self._notify("position")
-        self._notify("log")
-        if kind in _STATUS:
-            self._notify("status")
-
-    def _refresh_position(self) -> None:
-        self.position = _replace(self.position, before=frozenset(self.before), after=frozenset(self.after))
-        self._notify("position")
-
-
-def _changed(history: list[Checkpoint]) -> set[str]:
-    """Fields the newest checkpoint changed against the one before it."""
-    if len(history) < 2:
-        return set()
-    newer, older = history[0].state, history[1].state
-    changes = StateChanges.between(older, newer)
-    changed = set(changes.fields or ()) - {"execution_meta"}
-    if changes.messages_from != len(newer.messages):
-        changed.add("messages")
-    return changed
-
+    def _with_breakpoints(self, position: Position) -> Position:
+        return _replace(position, before=frozenset(self.before), after=frozenset(self.after))
 
 _replace = dataclasses.replace
-
-
-def _status_of(status: ExecutionStatus) -> str:
-    return {S.INTERRUPTED_BEFORE: "paused", S.INTERRUPTED_AFTER: "paused", S.COMPLETED: "completed",
-            S.STOPPED: "stopped", S.ERROR: "error", S.RUNNING: "idle"}[status]
 
 
 def _message(value: Message | tuple[str, str] | str) -> Message:
@@ -365,9 +356,6 @@ def _message(value: Message | tuple[str, str] | str) -> Message:
     return Message.text_message(str(value))
 
 
-def _as_points(app: CompiledGraph, where: str, spec: Any) -> dict[str, Condition | None]:
-    if isinstance(spec, str):
-        spec = [spec]
-    points = dict(spec) if isinstance(spec, Mapping) else dict.fromkeys(spec)
-    app.builder.check_names(f"a breakpoint {where}", points)
-    return points
+def _as_points(spec: Any) -> Any:
+    """Node names or node -> condition; a single name is a list of one."""
+    return [spec] if isinstance(spec, str) else spec

@@ -48,7 +48,8 @@ class EventModel(BaseModel):
     """One event; every publisher gets a fresh instance.
 
     For `INTERRUPTED`, `data["interrupted"]` is `"before"`, `"after"`, `"node"` (asked for by a
-    node with `set_interrupt`) or `"stop"`, and `data["reason"]` says why.
+    node with `set_interrupt`) or `"stop"`, and `data["reason"]` says why. `node_name` is a node
+    path: `"WRITER/REVIEW"` for a node inside the subgraph node `WRITER` (`path` splits it).
     """
 
     event_type: EventType
@@ -60,3 +61,8 @@ class EventModel(BaseModel):
     content: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """`node_name` as its parts: `("WRITER", "REVIEW")`; `()` when the event names no node."""
+        return tuple(self.node_name.split("/")) if self.node_name else ()

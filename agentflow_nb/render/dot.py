@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from agentflow_nb.graph.command import END, START
-from agentflow_nb.render.shape import ANY, GraphShape
+from agentflow_nb.render.shape import ANY, GraphShape, wrap_label
 
 __all__ = ["DotNotFoundError", "find_dot", "render_svg", "to_dot"]
 
@@ -33,24 +33,32 @@ def _attrs(**values: object) -> str:
     return "[" + " ".join(f"{k}={_quote(str(v))}" for k, v in values.items()) + "]"
 
 
-def to_dot(shape: GraphShape) -> str:
-    """DOT text: START a dot, END a ringed dot, conditional edges dashed with their labels."""
+def to_dot(shape: GraphShape, rankdir: str | None = None) -> str:
+    """DOT text: START a dot, END a ringed dot, conditional edges dashed with their labels.
+
+    The layout runs top to bottom or left to right, whichever shows the graph larger
+    (`GraphShape.direction`); long names are wrapped, the full name stays the tooltip.
+    Colours here are only for a plain SVG viewer: the notebook restyles every part with CSS.
+    """
     lines = [
         "digraph agentflow {",
-        '  graph [rankdir=TB bgcolor="transparent" nodesep=0.35 ranksep=0.45 fontname="Helvetica"];',
-        '  node [fontname="Helvetica" fontsize=12 shape=box style="rounded,filled" '
-        'fillcolor="#ffffff" color="#607d8b" penwidth=1.2];',
-        '  edge [fontname="Helvetica" fontsize=10 color="#78909c" fontcolor="#546e7a" arrowsize=0.7];',
+        f'  graph [rankdir={rankdir or shape.direction()} bgcolor="transparent" nodesep=0.3 ranksep=0.36 '
+        'fontname="Helvetica"];',
+        '  node [fontname="Helvetica" fontsize=13 shape=box style="rounded,filled" margin="0.12,0.05" '
+        'height=0.4 fillcolor="#ffffff" color="#607d8b" penwidth=1.2];',
+        '  edge [fontname="Helvetica" fontsize=11 color="#78909c" fontcolor="#455a64" arrowsize=0.7];',
     ]
     ids = shape.node_ids()
     lines.append(f"  {_quote(START)} " + _attrs(
-        id=ids[START], **{"class": "af_node af_start"}, shape="circle", label="", width=0.22,
+        id=ids[START], **{"class": "af_node af_start"}, shape="circle", label="", width=0.22, height=0.22,
         style="filled", fillcolor="#263238", color="#263238", tooltip="START",
     ))
     for name in shape.nodes:
-        lines.append(f"  {_quote(name)} " + _attrs(id=ids[name], **{"class": "af_node"}, label=name, tooltip=name))
+        lines.append(f"  {_quote(name)} " + _attrs(
+            id=ids[name], **{"class": "af_node"}, label=wrap_label(name), tooltip=name,
+        ))
     lines.append(f"  {_quote(END)} " + _attrs(
-        id=ids[END], **{"class": "af_node af_end"}, shape="doublecircle", label="", width=0.16,
+        id=ids[END], **{"class": "af_node af_end"}, shape="doublecircle", label="", width=0.16, height=0.16,
         style="filled", fillcolor="#263238", color="#263238", tooltip="END",
     ))
     if shape.uses_any:

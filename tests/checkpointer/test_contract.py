@@ -26,15 +26,14 @@ from agentflow_nb.checkpointer.base import StateChanges
 from agentflow_nb.checkpointer.values import MAX_DEPTH
 from agentflow_nb.errors import UnsaveableValueError
 from agentflow_nb.graph.updates import with_meta
+from tests.conftest import CHECKPOINTERS, make_checkpointer
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=CHECKPOINTERS)
 def make_saver(request, tmp_path):
     """A factory of fresh, empty checkpointers of one kind."""
-    if request.param == "memory":
-        return InMemoryCheckpointer
     folders = itertools.count()
-    return lambda: FileCheckpointer(tmp_path / f"saver-{next(folders)}")
+    return lambda: make_checkpointer(request.param, request, tmp_path / f"saver-{next(folders)}")
 
 
 @pytest.fixture
@@ -372,3 +371,22 @@ def test_every_thread_listed_can_be_opened(saver):
     listed = run(saver.athreads())
     assert sorted(listed) == sorted(["a", "B", "c d/é"])
     assert all(run(saver.aget(thread, schema=Notes)).state.title == thread for thread in listed)
+
+
+def test_a_delta_that_cuts_the_messages_short_keeps_the_prefix(saver):
+    """`messages_from` below the parent's count: the step kept that many and dropped the rest
+    (a subgraph's own conversation ends); a later step can append again."""
+    words = [Message.text_message(f"m{i}") for i in range(5)]
+    full = Notes(title="a", messages=words)
+    first = snapshot(full)
+    run(saver.aput(first))
+    cut = snapshot(full.model_copy(update={"messages": words[:3]}), parent=first.checkpoint_id)
+    run(saver.aput(cut, changes=StateChanges(3, frozenset())))
+    more = words[:3] + [Message.text_message("m-new")]
+    grown = snapshot(full.model_copy(update={"messages": more}), parent=cut.checkpoint_id)
+    run(saver.aput(grown, changes=StateChanges(3, frozenset())))
+    contents = lambda cp: [m.content for m in run(saver.aget("t", cp.checkpoint_id, schema=Notes)).state.messages]  # noqa: E731
+    assert contents(first) == ["m0", "m1", "m2", "m3", "m4"]
+    assert contents(cut) == ["m0", "m1", "m2"]
+    assert contents(grown) == ["m0", "m1", "m2", "m-new"]
+    assert [len(c.state.messages) for c in run(saver.alist("t", schema=Notes))] == [4, 3, 5]

@@ -21,7 +21,7 @@ import time
 if os.environ.get("AGENTFLOW_TEST_NO_FCNTL") == "1":
     sys.modules["fcntl"] = None  # type: ignore[assignment]  # `import fcntl` now fails
 
-from agentflow_nb import END, START, AgentState, FileCheckpointer, Message, StateGraph
+from agentflow_nb import END, START, AgentState, BaseCheckpointer, FileCheckpointer, Message, StateGraph
 
 STEPS = 40
 REVIEW_EVERY = 10
@@ -98,7 +98,9 @@ def outcome(state: Progress) -> dict:
     }
 
 
-def build_slow(folder: str, steps: int = 30, delay: float = 0.1):
+def build_slow(folder: str | BaseCheckpointer, steps: int = 30, delay: float = 0.1):
+    """`S0 -> S1 -> ... -> END`; each node sleeps `delay` and appends a message. `folder` is a
+    FileCheckpointer's folder, or a checkpointer."""
     graph = StateGraph()
     names = [f"S{i}" for i in range(steps)]
     for name in names:
@@ -110,7 +112,8 @@ def build_slow(folder: str, steps: int = 30, delay: float = 0.1):
     order = [START, *names, END]
     for a, b in zip(order, order[1:], strict=False):
         graph.add_edge(a, b)
-    return graph.compile(checkpointer=FileCheckpointer(folder))
+    saver = folder if isinstance(folder, BaseCheckpointer) else FileCheckpointer(folder)
+    return graph.compile(checkpointer=saver)
 
 
 def hold(folder: str, thread: str) -> dict:

@@ -209,7 +209,7 @@ def test_a_bad_thread_id_and_config():
 def test_the_result_dict_has_every_key():
     result = run(single(lambda s: None, interrupt_after=["NODE"]))
     assert set(result) == {
-        "messages", "state", "interrupted", "interrupt_reason", "current_node",
+        "messages", "state", "interrupted", "interrupt_reason", "current_node", "current_path",
         "status", "thread_id", "step", "checkpoint_id",
     }
     assert result["interrupted"] is True and result["step"] == 1
@@ -224,7 +224,7 @@ def test_a_state_instance_gives_new_threads_their_start():
 def test_a_value_that_cannot_be_saved_as_json_is_a_node_error_and_nothing_is_lost():
     app = single(lambda s: {"handle": object()}, state_cls=AgentState)
     config = {"thread_id": "t"}
-    with pytest.raises(NodeError, match="node `NODE` left a value in the state that cannot be saved as JSON"):
+    with pytest.raises(NodeError, match="node `NODE` left a value .*`handle` is a `object`, which cannot be saved as JSON"):
         run(app)
     saved = app.get_state(config)
     assert saved.status is ExecutionStatus.ERROR and [m.content for m in saved.state.messages] == ["go"]

@@ -3,19 +3,30 @@ next node boundary, saved, and the cell ends with a KeyboardInterrupt that says 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from jupyter_client.manager import start_new_kernel
 
 SETUP = """
-import time
+import threading
+from pathlib import Path
 from agentflow_nb import END, START, StateGraph
 calls = []
+GO = Path({go!r})
+
+def until_go():
+    # N0 says it is working, then works until the test says go (after its interrupt)
+    print("N0 working", flush=True)
+    tick = threading.Event()
+    for _ in range(1200):
+        if GO.exists():
+            return
+        tick.wait(0.05)
+
 graph = StateGraph()
 for name in ["N0", "N1", "N2"]:
     def node(state, name=name):
-        time.sleep(1.0)
+        if name == "N0" and not GO.exists():
+            until_go()
         calls.append(name)
     graph.add_node(name, node)
 graph.add_edge(START, "N0").add_edge("N0", "N1").add_edge("N1", "N2").add_edge("N2", END)
@@ -37,24 +48,27 @@ def run_cell(client, code):
     return errors, "".join(text)
 
 
-@pytest.mark.timeout(120)
-def test_interrupting_the_kernel_stops_the_graph_at_a_node_boundary():
+@pytest.mark.timeout(180)
+def test_interrupting_the_kernel_stops_the_graph_at_a_node_boundary(tmp_path):
+    go = tmp_path / "go"
     manager, client = start_new_kernel(kernel_name="python3")
     try:
-        assert run_cell(client, SETUP) == ([], "")
+        assert run_cell(client, SETUP.format(go=str(go))) == ([], "")
         msg_id = client.execute('app.invoke({"messages": []}, config={"thread_id": "k"})')
-        time.sleep(0.5)  # N0 is sleeping
-        manager.interrupt_kernel()
-        errors = []
+        errors, interrupted = [], False
         while True:
             msg = client.get_iopub_msg(timeout=60)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
+            if msg["msg_type"] == "stream" and "N0 working" in msg["content"]["text"] and not interrupted:
+                manager.interrupt_kernel()  # while N0 works: the run is to stop after it
+                interrupted = True
+                go.touch()
             if msg["msg_type"] == "error":
                 errors.append((msg["content"]["ename"], msg["content"]["evalue"]))
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
-        assert len(errors) == 1 and errors[0][0] == "KeyboardInterrupt"
+        assert interrupted and len(errors) == 1 and errors[0][0] == "KeyboardInterrupt"
         assert "stopped at a node boundary" in errors[0][1]
         assert run_cell(client, 'print(calls, app.get_state({"thread_id": "k"}).status.value)') == (
             [], "['N0'] stopped\n")

@@ -8,9 +8,10 @@ from typing import Literal
 import pytest
 
 from agentflow_nb import END, START, StateGraph
-from agentflow_nb.render import DotNotFoundError, Drawing, Position, find_dot, to_dot
+from agentflow_nb.render import DotNotFoundError, Drawing, Position, find_dot, position_classes, to_dot, wrap_label
 from agentflow_nb.render import dot as dot_module
 from agentflow_nb.render.shape import GraphShape
+from agentflow_nb.render.style import BASE_CSS, LEGEND, legend_html
 from tests.conftest import build_approval_agent
 
 
@@ -72,28 +73,82 @@ def test_dot_runs_once_per_shape(monkeypatch):
     assert len(runs) == 1
 
 
-def test_the_position_is_painted_by_css_on_the_right_elements():
+def test_one_place_decides_the_classes_and_the_static_svg_carries_them():
     drawing = Drawing.of(build_approval_agent())
     ids = drawing.shape.node_ids()
+    edge = drawing.shape.edge_id("ANALYZE_REQUEST", "EXECUTE_ACTION")
     position = Position(
         current="EXECUTE_ACTION", phase="before", visited=frozenset({"ANALYZE_REQUEST"}),
         before=frozenset({"EXECUTE_ACTION"}), after=frozenset({"FINALIZE"}),
-        edge=("ANALYZE_REQUEST", "EXECUTE_ACTION"),
+        edge=("ANALYZE_REQUEST", "EXECUTE_ACTION"), path_edges=frozenset({("__start__", "ANALYZE_REQUEST")}),
     )
-    css = re.search(r"<style>(.*?)</style>", drawing.styled_svg(position), re.S).group(1)
-    assert f"#{ids['EXECUTE_ACTION']} path" in css and "#fff59d" in css  # paused before: yellow
-    assert f"#{ids['ANALYZE_REQUEST']} path" in css and "#e3f2fd" in css  # visited
-    assert "stroke: #d32f2f" in css and "stroke: #7b1fa2" in css  # break before vs after
-    edge = drawing.shape.edge_id("ANALYZE_REQUEST", "EXECUTE_ACTION")
-    assert f"#{edge} path" in css
-    after = drawing.styled_svg(Position(current="EXECUTE_ACTION", phase="after"))
-    assert "#c8e6c9" in after and "#fff59d" not in after.split("</style>")[0]
+    classes = position_classes(drawing.shape, position)
+    assert classes[ids["EXECUTE_ACTION"]] == "af_before af_bp_before"
+    assert classes[ids["ANALYZE_REQUEST"]] == "af_path" and classes[ids["FINALIZE"]] == "af_bp_after"
+    assert classes[edge] == "af_taken" and classes[drawing.shape.edge_id("__start__", "ANALYZE_REQUEST")] == "af_path"
+    svg = drawing.marked_svg(position)
+    for element, names in classes.items():
+        assert f'<g id="{element}" class="{names} ' in svg
+    assert drawing.marked_svg(None) == drawing.svg
+    styled = drawing.styled_svg(Position(current="FINALIZE", phase="after"))
+    assert styled.startswith('<svg class="af_svg"') and "<style>" in styled and 'class="af_after node' in styled
+
+
+def test_every_mark_has_a_look_and_a_legend_entry():
+    marks = {f"af_{phase}" for phase in ("before", "after", "running", "stopping", "done", "stopped", "error")}
+    marks |= {"af_bp_before", "af_bp_after", "af_path", "af_taken"}
+    assert {classes for classes, _, _ in LEGEND} == marks
+    for css in marks:
+        assert f".{css}" in BASE_CSS
+    html = legend_html()
+    for label in ("paused before", "paused after", "running", "stopping", "stopped", "done", "error",
+                  "break before", "break after", "path taken"):
+        assert f"</svg>{label}</span>" in html
+
+
+def test_colours_come_from_the_theme_variables():
+    assert "var(--jp-content-font-color1" in BASE_CSS and "var(--jp-layout-color1" in BASE_CSS
+    assert "#fff59d" not in BASE_CSS  # no hard-coded light-only fills
+    tints = re.findall(r"color-mix\(in srgb, var\((--af-[a-z]+)\) \d+%, var\(--af-bg\)\)", BASE_CSS)
+    assert len(tints) >= 8
+
+
+def test_layout_direction_follows_the_shape():
+    chain = StateGraph()
+    names = [f"STEP_{i}" for i in range(50)]
+    for name in names:
+        chain.add_node(name, lambda s: None)
+    for a, b in zip([START, *names], [*names, END]):
+        chain.add_edge(a, b)
+    fan = StateGraph()
+    fan.add_node("SPLIT", lambda s: None)
+    fan.add_node("JOIN", lambda s: None)
+    fan.add_edge(START, "SPLIT").add_edge("JOIN", END)
+    workers = [f"WORKER_{i}" for i in range(30)]
+    for name in workers:
+        fan.add_node(name, lambda s: None)
+        fan.add_edge(name, "JOIN")
+    fan.add_conditional_edges("SPLIT", lambda s: "WORKER_0", {w: w for w in workers})
+    assert GraphShape.of(chain.compile()).direction() == "TB"  # a long chain runs down
+    assert GraphShape.of(fan.compile()).direction() == "LR"  # a wide fan-out runs across
+    assert "rankdir=LR" in to_dot(GraphShape.of(fan.compile()))
+
+
+def test_long_names_are_wrapped_and_keep_their_full_name_as_tooltip():
+    assert wrap_label("PAY") == "PAY"
+    assert wrap_label("ENRICH_CRM_WITH_CUSTOMER_HISTORY") == "ENRICH_CRM_WITH_\nCUSTOMER_HISTORY"
+    assert wrap_label("x" * 50).endswith("…") and wrap_label("x" * 50).count("\n") == 1
+    graph = StateGraph()
+    graph.add_node("ENRICH_CRM_WITH_CUSTOMER_HISTORY_AND_MORE", lambda s: None)
+    dot = to_dot(GraphShape.of(graph.compile()))
+    assert 'tooltip="ENRICH_CRM_WITH_CUSTOMER_HISTORY_AND_MORE"' in dot and "…" in dot
 
 
 def test_compiled_graph_draws_itself_as_a_cell_value():
     bundle = build_approval_agent()._repr_mimebundle_()
     assert bundle["image/svg+xml"].startswith("<svg")
     assert "af_legend" in bundle["text/html"] and "paused before" in bundle["text/html"]
+    assert bundle["text/html"].count("<style>") == 1
 
 
 def test_dot_is_found_from_the_env_var_then_path_then_graphviz_pure(monkeypatch, tmp_path):

@@ -1,0 +1,130 @@
+"""What one checkpoint write stores: a delta or a snapshot of the fields, and which messages.
+
+The writer knows (from its last read or write) the thread's head and the parent checkpoint's
+metadata. Fields: a delta of the changed fields when the parent's chain is short enough, else a
+snapshot. Messages: appended to (or, with none new, shared with) the parent's log when the
+parent is the head, since the head's log always ends at the head; otherwise a new log that
+copies the kept prefix on the server (a branch, or a step that rewrote messages).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from agentflow_nb.checkpointer.base import Checkpoint, StateChanges, encode_fields, encode_messages
+from agentflow_nb.checkpointer.pg.rows import Meta
+from agentflow_nb.checkpointer.pg.sql import MAX_CHAIN
+from agentflow_nb.errors import UnsaveableValueError
+
+__all__ = ["Plan", "plan_write"]
+
+#: Deltas may add up to this many bytes (or the snapshot's size, if larger) before a new snapshot.
+SNAPSHOT_MIN_BYTES = 64 * 1024
+
+
+class Plan(NamedTuple):
+    """The statement's parameters, the head the write expects, and the new checkpoint's metadata."""
+
+    params: dict[str, Any]
+    expected: str | None
+    snap: bool
+    base_seq: int | None
+    snap_bytes: int
+    chain_bytes: int
+    log: int | None
+    n: int
+
+    def meta(self, seq: int) -> Meta:
+        """The metadata of the saved checkpoint, once the server gave it `seq`."""
+        base = seq if self.snap else self.base_seq
+        return Meta(seq, base if base is not None else seq, self.snap_bytes, self.chain_bytes,
+                    self.log if self.log is not None else seq, self.n)
+
+
+def plan_write(
+    checkpoint: Checkpoint,
+    changes: StateChanges | None,
+    *,
+    tip: tuple[str | None, int] | None,
+    parent: Meta | None,
+    limit: int | None,
+) -> Plan:
+    """Plan the write of `checkpoint` after `parent` on a thread whose head is `tip`."""
+    state = checkpoint.state
+    expected = tip[0] if tip is not None else checkpoint.parent_id
+    if changes is None:
+        parent = None
+    seq = tip[1] + 1 if tip is not None else None
+
+    n = len(state.messages)
+    log, copy_log, copy_n, start = None, None, 0, 0
+    kept = changes.messages_from if parent is not None and changes is not None else None
+    if parent is not None and kept == parent.n and checkpoint.parent_id == expected:
+        log, start = parent.log, parent.n  # the head's log ends at the head: append (or share)
+    elif parent is not None and kept is not None and 0 < kept <= parent.n:
+        copy_log, copy_n, start = parent.log, kept, kept  # a branch: copy the kept prefix
+    bodies = encode_messages(state, start)
+    _check_sizes(bodies, start, limit, "messages")
+
+    delta = None
+    if parent is not None and changes is not None and changes.fields is not None and seq is not None \
+            and seq - parent.base_seq <= MAX_CHAIN:
+        fields = encode_fields(state, changes.fields)
+        size = _size(fields)
+        if parent.chain_bytes + size <= max(parent.snap_bytes, SNAPSHOT_MIN_BYTES):
+            delta = fields, sorted(changes.fields - fields.keys()), size
+    if delta is None:
+        fields = encode_fields(state)
+        size = _size(fields)
+        snap, dropped, base, snap_bytes, chain_bytes = True, [], None, size, 0
+    else:
+        assert parent is not None
+        fields, dropped, size = delta
+        snap, base, snap_bytes, chain_bytes = False, parent.base_seq, parent.snap_bytes, parent.chain_bytes + size
+    _check_fields(fields, limit)
+
+    params = {
+        "thread": checkpoint.thread_id, "id": checkpoint.checkpoint_id, "parent": checkpoint.parent_id,
+        "expected": expected, "status": checkpoint.status.value, "step": checkpoint.step, "node": checkpoint.node,
+        "source": checkpoint.source, "at": checkpoint.created_at, "snap": snap, "base": base,
+        "snap_bytes": snap_bytes, "chain_bytes": chain_bytes, "log": log, "n": n,
+        "names": list(fields), "values": list(fields.values()), "dropped": dropped,
+        "copy_log": copy_log, "copy_n": copy_n, "start": start, "bodies": bodies,
+    }
+    return Plan(params, expected, snap, base, snap_bytes, chain_bytes, log, n)
+
+
+def _size(fields: dict[str, str]) -> int:
+    return sum(len(name) + len(text) for name, text in fields.items())
+
+
+def _check_fields(fields: dict[str, str], limit: int | None) -> None:
+    for name, text in fields.items():
+        if "\x00" in name:
+            raise UnsaveableValueError(
+                f"field name {name!r} contains a NUL character, which PostgreSQL cannot store; rename the field"
+            )
+        if _over(text, limit):
+            raise UnsaveableValueError(_too_large(f"field `{name}`", len(text.encode()), limit))
+
+
+def _check_sizes(bodies: list[str], start: int, limit: int | None, what: str) -> None:
+    if limit is None:
+        return
+    for index, text in enumerate(bodies, start):
+        if _over(text, limit):
+            raise UnsaveableValueError(_too_large(f"`{what}[{index}]`", len(text.encode()), limit))
+
+
+def _over(text: str, limit: int | None) -> bool:
+    """Whether `text` is over `limit` bytes in UTF-8 (encoded only when it could be)."""
+    return limit is not None and len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
+
+
+def _too_large(where: str, size: int, limit: int | None) -> str:
+    assert limit is not None
+    return (
+        f"{where} is {size / 1e6:.1f} MB as JSON, over this store's limit of {limit / 1e6:.1f} MB; "
+        "nothing was saved. Keep large data outside the state (a file or object store) and save a "
+        "reference, or raise the limit with PgCheckpointer(..., max_value_bytes=...)"
+    )

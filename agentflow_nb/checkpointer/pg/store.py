@@ -1,0 +1,526 @@
+"""`PgCheckpointer`: threads in PostgreSQL, shared by every worker, notebook and web server.
+
+Each step is one statement (one round trip): it checks the thread's head and the run's lease,
+moves the head, stores the fields the step changed and appends its new messages, and returns
+whether someone asked the run to stop. Loading reads one snapshot, at most `MAX_CHAIN` deltas
+and the messages, in one statement. See `sql.py` for the tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from agentflow_nb import _sync
+from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.pg.db import Database
+from agentflow_nb.checkpointer.pg.leases import Leases, default_owner_name
+from agentflow_nb.checkpointer.pg.migrate import check_not_newer, current_version, migrate
+from agentflow_nb.checkpointer.pg.plan import plan_write
+from agentflow_nb.checkpointer.pg.rows import Meta, Row, build, chain, fields_of, meta_of, split
+from agentflow_nb.checkpointer.pg.sql import LATEST, Statements
+from agentflow_nb.errors import ThreadBusyError, ThreadConflictError, did_you_mean
+from agentflow_nb.state import AgentState, ExecutionStatus
+
+__all__ = ["PgCheckpointer"]
+
+log = logging.getLogger("agentflow_nb")
+T = TypeVar("T")
+MiB = 1024 * 1024
+_KNOWN_THREADS = 4096  # threads whose head this store remembers
+_KNOWN_METAS = 16  # checkpoints remembered per thread (writers only need the newest)
+
+
+class _Known:
+    """What this store last saw of one thread: its head, and recent checkpoints' metadata."""
+
+    __slots__ = ("metas", "tip")
+
+    def __init__(self) -> None:
+        self.tip: tuple[str | None, int] | None = None
+        self.metas: OrderedDict[str, Meta] = OrderedDict()
+
+
+class PgCheckpointer(BaseCheckpointer):
+    """Saves threads in PostgreSQL (psycopg 3), so many processes and machines can share them.
+
+    One run per thread across every process: a run holds a lease on its thread (owner and
+    expiry, renewed while it runs); a second one gets `ThreadBusyError` naming the owner; a
+    lease whose process died expires after `lease_seconds` and the thread can be taken over.
+    `stop()` from any process reaches the run at its next node boundary.
+
+    Args:
+        target: a DSN (`"postgresql://user@host/db"`; we open, and `close()` closes, our own
+            pool) or a `psycopg_pool.ConnectionPool` (yours: never closed by us).
+        schema: the PostgreSQL schema holding the tables (created and migrated on first use).
+        lease_seconds: how long a run's lease lasts without renewal (renewed every third of it).
+        owner_name: how other processes see the runs of this store (default `host pid N`).
+        listen: `LISTEN` for stop requests. Off behind a transaction-mode pooler; stops then
+            arrive with the next checkpoint write or lease renewal.
+        prepare: let psycopg prepare frequent statements on the server (our own pool only).
+        max_connections: size of our own pool.
+        max_value_bytes: refuse (with `UnsaveableValueError`, saving nothing) a field or message
+            whose JSON is larger than this; None for no limit.
+        retry_seconds: how long to retry a statement over lost connections (a server restart).
+
+    Example:
+        >>> from agentflow_nb.checkpointer import PgCheckpointer
+        >>> PgCheckpointer("postgresql://nobody@127.0.0.1:9/none", schema="bad name")
+        Traceback (most recent call last):
+        ...
+        ValueError: schema `bad name` is not a plain name; use letters, digits and `_` (at most 63, not starting with a digit), e.g. schema="agentflow"
+    """
+
+    any_loop = True
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        schema: str = "agentflow",
+        lease_seconds: float = 30.0,
+        owner_name: str | None = None,
+        listen: bool = True,
+        prepare: bool = True,
+        max_connections: int = 8,
+        max_value_bytes: int | None = 8 * MiB,
+        retry_seconds: float = 30.0,
+    ) -> None:
+        super().__init__()
+        self.sql = Statements(schema)
+        if not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be > 0, got `{lease_seconds!r}`")
+        self.schema = schema
+        self.lease_seconds = float(lease_seconds)
+        self.max_value_bytes = max_value_bytes
+        self.db = Database(target, prepare=prepare, max_connections=max_connections, retry_seconds=retry_seconds)
+        self.leases = Leases(self.db, self.sql, seconds=self.lease_seconds,
+                             name=owner_name or default_owner_name(), listen=listen)
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        self._known_lock = threading.Lock()
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._preloaded: dict[str, list[tuple[Any, ...]]] = {}  # head chains read with a lease
+
+    def __repr__(self) -> str:
+        return f"PgCheckpointer(schema={self.schema!r})"
+
+    def __enter__(self) -> PgCheckpointer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop renewing leases and close our own pool (a pool you passed in stays open)."""
+        self.leases.close()
+        self.db.close()
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def setup(self) -> list[int]:
+        """Create or migrate the tables now (otherwise done on first use); the versions applied.
+
+        Raises:
+            SchemaVersionError: the database was migrated by a newer agentflow_nb.
+        """
+        applied = self.db.transaction(lambda cur: migrate(cur, self.sql))
+        self._ready = True
+        return applied
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            version = self.db.run(lambda cur: current_version(cur, self.sql))
+            if version is not None:
+                check_not_newer(version, self.schema)
+            if version != LATEST:
+                self.setup()
+            self._ready = True
+
+    # -- sync over async: blocking calls stay off shared event loops -------------------------
+
+    async def _off(self, work: Callable[..., T], *args: Any) -> T:
+        if _sync.blocking_ok():  # the private loop of one sync call: no one else to hold up
+            return work(*args)
+        return await asyncio.to_thread(work, *args)
+
+    # -- what this store knows of each thread ------------------------------------------------
+
+    def _seen(self, thread_id: str, tip: tuple[str | None, int] | None, metas: Mapping[str, Meta] = {}) -> None:
+        with self._known_lock:
+            known = self._known.get(thread_id)
+            if known is None:
+                known = self._known[thread_id] = _Known()
+                if len(self._known) > _KNOWN_THREADS:
+                    self._known.popitem(last=False)
+            else:
+                self._known.move_to_end(thread_id)
+            if tip is not None:
+                known.tip = tip
+            for checkpoint_id, meta in metas.items():
+                known.metas[checkpoint_id] = meta
+                known.metas.move_to_end(checkpoint_id)
+            while len(known.metas) > _KNOWN_METAS:
+                known.metas.popitem(last=False)
+
+    def _recall(self, thread_id: str, parent_id: str | None) -> tuple[tuple[str | None, int] | None, Meta | None]:
+        with self._known_lock:
+            known = self._known.get(thread_id)
+            if known is None:
+                return None, None
+            return known.tip, known.metas.get(parent_id or "")
+
+    def _forget(self, thread_id: str) -> None:
+        with self._known_lock:
+            self._known.pop(thread_id, None)
+            self._preloaded.pop(thread_id, None)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
+        """Save `checkpoint`: the fields `changes` names and the new messages, after checking
+        the thread's head and this run's lease (one statement)."""
+        await self._off(self._put, checkpoint, changes)
+
+    def _put(self, checkpoint: Checkpoint, changes: StateChanges | None) -> None:
+        self._ensure()
+        thread_id = _checked_thread_id(checkpoint.thread_id)
+        tip, parent = self._recall(thread_id, checkpoint.parent_id)
+        owner = self.leases.held(thread_id)
+        plan = plan_write(checkpoint, changes, tip=tip, parent=parent, limit=self.max_value_bytes)
+        params = {**plan.params, "owner": owner, "ttl": self.lease_seconds}
+
+        statement = self.sql.write if plan.params["copy_log"] is not None else (
+            self.sql.write_append if plan.params["bodies"] else self.sql.write_fields)
+
+        def write(cur: Any) -> tuple[int, bool] | None:
+            cur.execute(statement, params, binary=True)  # binary: arrays go without escaping
+            return cur.fetchone()
+
+        row = self.db.run(write)
+        if row is None:
+            seq = self._refused(thread_id, checkpoint.checkpoint_id, plan.expected, owner)
+        else:
+            seq, stop = row
+            if stop and owner is not None:
+                self.leases.flag(owner)
+        self._seen(thread_id, (checkpoint.checkpoint_id, seq), {checkpoint.checkpoint_id: plan.meta(seq)})
+
+    def _refused(self, thread_id: str, checkpoint_id: str, expected: str | None, owner: str | None) -> int:
+        """Why a write matched no row: raise the error, or return the seq if it was saved after all
+        (a retry after the connection died between the commit and its reply)."""
+
+        def look(cur: Any) -> tuple[Any, ...] | None:
+            cur.execute(self.sql.thread_row, (thread_id,))
+            return cur.fetchone()
+
+        row = self.db.run(look)
+        if row is not None and row[0] == checkpoint_id:
+            return int(row[1])
+        self._forget(thread_id)
+        head, _, holder, holder_name, _, live = row or (None, 0, None, None, None, False)
+        if holder is not None and live and holder != owner:
+            if owner is not None:
+                raise ThreadBusyError(thread_id, f" in worker `{holder_name}`, which took it over after this "
+                                                 "run's lease expired (nothing was saved)")
+            raise ThreadBusyError(thread_id, f" in worker `{holder_name}`")
+        raise ThreadConflictError(thread_id, expected, head)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def aget(
+        self,
+        thread_id: str,
+        checkpoint_id: str | None = None,
+        *,
+        schema: type[AgentState] = AgentState,
+    ) -> Checkpoint | None:
+        """The newest checkpoint (or the one named), read with its chain in one statement."""
+        return await self._off(self._get, thread_id, checkpoint_id, schema)
+
+    def _get(self, thread_id: str, checkpoint_id: str | None, schema: type[AgentState]) -> Checkpoint | None:
+        with self._known_lock:
+            records = self._preloaded.pop(thread_id, None) if checkpoint_id is None else None
+        if records is None:
+            records = self._read_chain(thread_id, checkpoint_id)
+        if not records:
+            return None
+        target, extra = split(records[-1])
+        rows = {row.checkpoint_id: row for row, _ in map(split, records)}
+        links = chain(target, rows, thread_id, self.schema)
+        messages = [extra[0]] if extra[0] else []
+        loaded = build(target, fields_of(links), messages, thread_id=thread_id, schema=schema,
+                       schema_name=self.schema)
+        tip = (target.checkpoint_id, target.seq) if checkpoint_id is None else None
+        self._seen(thread_id, tip, {target.checkpoint_id: meta_of(target)})
+        return loaded
+
+    def _read_chain(self, thread_id: str, checkpoint_id: str | None) -> list[tuple[Any, ...]]:
+        self._ensure()
+        if "\x00" in thread_id:
+            return []
+        params = {"thread": thread_id, "id": checkpoint_id}
+        statement = self.sql.get_head if checkpoint_id is None else self.sql.get_one
+
+        def read(cur: Any) -> list[tuple[Any, ...]]:
+            cur.execute(statement, params)
+            return cur.fetchall()
+
+        return self.db.run(read)
+
+    async def alist(
+        self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
+    ) -> list[Checkpoint]:
+        """The thread's checkpoints, newest first; `limit` is applied in SQL."""
+        return await self._off(self._list, thread_id, schema, limit)
+
+    def _list(self, thread_id: str, schema: type[AgentState], limit: int | None) -> list[Checkpoint]:
+        self._ensure()
+        if limit is not None and limit <= 0 or "\x00" in thread_id:
+            return []
+
+        def read(cur: Any) -> tuple[list[tuple[Any, ...]], dict[int, list[str]]]:
+            cur.execute(self.sql.list_rows, {"thread": thread_id, "limit": limit})
+            rows = cur.fetchall()
+            top = [Row._make(r) for r in rows[-limit:]] if limit is not None else [Row._make(r) for r in rows]
+            wanted: dict[int, int] = {}
+            for row in top:
+                wanted[row.log] = max(wanted.get(row.log, 0), row.n)
+            cur.execute(self.sql.list_messages, {"thread": thread_id, "logs": list(wanted), "ns": list(wanted.values())})
+            return rows, dict(cur.fetchall())
+
+        records, logs = self.db.run(read)
+        if not records:
+            return []
+        rows = [Row._make(r) for r in records]
+        top = rows[-limit:] if limit is not None else rows
+        fields = _fields_by_id(rows)
+        by_id = {row.checkpoint_id: row for row in rows}
+        out = []
+        for row in reversed(top):
+            row_fields = fields.get(row.checkpoint_id)
+            if row_fields is None:  # its chain is broken: say which row
+                row_fields = fields_of(chain(row, by_id, thread_id, self.schema))
+            messages = logs.get(row.log, [])[: row.n]
+            out.append(build(row, row_fields, messages, thread_id=thread_id, schema=schema, schema_name=self.schema))
+        newest = rows[-1]
+        self._seen(thread_id, (newest.checkpoint_id, newest.seq), {newest.checkpoint_id: meta_of(newest)})
+        return out
+
+    async def athreads(self, *, status: Any = None) -> list[str]:
+        """Ids of the saved threads, sorted; `status` keeps only threads whose newest checkpoint
+        has that status (an `ExecutionStatus`, its value, or several of them)."""
+        return await self._off(self.threads, status)
+
+    def threads(self, status: Any = None) -> list[str]:
+        """Sync twin of `athreads`, e.g. `threads(status=ExecutionStatus.INTERRUPTED_BEFORE)`
+        lists every thread paused for approval."""
+        self._ensure()
+        wanted = _statuses(status)
+
+        def read(cur: Any) -> list[str]:
+            if wanted is None:
+                cur.execute(self.sql.threads_all)
+            else:
+                cur.execute(self.sql.threads_with, (wanted,))
+            return [row[0] for row in cur.fetchall()]
+
+        return self.db.run(read)
+
+    # -- run control across processes -------------------------------------------------------
+
+    async def _acquire(self, thread_id: str) -> None:
+        await super()._acquire(thread_id)
+        try:
+            await self._off(self._acquire_lease, thread_id)
+        except BaseException:
+            await super()._release(thread_id)
+            raise
+
+    def _acquire_lease(self, thread_id: str) -> None:
+        _checked_thread_id(thread_id)
+        owner = self.leases.new_token()
+        params = {"thread": thread_id, "owner": owner, "name": self.leases.name, "ttl": self.lease_seconds}
+        try:
+            records = self.db.run(lambda cur: self._acquire_rows(cur, thread_id, owner, params))
+        except self.db.psycopg.errors.UndefinedTable:  # a database never set up: do it, once
+            self._ensure()
+            records = self.db.run(lambda cur: self._acquire_rows(cur, thread_id, owner, params))
+        version, head, head_seq, taken_from = records[0][:4]
+        self.leases.add(thread_id, owner)
+        if not self._ready:
+            try:
+                check_not_newer(int(version), self.schema)
+            except Exception:
+                self._release_lease(thread_id)
+                raise
+            self._ready = True
+        if taken_from:
+            log.warning("took over thread `%s` from `%s`, whose lease had expired", thread_id, taken_from)
+        self._seen(thread_id, (head, int(head_seq)))
+        if head is not None and records[0][4] is not None:
+            with self._known_lock:  # the run's first read finds the head here
+                self._preloaded[thread_id] = [r[4:] for r in records]
+
+    def _acquire_rows(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        cur.execute(self.sql.acquire_and_load, params)
+        records = cur.fetchall()
+        if not records:
+            cur.execute(self.sql.thread_row, (thread_id,))
+            now = cur.fetchone()
+            if now is not None and now[2] == owner:  # ours: a retry after a lost reply
+                return [(LATEST, now[0], now[1], None, None)]
+            raise _busy(thread_id, now)
+        return records
+
+    async def _release(self, thread_id: str) -> None:
+        try:
+            await self._off(self._release_lease, thread_id)
+        finally:
+            await super()._release(thread_id)
+
+    def _release_lease(self, thread_id: str) -> None:
+        with self._known_lock:
+            self._preloaded.pop(thread_id, None)
+        owner = self.leases.drop(thread_id)
+        if owner is None:
+            return
+        try:
+            self.db.run(lambda cur: cur.execute(self.sql.release, {"thread": thread_id, "owner": owner}))
+        except self.db.lost as exc:  # it expires on its own after lease_seconds
+            log.warning("could not release the lease on thread `%s` (%s); it expires by itself", thread_id, exc)
+
+    async def ais_running(self, thread_id: str) -> bool:
+        """True while a run in any process holds the thread's lease."""
+        return await super().ais_running(thread_id) or await self._off(self._leased, thread_id)
+
+    def _leased(self, thread_id: str) -> bool:
+        self._ensure()
+
+        def look(cur: Any) -> bool:
+            cur.execute(self.sql.is_running, (thread_id,))
+            return cur.fetchone() is not None
+
+        return self.db.run(look)
+
+    async def arequest_stop(self, thread_id: str) -> bool:
+        """Ask the run holding the thread, in any process, to stop at its next node boundary:
+        the request is written on the thread's row and announced with `NOTIFY`."""
+        if await super().arequest_stop(thread_id):
+            return True
+        return await self._off(self._request_stop, thread_id)
+
+    def _request_stop(self, thread_id: str) -> bool:
+        self._ensure()
+
+        def ask(cur: Any) -> bool:
+            cur.execute(self.sql.request_stop, {"thread": thread_id, "channel": self.sql.channel})
+            return cur.fetchone() is not None
+
+        return self.db.run(ask)
+
+    async def aconsume_stop(self, thread_id: str) -> bool:
+        """True once per stop request, from this process or another (no query unless one came)."""
+        if await super().aconsume_stop(thread_id):
+            return True
+        owner = self.leases.take_stop(thread_id)
+        if owner is None:
+            return False
+        await self._off(self.db.run, lambda cur: cur.execute(self.sql.clear_stop, (thread_id, owner)))
+        return True
+
+    # -- retention ---------------------------------------------------------------------------
+
+    async def aprune(self, config: Mapping[str, Any], keep_last: int) -> int:
+        """Delete all but the newest `keep_last` checkpoints of `config["thread_id"]`; the number
+        deleted. Never deleted: the newest checkpoint (a pause waits there), the checkpoints a
+        kept one is stored against, and any checkpoint another thread was forked from.
+
+        Raises:
+            ThreadBusyError: a run holds the thread (prune it when it paused or finished).
+        """
+        thread_id = _config_thread(config)
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
+            raise ValueError(f"keep_last must be a whole number >= 1, got `{keep_last!r}`")
+        async with self.lease(thread_id):
+            removed = await self._off(self._prune, thread_id, keep_last)
+        return removed
+
+    def prune(self, config: Mapping[str, Any], keep_last: int) -> int:
+        """Sync twin of `aprune`."""
+        return _sync.run(self.aprune(config, keep_last))
+
+    def _prune(self, thread_id: str, keep_last: int) -> int:
+        from agentflow_nb.checkpointer.pg.retention import prune
+
+        removed = self.db.transaction(lambda cur: prune(cur, self.sql, thread_id, keep_last))
+        self._forget(thread_id)
+        return removed
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _checked_thread_id(thread_id: str) -> str:
+    if "\x00" in thread_id:
+        raise ValueError(f"thread id {thread_id!r} contains a NUL character, which PostgreSQL cannot store")
+    return thread_id
+
+
+def _busy(thread_id: str, row: tuple[Any, ...] | None) -> ThreadBusyError:
+    if row is None or row[3] is None:
+        return ThreadBusyError(thread_id, " in another worker")
+    until = row[4].strftime("%H:%M:%S %Z").strip() if row[4] is not None else "?"
+    error = ThreadBusyError(
+        thread_id, f" in worker `{row[3]}` (its lease runs until {until} and is renewed while it runs)"
+    )
+    error.owner = row[3]  # type: ignore[attr-defined]
+    return error
+
+
+def _config_thread(config: Mapping[str, Any]) -> str:
+    thread_id = config.get("thread_id") if isinstance(config, Mapping) else None
+    if not isinstance(thread_id, str) or not thread_id:
+        raise ValueError(f"prune needs config={{'thread_id': '...'}} naming a thread; got `{config!r}`")
+    return thread_id
+
+
+def _statuses(status: Any) -> list[str] | None:
+    if status is None:
+        return None
+    items: Iterable[Any] = [status] if isinstance(status, (str, ExecutionStatus)) else status
+    values = []
+    known = [s.value for s in ExecutionStatus]
+    for item in items:
+        value = item.value if isinstance(item, ExecutionStatus) else item
+        if value not in known:
+            raise ValueError(
+                f"status `{item}` is not an execution status; expected one of "
+                f"{', '.join(f'`{k}`' for k in known)}{did_you_mean(str(value), known)}"
+            )
+        values.append(value)
+    return values
+
+
+def _fields_by_id(rows: list[Row]) -> dict[str, dict[str, str]]:
+    """Fields of each row whose chain lies within `rows` (in seq order), built incrementally."""
+    done: dict[str, dict[str, str]] = {}
+    for row in rows:
+        if row.snap:
+            done[row.checkpoint_id] = fields_of([row])
+        elif row.parent_id in done:
+            fields = dict(done[row.parent_id])
+            fields.update(zip(row.names, row.values, strict=True))
+            for name in row.dropped:
+                fields.pop(name, None)
+            done[row.checkpoint_id] = fields
+    return done
+
