@@ -59,7 +59,7 @@ chromium:
 
 # JupyterLab on the teaching notebooks, on this machine only.
 demo: $(DEMO_STAMP)
-	@echo "Starting JupyterLab on notebooks/ — open the http://127.0.0.1:$(PORT)/lab?token=... URL it prints."
+	@echo "Starting JupyterLab on notebooks/; open the address it prints below (it carries the login token)."
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --no-browser --allow-root \
 		--ServerApp.root_dir=notebooks
 

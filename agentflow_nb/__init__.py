@@ -1,7 +1,19 @@
 """agentflow_nb: human-in-the-loop agent graphs you can debug inside Jupyter.
 
-Example:
-    >>> from agentflow_nb import END, START, InMemoryCheckpointer, StateGraph
+Example: pause before a sensitive node, approve with an edit, resume.
+    >>> from agentflow_nb import END, START, AgentState, StateGraph
+    >>> class Refund(AgentState):
+    ...     approved: bool = False
+    ...     paid: bool = False
+    >>> graph = StateGraph(Refund).add_node("PAY", lambda state: {"paid": state.approved})
+    >>> app = graph.add_edge(START, "PAY").add_edge("PAY", END).compile(interrupt_before=["PAY"])
+    >>> config = {"thread_id": "refund-1"}
+    >>> app.invoke({"messages": []}, config)["interrupt_reason"]
+    'interrupt_before: PAY'
+    >>> app.update_state(config, {"approved": True}).source
+    'edit'
+    >>> app.invoke({}, config)["state"].paid
+    True
 """
 
 from __future__ import annotations
@@ -14,12 +26,16 @@ from agentflow_nb import _sync
 from agentflow_nb.checkpointer import (
     BaseCheckpointer,
     Checkpoint,
+    CheckpointCorruptError,
     CheckpointWarning,
     FileCheckpointer,
     InMemoryCheckpointer,
     PgCheckpointer,
+    UnsafeFileError,
     UnsafeRecordError,
+    UnsaveableValueError,
 )
+from agentflow_nb.errors import ThreadConflictError
 from agentflow_nb.graph import (
     END,
     START,
@@ -34,9 +50,9 @@ from agentflow_nb.graph import (
     StreamChunk,
     StreamEventType,
     ThreadBusyError,
+    UnknownFieldError,
     UnknownThreadError,
 )
-from agentflow_nb.errors import ThreadConflictError, UnsaveableValueError
 from agentflow_nb.publisher import BasePublisher, ConsolePublisher
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
@@ -83,6 +99,7 @@ __all__ = [
     "BaseCheckpointer",
     "BasePublisher",
     "Checkpoint",
+    "CheckpointCorruptError",
     "CheckpointWarning",
     "Command",
     "CompiledGraph",
@@ -104,7 +121,9 @@ __all__ = [
     "StreamEventType",
     "ThreadBusyError",
     "ThreadConflictError",
+    "UnknownFieldError",
     "UnknownThreadError",
+    "UnsafeFileError",
     "UnsafeRecordError",
     "UnsaveableValueError",
     "load_ipython_extension",

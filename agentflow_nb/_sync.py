@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 __all__ = [
-    "CtrlC", "blocking_ok", "free", "in_loop_thread", "iterate", "iterate_here", "loop", "run", "run_here",
-    "submit",
+    "CtrlC", "blocking_ok", "free", "in_loop_thread", "iterate", "iterate_here", "loop", "off_loop", "run",
+    "run_here", "submit",
 ]
 
 T = TypeVar("T")
@@ -130,6 +130,15 @@ def blocking_ok() -> bool:
         return False
 
 
+async def off_loop(func: Callable[..., T], *args: Any) -> T:
+    """Run blocking `func(*args)` where it holds up no one: inline on a private loop
+    (`blocking_ok`), else in a worker thread so that the running loop (a notebook's, or the
+    caller's) stays responsive."""
+    if blocking_ok():
+        return func(*args)
+    return await asyncio.to_thread(func, *args)
+
+
 def run_here(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
     """Run `coro` on a private loop in this thread, as `asyncio.run` does (Ctrl-C: see `CtrlC`)."""
     with _private() as runner, _armed(ctrl_c):
@@ -152,13 +161,13 @@ def run(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
             "a sync agentflow_nb call (`invoke`, `stream`, `stop`, ...) was made from inside an "
             "async node; use the async twin instead, e.g. `await app.ainvoke(...)`"
         )
-    future = asyncio.run_coroutine_threadsafe(coro, loop())
-    try:
-        with _armed(ctrl_c):
+    with _armed(ctrl_c):  # armed before the run starts: a press at its very start is graceful too
+        future = asyncio.run_coroutine_threadsafe(coro, loop())
+        try:
             result = future.result()
-    except BaseException:
-        future.cancel()  # e.g. KeyboardInterrupt in the caller: do not leave the run going
-        raise
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt in the caller: do not leave the run going
+            raise
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
     return result

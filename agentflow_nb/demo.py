@@ -1,6 +1,6 @@
 """Terminal demo: an approval workflow that pauses for a human, then resumes.
 
-Run it with `make demo` or `python -m agentflow_nb.demo`. At a terminal it asks you to approve;
+Run it with `make demo-terminal` or `python -m agentflow_nb.demo`. At a terminal it asks you to approve;
 without one (CI, a pipe) it approves by itself and says so.
 """
 

@@ -10,12 +10,16 @@ from collections.abc import Iterable
 
 __all__ = [
     "AgentflowError",
+    "CheckpointCorruptError",
     "GraphError",
     "GraphRecursionError",
     "NodeError",
     "ThreadBusyError",
     "ThreadConflictError",
+    "UnknownFieldError",
     "UnknownThreadError",
+    "UnsafeFileError",
+    "UnsafeRecordError",
     "UnsaveableValueError",
     "did_you_mean",
     "name_list",
@@ -110,18 +114,53 @@ class ThreadConflictError(AgentflowError, RuntimeError):
 
 
 class UnsaveableValueError(AgentflowError, ValueError):
-    """A checkpointer refused a value when saving it (e.g. over its size limit); nothing was saved."""
+    """A checkpointer refused a value when saving it, so that nothing is saved that would not
+    load back as it is (or that is over a store's size limit); nothing was saved.
+
+    `path` names the value where the store knows it, e.g. `messages[3].metadata.a.b`.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class UnknownThreadError(AgentflowError, LookupError):
-    """A thread was asked to resume, but nothing is saved under its id."""
+    """A thread was asked to resume, but nothing is saved under its id.
 
-    def __init__(self, thread_id: str, known: Iterable[str]) -> None:
-        known = sorted(known)
-        hint = did_you_mean(thread_id, known) or "."
+    The message names only the thread asked for: a store may be shared between users, so it
+    never lists (or guesses at) other threads' ids.
+    """
+
+    def __init__(self, thread_id: str) -> None:
         super().__init__(
-            f"thread `{thread_id}` has no saved checkpoint to resume{hint}"
-            f" Known threads: {name_list(known[:20])}. To start a new run, pass input such as "
-            '`{"messages": [Message.text_message("...")]}`.'
+            f"thread `{thread_id}` has no saved checkpoint to resume. To start a new run, pass "
+            'input such as `{"messages": [Message.text_message("...")]}`; `app.threads()` lists '
+            "the saved threads."
         )
         self.thread_id = thread_id
+
+
+class CheckpointCorruptError(AgentflowError, ValueError):
+    """A saved thread is damaged (not just torn by a crash mid-write): nothing is run from it.
+
+    `path` and `line` (1-based) say where, when the store is a file; the message says how to
+    repair it.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+class UnsafeRecordError(CheckpointCorruptError):
+    """A saved record is not one this package writes (unknown keys, another version); refused."""
+
+
+class UnsafeFileError(AgentflowError, OSError):
+    """A thread, lock or stop file is a symbolic link (or not a regular file); never followed."""
+
+
+class UnknownFieldError(AgentflowError, ValueError):
+    """An input or edit names a key that is neither a schema field nor already in the state."""

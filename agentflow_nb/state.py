@@ -47,7 +47,8 @@ class Message(BaseModel):
         'Approved'
     """
 
-    model_config = ConfigDict(frozen=True)
+    # NaN and infinities are written as JSON's usual extension (as Python's json does), so they load back
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="constants")
 
     message_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     role: Literal["user", "assistant", "system", "tool"] = "user"
@@ -74,7 +75,7 @@ class ExecutionMeta(BaseModel):
     the subgraph node `WRITER` is `"WRITER/REVIEW"` (`current_path` splits it).
     """
 
-    model_config = ConfigDict(validate_assignment=True)
+    model_config = ConfigDict(validate_assignment=True, ser_json_inf_nan="constants")
 
     status: ExecutionStatus = ExecutionStatus.RUNNING
     current_node: str | None = None
@@ -139,7 +140,7 @@ class AgentState(BaseModel):
         True
     """
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, ser_json_inf_nan="constants")
 
     messages: list[Message] = Field(default_factory=list)
     execution_meta: ExecutionMeta = Field(default_factory=ExecutionMeta)

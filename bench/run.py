@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", message=".*deprecated.*")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import burr_peer, langgraph_peer, nested, notebook_view, ours, pg, pydantic_graph_peer  # noqa: E402
+from bench import burr_peer, langgraph_peer, nested, notebook_view, ours, pg, pydantic_graph_peer, storage  # noqa: E402
 from bench.harness import median_seconds, per_step, steady_per_step  # noqa: E402
 
 STEPS = 60
@@ -185,6 +185,7 @@ def report() -> str:
             store = {"memory": "in-memory", "file": "file" if fw is ours else "SQLite file"}[kind]
             lines.append(f"| {fw.NAME} | {store} | {t[0] * US:.1f} | {t[1] * US:.1f} | {t[2] * US:.1f} | "
                          f"{t[2] / t[0]:.2f} |")
+    stored = storage.measure()
     nested_lines, nested_goals = nested.report(nested.nested_costs(rounds=ROUNDS), nested.growth_ratios())
     ours_rt = median_seconds(ours.roundtrip(), 60)
     lg_rt = median_seconds(langgraph_peer.roundtrip(), 60)
@@ -221,7 +222,8 @@ def report() -> str:
         pg_lines, pg_goals = pg.section(fast.dsn, durable.dsn)
     lines += pg_lines
     lines += ["", *nested_lines]
-    lines[header:header] = goals(cost, async_cost, grow, pg_goals + nested_goals)
+    lines += ["", *storage.section(stored, number=9)]
+    lines[header:header] = goals(cost, async_cost, grow, pg_goals + nested_goals + storage.goal_rows(stored))
     return "\n".join(lines) + "\n"
 
 
@@ -241,6 +243,11 @@ calling thread, nodes inline, as LangGraph's does; `ainvoke` runs sync nodes in 
 application, as Burr is used. Nested graphs (section 8, `bench/nested.py`): the same loop run as
 a subgraph one and three levels down, in agentflow_nb and LangGraph, the outermost graph holding
 the checkpointer.
+
+Storage (section 9, `bench/storage.py`, also runnable alone: `python bench/storage.py`): opening
+a 10,000-message file thread beside LangGraph's SqliteSaver and a 100,000-message one, opening
+time per MiB of a large last line, `get_state_history(limit=N)` of a 20,000-step thread, and the
+per-step cost at 10 and 10,000 messages for every form a node result can take.
 
 """
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ def lines(name: str) -> list[str]:
 
 def test_runtime_names_a_python_3_version():
     assert lines("runtime.txt") == ["python-3.12"]
-    assert re.fullmatch(r"python-3\.\d+", lines("runtime.txt")[0])
 
 
 def test_apt_brings_graphviz():

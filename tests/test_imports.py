@@ -42,3 +42,15 @@ def test_engine_modules_import_no_notebook_library(tmp_path):
 
 def test_the_check_sees_an_import_when_there_is_one(tmp_path):
     assert imported_after(["agentflow_nb", "graphviz"], tmp_path) == "graphviz"
+
+
+POSIX_ONLY = ("fcntl", "termios", "resource", "pwd", "grp")
+
+
+def test_the_engine_imports_where_posix_only_modules_do_not_exist():
+    # as on Windows: each of these modules fails to import
+    code = "import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in POSIX_ONLY) + (
+        f"for name in {list(ENGINE)!r}:\n    __import__(name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

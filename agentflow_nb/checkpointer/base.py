@@ -1,30 +1,38 @@
-"""The checkpointer interface, the `Checkpoint` record and the JSON codec they share.
+"""The checkpointer interface and the `Checkpoint` record.
 
 A checkpointer saves one `Checkpoint` per step. The engine tells it what the step changed
-(`StateChanges`) so a store can write only that: new messages and changed fields. Loading goes
-through the state schema from JSON text alone; nothing named in the data is imported or called.
+(`StateChanges`) so a store can write only that: new messages and changed fields. Every store
+encodes and decodes through `codec` (re-exported here), so all of them keep the same rules.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from enum import Enum
-from functools import lru_cache
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel
-from pydantic_core import to_json
 
-from agentflow_nb.checkpointer.packed import FRAME_KEY, RawFrame, attach_frames, loaded_frames, split_packed
+from agentflow_nb.checkpointer.codec import (  # noqa: F401  # re-exported, see __all__
+    decode_parts,
+    decode_state,
+    encode_fields,
+    encode_messages,
+    freeze_fields,
+    has_custom_serializers,
+    message_bytes,
+    thaw,
+)
+from agentflow_nb.checkpointer.packed import FRAME_KEY, RawFrame, loaded_frames
 from agentflow_nb.errors import ThreadBusyError
-from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus
+from agentflow_nb.state import AgentState, ExecutionStatus
 
+# The codec's and the packed format's names are importable from here too (stores and the engine
+# written against this module keep working).
 __all__ = [
     "FRAME_KEY",
     "BaseCheckpointer",
@@ -40,7 +48,6 @@ __all__ = [
     "has_custom_serializers",
     "loaded_frames",
     "new_checkpoint_id",
-    "thaw",
 ]
 
 CheckpointSource = Literal["run", "edit", "fork"]
@@ -85,12 +92,19 @@ class Checkpoint(NamedTuple):
 
     @classmethod
     def of(
-        cls, state: AgentState, *, source: CheckpointSource = "run", parent_id: str | None = None
+        cls,
+        state: AgentState,
+        *,
+        source: CheckpointSource = "run",
+        parent_id: str | None = None,
+        thread_id: str | None = None,
     ) -> Checkpoint:
-        """A new checkpoint of `state`, its position read from `state.execution_meta`."""
+        """A new checkpoint of `state` in `thread_id` (default: the state's own), its position read
+        from `state.execution_meta`. The engine always passes the caller's thread id."""
         meta = state.execution_meta
         now = time.time_ns()
-        return cls(new_checkpoint_id(now), meta.thread_id or "", meta.step, meta.current_node, meta.status,
+        thread = thread_id if thread_id is not None else meta.thread_id or ""
+        return cls(new_checkpoint_id(now), thread, meta.step, meta.current_node, meta.status,
                    source, parent_id, state, now / 1e9)
 
 
@@ -102,11 +116,12 @@ class StateChanges:
     Made by `between`, the comparison runs only if a checkpointer asks for it.
     """
 
-    __slots__ = ("_fields", "_messages_from", "_pair")
+    __slots__ = ("_fields", "_lists", "_messages_from", "_pair")
 
     def __init__(self, messages_from: int | None = None, fields: frozenset[str] | None = None) -> None:
         self._messages_from, self._fields = messages_from, fields
         self._pair: tuple[AgentState, AgentState] | None = None
+        self._lists: tuple[list[Any], list[Any]] | None = None
 
     @classmethod
     def between(
@@ -122,9 +137,19 @@ class StateChanges:
         besides messages; `kept` says `new` holds `old`'s first `kept` messages unchanged.
         """
         changes = cls(kept, touched)
+        changes._lists = (old.messages, new.messages)
         if kept is None or touched is None:
             changes._pair = (old, new)
         return changes
+
+    def messages_from_for(self, old: list[Any], new: list[Any]) -> int | None:
+        """How many of `old`'s first messages `new` keeps (see `messages_from`), taken from this
+        comparison when it is of these very lists (a caller that needs it again does not walk a
+        long list twice)."""
+        lists = self._lists
+        if lists is not None and lists[0] is old and lists[1] is new:
+            return self.messages_from
+        return _kept(old, new)
 
     def _compare(self) -> None:
         if self._pair is not None:
@@ -166,6 +191,9 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
     return changed
 
 
+_MISSING = object()
+
+
 def _kept(old: list[Any], new: list[Any]) -> int | None:
     """How many of `old`'s first items `new` starts with, when `new` is `old` with items
     appended, or `old` cut short (a subgraph's own conversation dropped); else None."""
@@ -179,98 +207,6 @@ def appended_since(old: list[Any], new: list[Any]) -> int | None:
     k = len(old)
     # List equality checks identity first, so an untouched prefix compares at C speed.
     return k if len(new) >= k and new[:k] == old else None
-
-
-def encode_messages(state: AgentState, start: int = 0) -> list[str]:
-    """JSON text of each message from index `start` on."""
-    return [m.model_dump_json() for m in state.messages[start:]]
-
-
-def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, str]:
-    """JSON text of each named non-message field (all of them when `names` is None)."""
-    if not has_custom_serializers(type(state)):  # each value serializes as itself: the fast path
-        return {name: to_json(value).decode() for name, value in _present(state, names)}
-    present = dict(_present(state, names))
-    # a packed thread's frame keys are not the model's fields: their values serialize as themselves
-    texts = {name: to_json(present.pop(name)).decode() for name in list(present) if name.startswith(FRAME_KEY)}
-    dumped = state.model_dump(mode="json", include=set(present)) if present else {}
-    return {**{name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}, **texts}
-
-
-def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, Any]:
-    """Each named non-message field in a form nothing can change later, made as cheaply as
-    possible: an immutable value as itself, the engine's metadata as a dict of its (immutable)
-    values, anything else as JSON bytes. `thaw` turns each back into JSON text."""
-    if has_custom_serializers(type(state)):
-        return {name: text.encode() for name, text in encode_fields(state, names).items()}
-    return {name: _frozen(value) for name, value in _present(state, names)}
-
-
-def thaw(frozen: Any) -> str:
-    """The JSON text of a value made by `freeze_fields`."""
-    return frozen.decode() if type(frozen) is bytes else to_json(frozen).decode()
-
-
-_IMMUTABLE = (int, float, str, bool, type(None))
-
-
-def _frozen(value: Any) -> Any:
-    kind = type(value)
-    if kind in _IMMUTABLE or isinstance(value, Enum):
-        return value
-    if kind is ExecutionMeta and value.interrupt_data is None:  # its other fields are immutable
-        return dict(value.__dict__)
-    return to_json(value)
-
-
-def _present(state: AgentState, names: Iterable[str] | None) -> Iterator[tuple[str, Any]]:
-    values = state.__dict__
-    extra = state.__pydantic_extra__ or {}
-    if names is None:
-        names = [*values, *extra]
-    for name in names:
-        if name != MESSAGES:
-            value = values[name] if name in values else extra.get(name, _MISSING)
-            if value is not _MISSING:
-                yield name, value
-
-
-_MISSING = object()
-
-
-@lru_cache(maxsize=256)
-def has_custom_serializers(schema: type[AgentState]) -> bool:
-    """True when the schema changes how a field is written (then the model must dump it)."""
-    decorators = schema.__pydantic_decorators__
-    if decorators.field_serializers or decorators.model_serializers:
-        return True
-    return any(
-        field.metadata or (field.annotation is not None and hasattr(field.annotation, "__metadata__"))
-        for field in schema.model_fields.values()
-        if field.annotation not in (int, str, float, bool)
-    )
-
-
-def decode_state(
-    schema: type[AgentState], fields: dict[str, str], messages: Iterable[str]
-) -> AgentState:
-    """Rebuild a state from JSON text through `schema` (validation only, no imports, no calls).
-
-    A thread saved inside subgraphs comes back as its root state, the frames riding along still
-    encoded (`loaded_frames`) for the graph that knows their schemas.
-    """
-    if FRAME_KEY in fields:
-        packed = split_packed(fields, list(messages))
-        if packed is not None:
-            root, root_messages, frames = packed
-            return attach_frames(_validate(schema, root, root_messages), frames)
-    return _validate(schema, fields, messages)
-
-
-def _validate(schema: type[AgentState], fields: dict[str, str], messages: Iterable[str]) -> AgentState:
-    parts = [f"{json.dumps(name)}:{text}" for name, text in fields.items()]
-    parts.append(f'"{MESSAGES}":[{",".join(messages)}]')
-    return schema.model_validate_json("{" + ",".join(parts) + "}")
 
 
 class BaseCheckpointer(ABC):

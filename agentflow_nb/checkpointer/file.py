@@ -3,47 +3,61 @@
 Each step appends one line holding only what changed (new messages, changed fields), with a
 full snapshot whenever the deltas since the last one outgrow it, so a step costs what it
 changed and a resume reads one snapshot plus the deltas after it. Lines carry a checksum; a
-torn or corrupt line is skipped with a warning. A lock file per thread (`flock`) keeps a
-second process from running the same thread, and a `.stop` file carries `stop()` across
-processes.
+torn last line (a crash mid-write) is skipped with a warning and cut by the next run, any other
+damage stops the thread with `CheckpointCorruptError` until it is repaired (`repair`). A lock
+file per thread (`locks.FileLock`: flock, msvcrt or an exclusive file) keeps a second process
+from running the same thread, and a `.stop` file carries `stop()` across processes. No thread,
+lock or stop file is ever opened through a symbolic link.
+
+The async methods do their file work off the event loop (in a worker thread), except on the
+private loop a sync `invoke` runs in its caller's thread, where nothing else waits.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import quote, unquote
 
-from agentflow_nb.checkpointer.base import (
-    BaseCheckpointer,
-    Checkpoint,
-    StateChanges,
-    decode_state,
-    encode_fields,
-    encode_messages,
+from agentflow_nb._sync import off_loop, run
+from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.chains import CheckpointWarning, ThreadFile, cut_torn_tail, line_number, rebuild
+from agentflow_nb.checkpointer.codec import encode_fields, message_bytes
+from agentflow_nb.checkpointer.locks import FileLock
+from agentflow_nb.checkpointer.paths import (
+    SUFFIX,
+    file_name,
+    fsync_folder,
+    migrate_legacy_names,
+    open_file,
+    present,
+    reader,
+    refuse_link,
+    thread_of,
+    touch,
+    unlink,
+    write_all,
 )
-from agentflow_nb.checkpointer.records import CorruptRecord, Record, encode_record, parse_record
+from agentflow_nb.checkpointer.records import Record, encode_record
+from agentflow_nb.checkpointer.repair import Keep, RepairReport, repair_file
 from agentflow_nb.errors import ThreadBusyError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
 __all__ = ["CheckpointWarning", "FileCheckpointer"]
 
-SUFFIX = ".jsonl"
+#: A lock every run and stop probe of the folder holds for the moment it takes or tests a
+#: thread's lock, so that a probe never makes a run find its thread momentarily locked.
+GATE = ".agentflow-gate"
 #: Deltas may add up to this many bytes (or the snapshot's size, if larger) before a new one.
 SNAPSHOT_MIN_BYTES = 64 * 1024
 _DURABLE = frozenset(
     {ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER, ExecutionStatus.STOPPED,
      ExecutionStatus.ERROR, ExecutionStatus.COMPLETED}
 )
-
-
-class CheckpointWarning(UserWarning):
-    """A damaged line was skipped while reading a thread file."""
 
 
 class _Entry(NamedTuple):
@@ -62,9 +76,20 @@ class FileCheckpointer(BaseCheckpointer):
         path: the folder (created if missing).
         durable: fsync at every pause, stop, error, completion and edit (default True).
 
-    Example:
-        >>> import tempfile
-        >>> saver = FileCheckpointer(tempfile.mkdtemp())
+    Example: a thread is a file of JSON lines, one per step; a new process resumes it.
+        >>> import json, tempfile
+        >>> from agentflow_nb.graph import StateGraph
+        >>> folder = tempfile.mkdtemp()
+        >>> graph = StateGraph().add_node("ASK", lambda s: "sure?").add_node("ACT", lambda s: "done")
+        >>> app = graph.compile(checkpointer=FileCheckpointer(folder), interrupt_before=["ACT"])
+        >>> app.invoke({"messages": []}, {"thread_id": "t"})["interrupted"]
+        True
+        >>> with open(f"{folder}/t.jsonl") as file:
+        ...     [(r["step"], r["node"], r["status"]) for r in map(json.loads, file)]
+        [(0, None, 'running'), (1, 'ASK', 'running'), (1, 'ACT', 'interrupted_before')]
+        >>> later = graph.compile(checkpointer=FileCheckpointer(folder))  # e.g. in another process
+        >>> [m.content for m in later.invoke({}, {"thread_id": "t"})["messages"]]
+        ['sure?', 'done']
     """
 
     any_loop = True
@@ -73,39 +98,117 @@ class FileCheckpointer(BaseCheckpointer):
         super().__init__()
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        migrate_legacy_names(self.path)
         self.durable = durable
         self._guard = threading.Lock()
         self._index: dict[str, dict[str, _Entry]] = {}
         self._append_fds: dict[str, int] = {}
-        self._lock_fds: dict[str, int] = {}
+        self._locks: dict[str, FileLock] = {}
         self._files: dict[str, Path] = {}
+        self._gate = FileLock(self.path / GATE, named=False)
+        self._sides: dict[tuple[str, str], Path] = {}
 
     def __repr__(self) -> str:
         return f"FileCheckpointer({str(self.path)!r})"
 
-    # -- files ----------------------------------------------------------------------------
-
     def file_for(self, thread_id: str) -> Path:
-        """The JSONL file of a thread."""
+        """The JSONL file of a thread: its id percent-encoded, upper-case letters too, so that
+        ids differing only in case get different files on case-insensitive disks."""
         known = self._files.get(thread_id)
-        if known is not None:
-            return known
-        name = quote(thread_id, safe="-_.@")
-        if not thread_id or len(name) > 200 or name.startswith("."):
-            raise ValueError(
-                f"thread id `{thread_id}` cannot name a file (empty, too long, or starting with "
-                "`.`); use a shorter id made of letters, digits, `-`, `_`"
-            )
-        path = self._files[thread_id] = self.path / f"{name}{SUFFIX}"
-        return path
+        if known is None:
+            known = self._files[thread_id] = self.path / f"{file_name(thread_id)}{SUFFIX}"
+        return known
 
     def _side(self, thread_id: str, suffix: str) -> Path:
-        return self.file_for(thread_id).with_suffix(suffix)
+        """The thread's `.lock` or `.stop` file (asked for at every step: kept)."""
+        key = (thread_id, suffix)
+        side = self._sides.get(key)
+        if side is None:
+            side = self._sides[key] = self.file_for(thread_id).with_suffix(suffix)
+        return side
+
+    # -- the interface: file work off the event loop ----------------------------------------
+
+    async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
+        """Append one line: a delta against the parent when possible, else a snapshot.
+
+        Raises:
+            UnsaveableValueError: a value would not load back as it is (nothing is written).
+        """
+        await off_loop(self._put, checkpoint, changes)
+
+    async def aget(
+        self,
+        thread_id: str,
+        checkpoint_id: str | None = None,
+        *,
+        schema: type[AgentState] = AgentState,
+    ) -> Checkpoint | None:
+        """The newest checkpoint (or the one named), read from its snapshot on.
+
+        Raises:
+            CheckpointCorruptError: a line it needs is damaged (not just a torn last line).
+        """
+        return await off_loop(self._get, thread_id, checkpoint_id, schema)
+
+    async def alist(
+        self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
+    ) -> list[Checkpoint]:
+        """The thread's checkpoints, newest first; with `limit`, only the newest `limit` are
+        read and rebuilt (the file is read back from its end only as far as they need)."""
+        return await off_loop(self._list, thread_id, schema, limit)
+
+    async def athreads(self) -> list[str]:
+        """Every thread with a non-empty file in the folder, named as this store names files
+        (files named by hand, links and empty files are left out: `get_state` opens none)."""
+        return await off_loop(self._threads)
+
+    async def arepair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
+        """Repair a damaged thread file (see `agentflow_nb.checkpointer.repair`).
+
+        `keep="before-damage"` keeps every line before the first damaged one;
+        `keep="last-snapshot"` also keeps every later checkpoint that can still be rebuilt. The
+        file as it was is copied beside it first. Holds the thread, so no run is in the way.
+
+        Raises:
+            ThreadBusyError: a run holds the thread.
+        """
+        async with self.lease(thread_id):
+            return await off_loop(self._repair, thread_id, keep, dry_run)
+
+    def repair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
+        """Sync twin of `arepair`."""
+        return run(self.arepair(thread_id, keep, dry_run=dry_run))
+
+    async def _acquire(self, thread_id: str) -> None:
+        await super()._acquire(thread_id)
+        try:
+            await off_loop(self._lock, thread_id)
+        except BaseException:
+            await self._release(thread_id)
+            raise
+
+    async def _release(self, thread_id: str) -> None:
+        await off_loop(self._unlock, thread_id)
+        await super()._release(thread_id)
+
+    async def ais_running(self, thread_id: str) -> bool:
+        """True while a run in this or another process holds the thread."""
+        return await super().ais_running(thread_id) or await off_loop(self._held_elsewhere, thread_id)
+
+    async def arequest_stop(self, thread_id: str) -> bool:
+        """Ask the run holding the thread, in any process, to stop at its next node boundary."""
+        if await super().arequest_stop(thread_id):
+            return True
+        return await off_loop(self._held_elsewhere, thread_id, True)
+
+    async def aconsume_stop(self, thread_id: str) -> bool:
+        """True once per stop request, from this process or another."""
+        return await super().aconsume_stop(thread_id) or await off_loop(self._take_stop_file, thread_id)
 
     # -- writing --------------------------------------------------------------------------
 
-    async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
-        """Append one line: a delta against the parent when possible, else a snapshot."""
+    def _put(self, checkpoint: Checkpoint, changes: StateChanges | None) -> None:
         thread_id, state = checkpoint.thread_id, checkpoint.state
         path = self.file_for(thread_id)
         with self._guard:
@@ -115,7 +218,7 @@ class FileCheckpointer(BaseCheckpointer):
             try:
                 offset = os.lseek(fd, 0, os.SEEK_END)
                 line, entry = self._line(checkpoint, state, changes, parent, offset)
-                _write_all(fd, line)
+                write_all(fd, line)
                 if self.durable and (checkpoint.status in _DURABLE or checkpoint.source != "run"):
                     os.fsync(fd)
             finally:
@@ -139,14 +242,14 @@ class FileCheckpointer(BaseCheckpointer):
             drop = sorted(set(changes.fields or ()) - set(fields)) if changes.fields is not None else []
             line = encode_record(
                 checkpoint, snap=False, base=parent.base, mfrom=mfrom, fields=fields, drop=drop,
-                messages=encode_messages(state, mfrom),
+                messages=message_bytes(state, mfrom),
             )
             since = parent.since + len(line)
             if since <= max(parent.snap_size, SNAPSHOT_MIN_BYTES):
                 return line, _Entry(n, parent.base, parent.snap_size, since)
         line = encode_record(
             checkpoint, snap=True, base=offset, mfrom=0, fields=encode_fields(state), drop=[],
-            messages=encode_messages(state),
+            messages=message_bytes(state),
         )
         return line, _Entry(n, offset, len(line), 0)
 
@@ -154,218 +257,130 @@ class FileCheckpointer(BaseCheckpointer):
         fd = self._append_fds.get(thread_id)
         if fd is not None:
             return fd, False
-        created = not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        created = not present(path)
+        fd = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         if created and self.durable:
-            _fsync_dir(self.path)
-        if thread_id in self._lock_fds:  # held for a run: keep it open until the run ends
+            fsync_folder(self.path)
+        if thread_id in self._locks:  # held for a run: keep it open until the run ends
             self._append_fds[thread_id] = fd
             return fd, False
         return fd, True
 
     # -- reading --------------------------------------------------------------------------
 
-    async def aget(
-        self,
-        thread_id: str,
-        checkpoint_id: str | None = None,
-        *,
-        schema: type[AgentState] = AgentState,
-    ) -> Checkpoint | None:
-        """The newest intact checkpoint (or the one named), read from its snapshot on."""
+    def _get(self, thread_id: str, checkpoint_id: str | None, schema: type[AgentState]) -> Checkpoint | None:
+        with self._open(thread_id) as file:
+            if file is None:
+                return None
+            if checkpoint_id is None:
+                chains, records = file.newest(1)
+            else:
+                located = file.find(checkpoint_id)
+                if located is None:
+                    return None
+                chains, records = located[0], [located[1]]
+            if not records:
+                return None
+            self._remember(thread_id, chains.records)
+            return rebuild(file, chains, records[0], schema)
+
+    def _list(self, thread_id: str, schema: type[AgentState], limit: int | None) -> list[Checkpoint]:
+        with self._open(thread_id) as file:
+            if file is None or limit == 0:
+                return []
+            chains, records = file.newest(limit)
+            self._remember(thread_id, chains.records)
+            return [rebuild(file, chains, record, schema) for record in records]
+
+    def _threads(self) -> list[str]:
+        found = []
+        for entry in os.scandir(self.path):
+            if entry.name.endswith(SUFFIX) and entry.is_file(follow_symlinks=False):
+                thread_id = thread_of(entry.name[: -len(SUFFIX)])
+                if thread_id is not None and entry.stat(follow_symlinks=False).st_size > 0:
+                    found.append(thread_id)
+        return sorted(found)
+
+    @contextmanager
+    def _open(self, thread_id: str) -> Iterator[ThreadFile | None]:
+        """The thread file open for reading (None when there is none); warns of a torn tail."""
         path = self.file_for(thread_id)
-        if not path.exists():
-            return None
-        start = 0 if checkpoint_id is not None else _tail_base(path)
-        records = self._read(path, start, thread_id)
-        found = _newest(records, checkpoint_id, schema, thread_id)
-        if found is None and start > 0:  # the chain reaches back before the tail's snapshot
-            records = self._read(path, 0, thread_id)
-            found = _newest(records, checkpoint_id, schema, thread_id)
-        return found
+        if not present(path):
+            yield None
+            return
+        with reader(path) as handle:
+            file = ThreadFile(path, handle, thread_id)
+            if file.torn:
+                warnings.warn(
+                    f"{path.name} ends in a torn record (line {line_number(handle, file.end)}, "
+                    f"{file.torn} bytes: a write that never finished); it is skipped, and cut "
+                    "when the thread runs again", CheckpointWarning, stacklevel=2,
+                )
+            yield file
 
-    async def alist(
-        self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
-    ) -> list[Checkpoint]:
-        """Every intact checkpoint, newest first."""
-        path = self.file_for(thread_id)
-        if not path.exists():
-            return []
-        records = self._read(path, 0, thread_id)
-        rebuilt = _rebuild_all(records)
-        out: list[Checkpoint] = []
-        for record in reversed(records):
-            if limit is not None and len(out) >= limit:
-                break
-            if record.id in rebuilt:
-                fields, messages = rebuilt[record.id]
-                out.append(_checkpoint(record, thread_id, decode_state(schema, fields, messages)))
-        return out
-
-    async def athreads(self) -> list[str]:
-        """Every thread with a file in the folder."""
-        return sorted(unquote(p.name[: -len(SUFFIX)]) for p in self.path.glob(f"*{SUFFIX}"))
-
-    def _read(self, path: Path, start: int, thread_id: str) -> list[Record]:
-        """Parse the file from `start`; warn about and skip damaged lines; refresh the index."""
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            data = handle.read()
-        records: list[Record] = []
-        for offset, raw in _lines(data, start):
-            try:
-                records.append(parse_record(raw, offset, path.name))
-            except CorruptRecord as exc:
-                warnings.warn(f"{exc}; skipped, the thread goes on from its last good record",
-                              CheckpointWarning, stacklevel=4)
+    def _remember(self, thread_id: str, records: list[Record]) -> None:
+        """Note what a writer needs to append deltas after the records read."""
         with self._guard:
             entries = self._index.setdefault(thread_id, {})
             for record in records:
                 entry = _entry_of(record, entries)
                 if entry is not None:
                     entries[record.id] = entry
-        return records
+
+    def _repair(self, thread_id: str, keep: Keep, dry_run: bool) -> RepairReport:
+        path = self.file_for(thread_id)
+        if not present(path):
+            return RepairReport(thread_id, None, "", 0, 0, None, None)
+        report = repair_file(path, thread_id, keep, dry_run=dry_run)
+        with self._guard:
+            self._index.pop(thread_id, None)  # offsets moved
+        return report
 
     # -- run control across processes -----------------------------------------------------
 
-    async def _acquire(self, thread_id: str) -> None:
-        await super()._acquire(thread_id)
-        try:
-            fd = os.open(self._side(thread_id, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise ThreadBusyError(thread_id, " in another process") from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            self._lock_fds[thread_id] = fd
-            self._side(thread_id, ".stop").unlink(missing_ok=True)
-            _repair_tail(self.file_for(thread_id))
-        except BaseException:
-            await super()._release(thread_id)
-            raise
+    def _lock(self, thread_id: str) -> None:
+        lock = FileLock(self._side(thread_id, ".lock"))
+        with self._gate.hold():  # a stop probe never holds the lock while we try it
+            if not lock.acquire(blocking=False):
+                owner = lock.owner()
+                raise ThreadBusyError(thread_id, f" in another process{f' ({owner})' if owner else ''}")
+            self._locks[thread_id] = lock
+            unlink(self._side(thread_id, ".stop"))  # a request left over from an earlier run
+        cut_torn_tail(self.file_for(thread_id))
 
-    async def _release(self, thread_id: str) -> None:
+    def _unlock(self, thread_id: str) -> None:
         with self._guard:
             append_fd = self._append_fds.pop(thread_id, None)
         if append_fd is not None:
             os.close(append_fd)
-        self._side(thread_id, ".stop").unlink(missing_ok=True)
-        lock_fd = self._lock_fds.pop(thread_id, None)
-        if lock_fd is not None:
-            fcntl.flock(lock_fd, fcntl.LOCK_UN)
-            os.close(lock_fd)
-        await super()._release(thread_id)
+        lock = self._locks.pop(thread_id, None)
+        if lock is not None:
+            unlink(self._side(thread_id, ".stop"))
+            lock.release()
 
-    def _held_elsewhere(self, thread_id: str) -> bool:
-        lock = self._side(thread_id, ".lock")
-        if not lock.exists():
+    def _held_elsewhere(self, thread_id: str, then_stop: bool = False) -> bool:
+        """Whether another process (or another store on this folder) runs the thread; with
+        `then_stop`, also leave it a stop request. Takes the thread's lock for a moment to tell,
+        always inside the gate, where no run is taking it."""
+        path = self._side(thread_id, ".lock")
+        refuse_link(path)
+        if not path.exists():  # every holder creates the lock file
             return False
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        probe = FileLock(path)
+        with self._gate.hold():
+            if probe.acquire(blocking=False):
+                probe.release()
+                return False
+            if then_stop:
+                touch(self._side(thread_id, ".stop"))
             return True
-        finally:
-            os.close(fd)  # closing drops a probe lock we may have taken
-        return False
 
-    async def ais_running(self, thread_id: str) -> bool:
-        """True while a run in this or another process holds the thread."""
-        return await super().ais_running(thread_id) or self._held_elsewhere(thread_id)
-
-    async def arequest_stop(self, thread_id: str) -> bool:
-        """Ask the run holding the thread, in any process, to stop at its next node boundary."""
-        if await super().arequest_stop(thread_id):
-            return True
-        if not self._held_elsewhere(thread_id):
-            return False
-        self._side(thread_id, ".stop").touch()
-        return True
-
-    async def aconsume_stop(self, thread_id: str) -> bool:
-        """True once per stop request, from this process or another."""
-        if await super().aconsume_stop(thread_id):
-            return True
+    def _take_stop_file(self, thread_id: str) -> bool:
         stop = self._side(thread_id, ".stop")
-        if stop.exists():
-            stop.unlink(missing_ok=True)
+        if os.path.lexists(stop):
+            unlink(stop)
             return True
         return False
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _lines(data: bytes, start: int) -> Iterable[tuple[int, bytes]]:
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        yield start + pos, data[pos:end]
-        pos = end
-
-
-def _tail_base(path: Path) -> int:
-    """Where the chain of the file's last complete line starts (0 if that line is damaged)."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        chunk, block = b"", 64 * 1024
-        while True:
-            begin = max(0, size - len(chunk) - block)
-            handle.seek(begin)
-            chunk = handle.read(size - begin)
-            cut = chunk.rfind(b"\n")
-            if cut < 0 and begin > 0:
-                continue
-            previous = chunk.rfind(b"\n", 0, cut)
-            if previous < 0 and begin > 0:
-                continue
-            line_start = begin + previous + 1
-            try:
-                return parse_record(chunk[previous + 1 : cut + 1], line_start, path.name).base
-            except (CorruptRecord, ValueError):
-                return 0
-
-
-def _repair_tail(path: Path) -> None:
-    """Cut a torn last line (a write that never finished) before appending after it."""
-    if not path.exists():
-        return
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb+") as handle:
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        back = min(size, 1 << 20)
-        handle.seek(size - back)
-        tail = handle.read(back)
-        cut = tail.rfind(b"\n")
-        keep = size - back + cut + 1 if cut >= 0 else 0
-        warnings.warn(
-            f"{path.name} ended in a torn record ({size - keep} bytes); removed it before appending",
-            CheckpointWarning, stacklevel=4,
-        )
-        handle.truncate(keep)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _entry_of(record: Record, entries: dict[str, _Entry]) -> _Entry | None:
@@ -375,60 +390,3 @@ def _entry_of(record: Record, entries: dict[str, _Entry]) -> _Entry | None:
     if parent is None:
         return None
     return _Entry(record.n, parent.base, parent.snap_size, parent.since + record.size)
-
-
-def _apply(record: Record, fields: dict[str, str], messages: list[str]) -> tuple[dict[str, str], list[str]]:
-    if record.snap:
-        return dict(record.fields), list(record.messages)
-    fields = {**fields, **record.fields}
-    for name in record.drop:
-        fields.pop(name, None)
-    return fields, messages[: record.mfrom] + list(record.messages)
-
-
-def _rebuild_all(records: list[Record]) -> dict[str, tuple[dict[str, str], list[str]]]:
-    """Fields and messages of every record whose chain is intact within `records`."""
-    done: dict[str, tuple[dict[str, str], list[str]]] = {}
-    for record in records:
-        if record.snap:
-            done[record.id] = _apply(record, {}, [])
-        elif record.parent in done:
-            done[record.id] = _apply(record, *done[record.parent])
-    return done
-
-
-def _newest(
-    records: list[Record], checkpoint_id: str | None, schema: type[AgentState], thread_id: str
-) -> Checkpoint | None:
-    by_id = {r.id: r for r in records}
-    candidates = [by_id[checkpoint_id]] if checkpoint_id in by_id else []
-    if checkpoint_id is None:
-        candidates = list(reversed(records))
-    for record in candidates:
-        chain = _chain(record, by_id)
-        if chain is None:
-            continue
-        fields: dict[str, str] = {}
-        messages: list[str] = []
-        for link in chain:
-            fields, messages = _apply(link, fields, messages)
-        return _checkpoint(record, thread_id, decode_state(schema, fields, messages))
-    return None
-
-
-def _chain(record: Record, by_id: dict[str, Record]) -> list[Record] | None:
-    chain = [record]
-    while not chain[-1].snap:
-        parent = by_id.get(chain[-1].parent or "")
-        if parent is None:
-            return None
-        chain.append(parent)
-    return chain[::-1]
-
-
-def _checkpoint(record: Record, thread_id: str, state: AgentState) -> Checkpoint:
-    return Checkpoint(
-        checkpoint_id=record.id, thread_id=thread_id, step=record.step, node=record.node,
-        status=ExecutionStatus(record.status), source=record.source,  # type: ignore[arg-type]
-        parent_id=record.parent, state=state, created_at=record.at,
-    )

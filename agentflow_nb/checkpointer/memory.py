@@ -34,10 +34,15 @@ class InMemoryCheckpointer(BaseCheckpointer):
     A step that appends messages stores only the new ones, so the cost of a step does not grow
     with the length of the conversation.
 
-    Example:
-        >>> from agentflow_nb.checkpointer import InMemoryCheckpointer
-        >>> InMemoryCheckpointer().get_threads_count()
-        0
+    Example: what is saved is a copy; changing the live state later changes nothing saved.
+        >>> import asyncio
+        >>> from agentflow_nb.checkpointer import Checkpoint, InMemoryCheckpointer
+        >>> from agentflow_nb.state import AgentState
+        >>> saver, state = InMemoryCheckpointer(), AgentState(notes=["saved"])
+        >>> asyncio.run(saver.aput(Checkpoint.of(state, thread_id="t")))
+        >>> state.notes.append("changed later")
+        >>> asyncio.run(saver.aget("t")).state.notes
+        ['saved']
     """
 
     any_loop = True
@@ -47,10 +52,6 @@ class InMemoryCheckpointer(BaseCheckpointer):
         self._lock = threading.Lock()
         self._threads: dict[str, list[_Record]] = {}
         self._by_id: dict[str, _Record] = {}
-
-    def get_threads_count(self) -> int:
-        """How many threads are saved."""
-        return len(self._threads)
 
     async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
         """Save `checkpoint`, storing only what `changes` says is new."""

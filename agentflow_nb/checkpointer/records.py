@@ -1,55 +1,63 @@
 """The line format of `FileCheckpointer`: one JSON object per checkpoint, with a checksum.
 
-A line reads `{"sum":"<crc32 hex>","v":1,"id":...,"step":...,"node":...,"status":...,...}`. The
-checksum covers the same object without its `sum` member. A `snap` record holds the whole state;
-a delta holds only what changed since its `parent`: the messages after the parent's first
-`mfrom`, and the changed `fields` (`drop` lists fields that went away). `base` is the offset of
-the snapshot a record's chain starts from, so a reader can begin there.
+A line reads `{"sum":"<crc32 hex>","v":2,"mlen":<bytes>,"id":...,"step":...,...,"fields":{...},
+"messages":[...]}`. The checksum covers the same object without its `sum` member. A `snap`
+record holds the whole state; a delta holds only what changed since its `parent`: the messages
+after the parent's first `mfrom`, and the changed `fields` (`drop` lists fields that went away).
+`base` is the offset of the snapshot a record's chain starts from, so a reader can begin there
+(a hint only: chains are followed by `parent` ids, so a wrong `base` costs time, never data).
+`mlen` is the length of the messages array's contents, so a reader takes them as they are,
+without parsing them twice (they are parsed once, by the state schema). Version-1 lines (no
+`mlen`) are still read. A line may end in CRLF (a file converted by an editor or by git).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from agentflow_nb.checkpointer.base import Checkpoint
-from agentflow_nb.errors import AgentflowError
+from agentflow_nb.errors import UnsafeRecordError
+from agentflow_nb.state import ExecutionStatus
 
 __all__ = [
     "CorruptRecord",
     "Record",
+    "TornRecord",
     "UnsafeRecordError",
+    "encode_line",
     "encode_record",
     "parse_record",
 ]
 
-VERSION = 1
-_PREFIX = b'{"sum":"'
-_SUM_END = len(_PREFIX) + 8
+VERSION = 2
+_V2 = re.compile(rb'\{"sum":"([0-9a-f]{8})","v":2,"mlen":(0|[1-9][0-9]{0,14}),')
+_V1 = re.compile(rb'\{"sum":"([0-9a-f]{8})","v":1,')
+_SUM_END = len(b'{"sum":"01234567",')
+_MESSAGES = b',"messages":['
 ENVELOPE = frozenset(
-    {"v", "id", "thread", "step", "node", "status", "source", "parent", "at", "snap", "base",
+    {"v", "mlen", "id", "thread", "step", "node", "status", "source", "parent", "at", "snap", "base",
      "n", "mfrom", "fields", "drop", "messages"}
 )
-#: Keys that serializers use to name code to import or call; data never needs them.
-CODE_KEYS = frozenset(
-    {"__class__", "__module__", "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__",
-     "__pickle__", "py/object", "py/reduce", "py/type", "py/function", "py/newobj", "py/newargs"}
-)
+_STATUSES = frozenset(status.value for status in ExecutionStatus)
+_SOURCES = frozenset({"run", "edit", "fork"})
 
 
 class CorruptRecord(ValueError):
-    """A line that is torn or fails its checksum; readers skip it with a warning."""
+    """A complete line that is damaged: checksum, structure or values. Carries the reason."""
 
 
-class UnsafeRecordError(AgentflowError, ValueError):
-    """A record names a class, module or pickle. It is refused, never loaded."""
+class TornRecord(CorruptRecord):
+    """The last line has no line end: a write that never finished (a crash)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
-    """One parsed line; `fields` and `messages` are kept as JSON text."""
+    """One parsed line. `fields` are JSON text per field; `messages` is the raw JSON text of
+    the new messages, comma-separated (empty when there are none)."""
 
     offset: int
     size: int
@@ -66,7 +74,13 @@ class Record:
     mfrom: int
     fields: dict[str, str]
     drop: tuple[str, ...]
-    messages: tuple[str, ...]
+    messages: bytes
+
+    def head(self) -> dict[str, Any]:
+        """The envelope values of this record, as `encode_line` takes them."""
+        return {"id": self.id, "step": self.step, "node": self.node, "status": self.status,
+                "source": self.source, "parent": self.parent, "at": self.at, "snap": self.snap,
+                "base": self.base, "n": self.n, "mfrom": self.mfrom, "drop": list(self.drop)}
 
 
 def encode_record(
@@ -77,69 +91,141 @@ def encode_record(
     mfrom: int,
     fields: dict[str, str],
     drop: list[str],
-    messages: list[str],
+    messages: bytes,
 ) -> bytes:
-    """The line for `checkpoint`, newline included. `fields`/`messages` are JSON text."""
+    """The line for `checkpoint`, newline included. `fields` are JSON text per field,
+    `messages` the JSON text of the new messages joined by commas."""
     head = {
-        "v": VERSION, "id": checkpoint.checkpoint_id, "thread": checkpoint.thread_id,
-        "step": checkpoint.step, "node": checkpoint.node, "status": checkpoint.status.value,
-        "source": checkpoint.source, "parent": checkpoint.parent_id, "at": checkpoint.created_at,
-        "snap": snap, "base": base, "n": len(checkpoint.state.messages), "mfrom": mfrom, "drop": drop,
+        "id": checkpoint.checkpoint_id, "thread": checkpoint.thread_id, "step": checkpoint.step,
+        "node": checkpoint.node, "status": checkpoint.status.value, "source": checkpoint.source,
+        "parent": checkpoint.parent_id, "at": checkpoint.created_at, "snap": snap, "base": base,
+        "n": len(checkpoint.state.messages), "mfrom": mfrom, "drop": drop,
     }
+    return encode_line(head, fields, messages)
+
+
+def encode_line(head: dict[str, Any], fields: dict[str, str], messages: bytes) -> bytes:
+    """A version-2 line from its envelope values, field texts and raw messages."""
     field_text = ",".join(f"{json.dumps(name)}:{text}" for name, text in fields.items())
-    body = (
-        json.dumps(head, separators=(",", ":"))[:-1]
-        + f',"fields":{{{field_text}}},"messages":[{",".join(messages)}]}}'
-    ).encode()
+    body = b"".join((
+        b'{"v":2,"mlen":%d,' % len(messages),
+        json.dumps(head, separators=(",", ":"))[1:-1].encode(),
+        f',"fields":{{{field_text}}}'.encode(),
+        _MESSAGES, messages, b"]}",
+    ))
     return b'{"sum":"%08x",' % zlib.crc32(body) + body[1:] + b"\n"
 
 
-def _guard(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    for key, _ in pairs:
-        if key in CODE_KEYS:
-            raise UnsafeRecordError(f"`{key}`")
-    return dict(pairs)
+def parse_record(raw: bytes, offset: int) -> Record:
+    """Check and parse one line (its line end included) read at byte `offset`.
+
+    Raises:
+        TornRecord: the line has no line end.
+        CorruptRecord: the checksum does not match, or the record is malformed.
+        UnsafeRecordError: the record has unknown keys or another version.
+    """
+    if not raw.endswith(b"\n"):
+        raise TornRecord("it has no line end (a write that never finished)")
+    line = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+    v2 = _V2.match(line)
+    if v2 is None and _V1.match(line) is None:
+        if line.startswith(b'{"sum":"') and b'"v":' in line[:_SUM_END + 8]:
+            raise UnsafeRecordError("it is not a version-1 or version-2 checkpoint")
+        raise CorruptRecord("it has no checksum")
+    body = b"{" + line[_SUM_END:]
+    if zlib.crc32(body) != int(line[8:16], 16):
+        raise CorruptRecord("it fails its checksum")
+    if v2 is not None:
+        data, messages = _split_v2(line, v2)
+    else:
+        data = _loads(body)
+        messages = _v1_messages(data.get("messages"))
+    return _record(data, messages, offset, len(raw))
+
+
+def _split_v2(line: bytes, match: re.Match[bytes]) -> tuple[dict[str, Any], bytes]:
+    """The envelope and fields (parsed) and the messages (as they are) of a version-2 line."""
+    end = len(line) - 2
+    start = end - int(match.group(2))
+    if not line.endswith(b"]}") or start < match.end() or line[start - len(_MESSAGES) : start] != _MESSAGES:
+        raise CorruptRecord("its messages are not where its `mlen` says")
+    data = _loads(b"{" + line[match.end() : start - len(_MESSAGES)] + b"}")
+    data["v"], data["mlen"] = 2, end - start
+    return data, line[start:end]
+
+
+def _loads(text: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting beyond the parser
+        raise CorruptRecord(f"it is not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise CorruptRecord("it is not a JSON object")
+    return data
+
+
+def _v1_messages(messages: Any) -> bytes:
+    if not isinstance(messages, list):
+        raise CorruptRecord("`messages` is not a list")
+    return json.dumps(messages, separators=(",", ":"))[1:-1].encode()
+
+
+def _record(data: dict[str, Any], messages: bytes, offset: int, size: int) -> Record:
+    unknown = set(data) - ENVELOPE
+    if unknown:
+        raise UnsafeRecordError(f"it has unknown keys {sorted(unknown)}")
+    fields, drop = data.get("fields"), data.get("drop")
+    if not isinstance(fields, dict):
+        raise CorruptRecord("`fields` is not an object")
+    if "messages" in fields:  # the messages are kept apart; a field of that name would hide them
+        raise CorruptRecord("its `fields` hold `messages`, which are kept apart")
+    if not isinstance(drop, list) or not all(isinstance(name, str) for name in drop):
+        raise CorruptRecord("`drop` is not a list of field names")
+    _check_envelope(data)
+    return Record(
+        offset=offset, size=size, id=data["id"], parent=data["parent"], step=data["step"],
+        node=data["node"], status=data["status"], source=data["source"], at=float(data["at"]),
+        snap=data["snap"], base=data["base"], n=data["n"], mfrom=data["mfrom"],
+        fields={name: _text(value) for name, value in fields.items()}, drop=tuple(drop),
+        messages=messages,
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+_CHECKS: dict[str, tuple[str, Any]] = {
+    "id": ("a non-empty string", lambda v: type(v) is str and v != ""),
+    "parent": ("a string or null", lambda v: v is None or type(v) is str),
+    "step": ("a whole number >= 0", _is_int),
+    "node": ("a string or null", lambda v: v is None or type(v) is str),
+    "status": ("a status", lambda v: type(v) is str and v in _STATUSES),
+    "source": ("`run`, `edit` or `fork`", lambda v: type(v) is str and v in _SOURCES),
+    "at": ("a number", lambda v: type(v) in (int, float)),
+    "snap": ("true or false", lambda v: type(v) is bool),
+    "base": ("a whole number >= 0", _is_int),
+    "n": ("a whole number >= 0", _is_int),
+    "mfrom": ("a whole number >= 0", _is_int),
+}
+
+
+def _check_envelope(data: dict[str, Any]) -> None:
+    for key, (expected, ok) in _CHECKS.items():
+        if key not in data:
+            raise CorruptRecord(f"it has no `{key}`")
+        if not ok(data[key]):
+            raise CorruptRecord(f"`{key}` is {_short(data[key])}, not {expected}")
+    if data["mfrom"] > data["n"]:
+        raise CorruptRecord("its `mfrom` is larger than its `n`")
+    if data["snap"] and data["mfrom"] != 0:
+        raise CorruptRecord("it is a snapshot with `mfrom` other than 0")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return f"`{text[:40]}`"
 
 
 def _text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-def parse_record(raw: bytes, offset: int, where: str) -> Record:
-    """Check and parse one line read at `offset` of `where` (a file name, for messages).
-
-    Raises:
-        CorruptRecord: torn, or the checksum does not match.
-        UnsafeRecordError: the record names a class, module or pickle, or has unknown keys.
-    """
-    if not raw.endswith(b"\n"):
-        raise CorruptRecord(f"torn record at byte {offset} of {where} (no line end)")
-    if not raw.startswith(_PREFIX) or raw[_SUM_END : _SUM_END + 2] != b'",':
-        raise CorruptRecord(f"record at byte {offset} of {where} has no checksum")
-    body = b"{" + raw[_SUM_END + 2 : -1]
-    try:
-        expected = int(raw[len(_PREFIX) : _SUM_END], 16)
-    except ValueError:
-        raise CorruptRecord(f"record at byte {offset} of {where} has a damaged checksum") from None
-    if zlib.crc32(body) != expected:
-        raise CorruptRecord(f"record at byte {offset} of {where} fails its checksum")
-    try:
-        data = json.loads(body, object_pairs_hook=_guard)
-    except UnsafeRecordError as exc:
-        raise UnsafeRecordError(
-            f"record at byte {offset} of {where} names code to load ({exc}); checkpoints hold "
-            "plain JSON data only, so it is refused. Remove that record if you did not write it."
-        ) from None
-    unknown = set(data) - ENVELOPE
-    if unknown or data.get("v") != VERSION:
-        raise UnsafeRecordError(
-            f"record at byte {offset} of {where} is not a version-{VERSION} checkpoint "
-            f"(unknown keys {sorted(unknown)}, version {data.get('v')!r}); it is refused"
-        )
-    return Record(
-        offset=offset, size=len(raw), id=data["id"], parent=data["parent"], step=data["step"],
-        node=data["node"], status=data["status"], source=data["source"], at=data["at"],
-        snap=data["snap"], base=data["base"], n=data["n"], mfrom=data["mfrom"],
-        fields={name: _text(value) for name, value in data["fields"].items()},
-        drop=tuple(data["drop"]), messages=tuple(_text(m) for m in data["messages"]),
-    )

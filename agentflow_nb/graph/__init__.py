@@ -1,7 +1,17 @@
 """Build and run agent graphs: `StateGraph`, `CompiledGraph`, `START`, `END`, `Command`.
 
-Example:
+Example: a router picks the next node from the state.
     >>> from agentflow_nb.graph import END, START, StateGraph
+    >>> graph = StateGraph()
+    >>> graph = graph.add_node("TRIAGE", lambda state: None).add_node("ESCALATE", lambda state: "escalated")
+    >>> graph = graph.add_edge(START, "TRIAGE").add_edge("ESCALATE", END)
+    >>> urgent = lambda state: "ESCALATE" if "urgent" in state.messages[-1].content else END
+    >>> app = graph.add_conditional_edges("TRIAGE", urgent).compile()
+    >>> result = app.invoke({"messages": [{"content": "urgent: refund"}]}, {"thread_id": "t1"})
+    >>> [m.content for m in result["messages"]]
+    ['urgent: refund', 'escalated']
+    >>> app.invoke({"messages": [{"content": "hello"}]}, {"thread_id": "t2"})["current_node"]
+    'TRIAGE'
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from agentflow_nb.errors import (
     GraphRecursionError,
     NodeError,
     ThreadBusyError,
+    UnknownFieldError,
     UnknownThreadError,
 )
 from agentflow_nb.graph.breakpoints import Breakpoints
@@ -41,6 +52,7 @@ __all__ = [
     "StreamEventType",
     "Subgraph",
     "ThreadBusyError",
+    "UnknownFieldError",
     "UnknownThreadError",
     "join_path",
     "split_path",

@@ -21,7 +21,7 @@ from agentflow_nb.graph.frames import Stack, pack, unpack
 from agentflow_nb.graph.paths import join_path, split_path
 from agentflow_nb.graph.run import GraphRun
 from agentflow_nb.graph.subgraph import Subgraph, check_path
-from agentflow_nb.graph.updates import apply_input, with_meta
+from agentflow_nb.graph.updates import apply_input, new_fields_of, own_thread, with_meta
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState
 
@@ -154,7 +154,7 @@ class CompiledGraph:
             GraphError: a name is not a node of this graph (with a did-you-mean).
             TypeError: a condition is not callable.
         """
-        return Breakpoints.build(self.builder, before, after, step=step)
+        return Breakpoints.build(self, before, after, step=step)
 
     async def ais_running(self, config: Config) -> bool:
         """True while a run (in this process, or another one sharing the store) holds the thread."""
@@ -212,10 +212,13 @@ class CompiledGraph:
     ) -> Checkpoint:
         """Edit a saved thread: validated first, then saved as one `"edit"` checkpoint.
 
+        Keys must be fields of the schema or extra fields the thread already has; to add a new
+        extra field on purpose, name it in the config: `{"thread_id": ..., "new_fields": ["score"]}`.
         `subgraph` edits the state of a subgraph the thread is paused inside instead of the
         root state: its path, as in `checkpoint.frames` (`"WRITER"`); validated by its schema.
 
         Raises:
+            UnknownFieldError: a key is neither (a typo such as `approvd`), with a did-you-mean.
             pydantic.ValidationError: a value does not fit the schema (nothing is saved).
             UnknownThreadError: nothing is saved under the thread id.
             LookupError: the thread is not inside subgraph `subgraph`.
@@ -224,11 +227,12 @@ class CompiledGraph:
         thread_id = _thread_id(config, "update_state")
         async with self.checkpointer.lease(thread_id):
             latest = await self._require(thread_id)
-            stack = Stack(latest.state, latest.frames)
+            stack = Stack(own_thread(latest.state, thread_id), latest.frames)
             depth = stack.depth_of(subgraph)
-            edited = stack.replace(apply_input(stack.level(depth), values), values.keys(), depth)
+            level = apply_input(stack.level(depth), values, new_fields=new_fields_of(config))
+            edited = stack.replace(level, values.keys(), depth)
             state = pack(edited)
-            checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id)
+            checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id, thread_id=thread_id)
             await self.checkpointer.aput(checkpoint, changes=StateChanges.between(pack(stack), state))
         root = edited.root
         await self.emit(EventType.STATE_UPDATED, root, node=root.execution_meta.current_node,
@@ -254,7 +258,7 @@ class CompiledGraph:
             raise ValueError(f"thread `{new_id}` already exists; pass another `new_thread_id`")
         state = pack(Stack(source.state, source.frames).with_meta(thread_id=new_id))
         async with self.checkpointer.lease(new_id):
-            checkpoint = Checkpoint.of(state, source="fork", parent_id=source.checkpoint_id)
+            checkpoint = Checkpoint.of(state, source="fork", parent_id=source.checkpoint_id, thread_id=new_id)
             await self.checkpointer.aput(checkpoint)
         return {"thread_id": new_id}
 
@@ -334,10 +338,16 @@ class CompiledGraph:
         found = await self.checkpointer.aget(thread_id, checkpoint_id, schema=self.schema)
         return None if found is None else unpack(self, found)
 
-    def new_state(self, thread_id: str) -> AgentState:
-        """The state a new thread starts from."""
+    def new_state(self, thread_id: str, input: Mapping[str, Any] | None = None) -> AgentState:
+        """The state a new thread starts from: the initial state given to `StateGraph`, else the
+        schema built from the first input's fields (so required fields can come from it)."""
         initial = self.builder.initial_state
-        state = initial.model_copy(deep=True) if initial is not None else self.schema()
+        if initial is not None:
+            state = initial.model_copy(deep=True)
+        else:
+            given = input if isinstance(input, Mapping) else {}
+            state = self.schema.model_validate(
+                {k: v for k, v in given.items() if k not in ("messages", "execution_meta")})
         return with_meta(state, thread_id=thread_id)
 
     async def publish(self, event: EventModel) -> None:
@@ -362,7 +372,7 @@ class CompiledGraph:
             return found
         if checkpoint_id is not None:
             raise LookupError(f"checkpoint `{checkpoint_id}` is not in thread `{thread_id}`")
-        raise UnknownThreadError(thread_id, await self.checkpointer.athreads())
+        raise UnknownThreadError(thread_id)
 
     async def emit(
         self, kind: EventType, state: AgentState, *, node: str | None = None, content: str = "",

@@ -147,7 +147,7 @@ class Recorder:
             state = pack_step(saved, stack, hint.fields)
             kept = None if hint.kept is None else len(saved.messages)
             changes = StateChanges.between(saved, state, packed_fields(len(frames), hint.fields), kept)
-        checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id)
+        checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id, thread_id=self.thread_id)
         await self.graph.checkpointer.aput(checkpoint, changes=changes)
         self._saved, self._shape, self.stack = state, stack.shape, stack
         self.checkpoint_id = checkpoint.checkpoint_id

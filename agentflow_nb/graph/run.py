@@ -29,7 +29,16 @@ from agentflow_nb.graph.frames import Frame, Stack
 from agentflow_nb.graph.paths import join_path, local_name, split_path
 from agentflow_nb.graph.record import _CLEAR, Recorder
 from agentflow_nb.graph.subgraph import Subgraph
-from agentflow_nb.graph.updates import Touched, apply_input, apply_result, interrupt_request, node_copy, touched
+from agentflow_nb.graph.updates import (
+    Touched,
+    apply_input,
+    apply_result,
+    interrupt_request,
+    new_fields_of,
+    node_copy,
+    own_thread,
+    touched,
+)
 from agentflow_nb.publisher.events import EventType
 from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
 
@@ -129,17 +138,18 @@ class GraphRun(Recorder):
                 "with `app.get_state_history(config)`"
             )
         if latest is None and not input:
-            raise UnknownThreadError(self.thread_id, await graph.checkpointer.athreads())
-        loaded = stack = Stack(graph.new_state(self.thread_id))
-        if latest is not None:
-            loaded = stack = Stack(latest.state, latest.frames)
+            raise UnknownThreadError(self.thread_id)
+        loaded = stack = Stack(graph.new_state(self.thread_id, input))
+        if latest is not None:  # a copied thread file still names its old thread: this run's wins
+            loaded = stack = Stack(own_thread(latest.state, self.thread_id), latest.frames)
             self._remember(stack, latest.checkpoint_id)
             if stack.root.execution_meta.status is S.COMPLETED:
                 if not input:
                     self._finish_completed(stack)
                     return None
                 stack = stack.with_meta(status=S.RUNNING, current_node=None, next_node=None, **_CLEAR)
-        merged = apply_input(stack.current, input)
+        # the input that starts a thread may bring any fields; later ones only known or named ones
+        merged = apply_input(stack.current, input, new_fields=True if latest is None else new_fields_of(self.config))
         if merged is not stack.current:
             stack = stack.replace(merged, input.keys() if input else ())
         if latest is None or stack is not loaded:

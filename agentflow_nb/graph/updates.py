@@ -10,15 +10,17 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter
 
 from agentflow_nb.checkpointer.base import FRAME_KEY, appended_since
-from agentflow_nb.errors import NodeError
+from agentflow_nb.errors import NodeError, UnknownFieldError, did_you_mean
 from agentflow_nb.graph.command import Command
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
 
 __all__ = [
     "apply_input",
     "apply_result",
+    "new_fields_of",
     "interrupt_request",
     "node_copy",
+    "own_thread",
     "set_fields",
     "touched",
     "Touched",
@@ -37,6 +39,13 @@ def with_meta(state: AgentState, **changes: Any) -> AgentState:
     """A shallow copy of `state` with new execution metadata (the old one is left as it was)."""
     meta = state.execution_meta.model_copy(update=changes)
     return state.model_copy(update={"execution_meta": meta})
+
+
+def own_thread(state: AgentState, thread_id: str) -> AgentState:
+    """`state` as a state of `thread_id`: loaded data may name another thread (a copied file)."""
+    if state.execution_meta.thread_id == thread_id:
+        return state
+    return with_meta(state, thread_id=thread_id)
 
 
 _IMMUTABLE = (int, float, str, bool, bytes, type(None), enum.Enum, frozenset)
@@ -97,17 +106,7 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
     or a node's result (validated as assignments, on the hot path)."""
     if not updates:
         return state
-    bad = [name for name in updates if name in _ENGINE_FIELDS or str(name).startswith(FRAME_KEY)]
-    if bad:
-        if bad[0] in _ENGINE_FIELDS:
-            raise ValueError(
-                f"`{bad[0]}` is managed by the engine and cannot be set from input or updates; "
-                "to pause from a node call `state.set_interrupt(...)`"
-            )
-        raise ValueError(
-            f"`{bad[0]}`: field names starting with `{FRAME_KEY}` are reserved for the state of "
-            "subgraphs in saved threads; choose another name"
-        )
+    _refuse_engine_keys(updates)
     others = {k: v for k, v in updates.items() if k != "messages"}
     update = {}
     if others and from_user:  # input and edits: validate every field together, report every error
@@ -124,10 +123,36 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
     return new
 
 
-def apply_input(state: AgentState, values: Mapping[str, Any] | None) -> AgentState:
+def _refuse_engine_keys(updates: Mapping[str, Any]) -> None:
+    """Refuse keys the engine keeps for itself (`execution_meta`, the frames of subgraphs)."""
+    bad = [name for name in updates if name in _ENGINE_FIELDS or str(name).startswith(FRAME_KEY)]
+    if not bad:
+        return
+    if bad[0] in _ENGINE_FIELDS:
+        raise ValueError(
+            f"`{bad[0]}` is managed by the engine and cannot be set from input or updates; "
+            "to pause from a node call `state.set_interrupt(...)`"
+        )
+    raise ValueError(
+        f"`{bad[0]}`: field names starting with `{FRAME_KEY}` are reserved for the state of "
+        "subgraphs in saved threads; choose another name"
+    )
+
+
+def apply_input(
+    state: AgentState,
+    values: Mapping[str, Any] | None,
+    *,
+    new_fields: Iterable[str] | bool = (),
+) -> AgentState:
     """Merge user input or an edit: messages appended once per id, other fields validated.
 
+    A key must be `messages`, a field of the schema, or an extra field the state already has:
+    a typo must not quietly become a new field. `new_fields` names keys that may add new extra
+    fields (True: any key, as for the input that starts a thread).
+
     Raises:
+        UnknownFieldError: a key is none of those (with a did-you-mean).
         pydantic.ValidationError: a value does not fit the schema (nothing is changed).
         TypeError: `values` is not a mapping.
     """
@@ -138,7 +163,35 @@ def apply_input(state: AgentState, values: Mapping[str, Any] | None) -> AgentSta
             f"input must be a dict of state fields, e.g. "
             f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'
         )
+    _refuse_engine_keys(values)
+    if new_fields is not True:
+        _check_keys(state, values, new_fields)
     return _apply_updates(state, values, from_user=True)
+
+
+def _check_keys(state: AgentState, values: Mapping[str, Any], new_fields: Iterable[str] | bool) -> None:
+    schema = type(state)
+    known = [*schema.model_fields, *(state.__pydantic_extra__ or {})]
+    allowed = set(known) | set(new_fields if not isinstance(new_fields, bool) else ())
+    for key in values:
+        if key not in allowed:
+            thread = state.execution_meta.thread_id
+            hint = did_you_mean(str(key), [k for k in known if k != "execution_meta"]) or "."
+            raise UnknownFieldError(
+                f"`{key}` is neither a field of `{schema.__name__}` nor already in the state of thread "
+                f"`{thread}`{hint} To add it as a new field on purpose, name it in the config: "
+                f'{{"thread_id": "{thread}", "new_fields": ["{key}"]}}; or declare it in your state class.'
+            )
+
+
+def new_fields_of(config: Mapping[str, Any]) -> Iterable[str] | bool:
+    """The `new_fields` a config allows (a list of keys, or True for any)."""
+    allowed = config.get("new_fields", ())
+    if allowed is True:
+        return True
+    if isinstance(allowed, (list, tuple, set, frozenset)) and all(isinstance(k, str) for k in allowed):
+        return allowed
+    raise TypeError(f'config["new_fields"] must be a list of field names (or True), got `{allowed!r}`')
 
 
 def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:

@@ -1,8 +1,14 @@
 """Publishers receive every event of a run: logging, monitoring, UIs.
 
-Example:
+Example: one line per event of a run.
+    >>> from agentflow_nb.graph import StateGraph
     >>> from agentflow_nb.publisher import ConsolePublisher
-    >>> publisher = ConsolePublisher()
+    >>> app = StateGraph().add_node("GREET", lambda state: "hello").compile(publisher=ConsolePublisher())
+    >>> _ = app.invoke({"messages": []}, {"thread_id": "t"})
+    [t] step 0 start [running]
+    [t] step 0 node_start GREET [running]: GREET started
+    [t] step 1 node_end GREET [completed]: GREET finished
+    [t] step 1 completed GREET [completed]: completed at step 1
 """
 
 from __future__ import annotations

@@ -1,9 +1,19 @@
 """The events a compiled graph publishes while it runs.
 
-Example:
+Example: a publisher that collects the pauses of a run, as a monitor would.
+    >>> from agentflow_nb.graph import StateGraph
+    >>> from agentflow_nb.publisher import BasePublisher
     >>> from agentflow_nb.publisher.events import EventModel, EventType
-    >>> EventModel(event_type=EventType.START, thread_id="t").event_type
-    <EventType.START: 'start'>
+    >>> class Pauses(BasePublisher):
+    ...     seen = []
+    ...     def publish(self, event: EventModel) -> None:
+    ...         if event.event_type is EventType.INTERRUPTED:
+    ...             self.seen.append((event.node_name, event.data["reason"]))
+    >>> graph = StateGraph().add_node("CHECK", lambda s: None).add_node("PAY", lambda s: None)
+    >>> app = graph.compile(interrupt_before=["PAY"], publisher=Pauses())
+    >>> _ = app.invoke({"messages": []}, {"thread_id": "t"})
+    >>> Pauses.seen
+    [('PAY', 'interrupt_before: PAY')]
 """
 
 from __future__ import annotations

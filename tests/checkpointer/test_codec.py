@@ -19,7 +19,7 @@ from agentflow_nb.graph.updates import with_meta
 
 class Color(enum.Enum):
     RED = "red"
-    PAIR = (1, 2)
+    BLUE = "blue"
 
 
 class Inner(pydantic.BaseModel):
@@ -91,3 +91,47 @@ def test_nothing_kept_in_memory_changes_when_the_saved_state_does(data):
     loaded = asyncio.run(saver.aget("t", schema=Mixed)).state
     assert loaded.table == {"k": [1]} and loaded.inner.tags == []
     assert loaded.execution_meta.current_node == "N" and loaded.execution_meta.interrupt_data == saved_data
+
+
+def test_decoding_a_large_state_pauses_the_collector_and_gives_it_back(monkeypatch):
+    import gc
+    import threading
+
+    from agentflow_nb import Message
+    from agentflow_nb.checkpointer import codec
+
+    monkeypatch.setattr(codec, "GC_PAUSE_BYTES", 1000)
+    texts = [Message.text_message(f"message {i}").model_dump_json() for i in range(100)]
+    seen = []
+    real = AgentState.model_validate_json.__func__
+
+    def spy(cls, text, **kwargs):
+        seen.append(gc.isenabled())
+        return real(cls, text, **kwargs)
+
+    monkeypatch.setattr(AgentState, "model_validate_json", classmethod(spy))
+    assert gc.isenabled()
+    assert len(codec.decode_state(AgentState, {}, texts).messages) == 100
+    assert len(codec.decode_state(AgentState, {}, texts[:1]).messages) == 1  # small: left alone
+    assert seen == [False, True] and gc.isenabled()
+    errors = []
+
+    def decode_many():  # decoders in several threads: the collector comes back after the last
+        try:
+            for _ in range(50):
+                codec.decode_state(AgentState, {}, texts)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    workers = [threading.Thread(target=decode_many) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors and gc.isenabled()
+    gc.disable()
+    try:
+        codec.decode_state(AgentState, {}, texts)
+        assert not gc.isenabled()  # one that was off stays off
+    finally:
+        gc.enable()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import decimal
+import enum
 import itertools
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +23,8 @@ from agentflow_nb import (
     ThreadBusyError,
 )
 from agentflow_nb.checkpointer.base import StateChanges
+from agentflow_nb.checkpointer.values import MAX_DEPTH
+from agentflow_nb.errors import UnsaveableValueError
 from agentflow_nb.graph.updates import with_meta
 from tests.conftest import CHECKPOINTERS, make_checkpointer
 
@@ -33,6 +39,11 @@ def make_saver(request, tmp_path):
 @pytest.fixture
 def saver(make_saver):
     return make_saver()
+
+
+class Shade(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
 
 
 class Notes(AgentState):
@@ -149,17 +160,20 @@ def test_saving_only_the_changes_restores_exactly_what_was_saved(make_saver, ops
 
 
 def test_appending_one_message_encodes_only_that_message(saver, monkeypatch):
-    encoded = []
-    real = Message.model_dump_json
+    from agentflow_nb.checkpointer import codec
 
-    def counting(self, **kwargs):
-        encoded.append(self.content)
-        return real(self, **kwargs)
+    encoded = []
+    real = codec.to_json
+
+    def counting(value, **kwargs):  # every store encodes through the shared codec
+        items = value if isinstance(value, list) else [value]
+        encoded.extend(m.content for m in items if isinstance(m, Message))
+        return real(value, **kwargs)
 
     big = Notes(messages=[Message.text_message(str(i)) for i in range(1000)])
     first = snapshot(big)
     run(saver.aput(first))
-    monkeypatch.setattr(Message, "model_dump_json", counting)
+    monkeypatch.setattr(codec, "to_json", counting)
     grown = big.model_copy(update={"messages": big.messages + [Message.text_message("new")]})
     run(saver.aput(snapshot(grown, parent=first.checkpoint_id), changes=StateChanges.between(big, grown)))
     assert encoded == ["new"]
@@ -201,6 +215,162 @@ def test_decoding_never_imports_or_calls_what_the_data_names():
         decode_state(Notes, fields, [])
     loaded = decode_state(AgentState, {"payload": '{"py/reduce": ["os.system", ["echo hacked"]]}'}, [])
     assert loaded.payload == {"py/reduce": ["os.system", ["echo hacked"]]}  # plain data, nothing run
+
+
+# -- every store round-trips a value or refuses it when it is saved ------------------------------
+
+
+class Typed(AgentState):
+    when: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    tags: set[str] = set()
+    pair: tuple[int, str] = (0, "")
+    amount: decimal.Decimal = decimal.Decimal("0")
+    color: Shade = Shade.RED
+    table: dict[int, list[float]] = {}
+    loose: dict = {}
+    score: float = 0.0
+    name: str = ""
+
+
+def nested(depth: int, leaf=1):
+    value = leaf
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return {"a": value} if depth else value
+
+
+def save_one(saver, state, thread="t", parent=None, changes=None):
+    checkpoint = snapshot(state, thread=thread, parent=parent)
+    run(saver.aput(checkpoint, changes=changes))
+    return checkpoint
+
+
+ROUND_TRIPS = {
+    "class-path keys in an extra": {"payload": {"__class__": "os.system", "py/object": "x", "__reduce__": [1]}},
+    "class-path keys in a typed dict": {"loose": {"py/object": "subprocess.Popen", "__class__": "eval"}},
+    f"an extra nested {MAX_DEPTH} deep": {"deep": nested(MAX_DEPTH)},
+    "a 4,300-digit integer": {"big": int("9" * 4300), "score": 1.5},
+    "NaN and infinity": {"nan": float("nan"), "score": float("-inf"), "loose": {"x": float("inf")}},
+    "typed values JSON changes": {
+        "when": dt.datetime(2026, 5, 1, 12, tzinfo=dt.timezone.utc), "tags": {"a", "b"}, "pair": (3, "x"),
+        "amount": decimal.Decimal("12.50"), "color": Shade.BLUE, "table": {1: [0.5]},
+    },
+    "non-ASCII text": {"name": "résumé ✓ 東京", "payload": {"ключ": "значение"}},
+}
+
+
+@pytest.mark.parametrize("values", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
+def test_what_a_store_saves_loads_back_exactly(saver, values):
+    state = Typed(**values, messages=[Message.text_message("hi", **{"py/object": "x", "when": "later"})])
+    run(saver.aput(snapshot(state)))
+    loaded = run(saver.aget("t", schema=Typed)).state
+    for name, value in values.items():
+        got = getattr(loaded, name)
+        assert got == value or (value != value and got != got), name  # NaN: NaN
+        assert type(got) is type(value), name
+    assert loaded.messages[0].metadata == {"py/object": "x", "when": "later"}
+
+
+def surrogate_in_meta(state):
+    return with_meta(state, interrupt_reason="bad \ud800 reason")
+
+
+REFUSALS = [
+    ("datetime extra", {"stamp": dt.datetime(2026, 1, 1)}, "stamp", "is a `datetime`, which JSON would give back as a `str`"),
+    ("set extra", {"seen": {1, 2}}, "seen", "is a `set`, which JSON would give back as a list"),
+    ("tuple inside an extra", {"data": {"pair": (1, 2)}}, "data.pair", "is a `tuple`, which JSON would give back as a list"),
+    ("bytes extra", {"blob": b"\x00\xff"}, "blob", "is a `bytes`"),
+    ("decimal extra", {"money": decimal.Decimal("1.10")}, "money", "is a `Decimal`, which JSON would give back as a `str`"),
+    ("enum extra", {"shade": Shade.RED}, "shade", "is a `Shade` member"),
+    ("model extra", {"inner": Typed()}, "inner", "is a `Typed`, which JSON would give back as a plain dict"),
+    ("int key", {"counts": {1: "one"}}, "counts[1]", "has a `int` key"),
+    ("too deep extra", {"deep": nested(MAX_DEPTH + 1)}, "deep" + ".a" * MAX_DEPTH, f"deeper than {MAX_DEPTH} levels"),
+    ("too deep typed dict", {"loose": nested(MAX_DEPTH + 1)}, "loose", f"deeper than {MAX_DEPTH} levels"),
+    ("big int extra", {"big": 10**4300}, "big", "more than 4,300 digits"),
+    ("big int in a typed list", {"table": {1: [0.5]}, "big_list": [1, 10**4301]}, "big_list[1]", "more than 4,300 digits"),
+    ("lone surrogate extra", {"text": "a\ud800b"}, "text", "lone surrogate"),
+    ("lone surrogate typed", {"name": "x\udfffy"}, "name", "lone surrogate"),
+    ("lone surrogate key", {"data": {"k\ud800": 1}}, "data (a key)", "lone surrogate"),
+    ("datetime in a typed dict", {"loose": {"at": dt.date(2026, 1, 1)}}, "loose.at", "is a `date`, which would come back as a `str`"),
+    ("tuple in a typed dict", {"loose": {"pair": (1, 2)}}, "loose.pair", "is a `tuple`, which would come back as a `list`"),
+]
+
+
+@pytest.mark.parametrize("values, path, problem", [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
+def test_a_value_that_would_not_load_back_is_refused_naming_its_path_and_nothing_is_saved(saver, values, path, problem):
+    first = save_one(saver, Typed(name="before"))
+    bad = Typed(name="before").model_copy(update=values)
+    bad = with_meta(bad, thread_id="t")
+    for changes in (None, StateChanges.between(first.state, bad)):  # a snapshot, and a delta
+        with pytest.raises(UnsaveableValueError) as caught:
+            save_one(saver, bad, parent=first.checkpoint_id, changes=changes)
+        assert caught.value.path == path and problem in str(caught.value), str(caught.value)
+        assert f"`{path}`" in str(caught.value) and "nothing was saved" in str(caught.value)
+    assert [c.checkpoint_id for c in run(saver.alist("t", schema=Typed))] == [first.checkpoint_id]
+    assert run(saver.aget("t", schema=Typed)).state.name == "before"
+
+
+MESSAGE_REFUSALS = [
+    ("metadata datetime", lambda: Message.text_message("hi", at=dt.datetime(2026, 1, 1)), "messages[1].metadata.at", "datetime"),
+    # the metadata dict is the value's first level
+    ("metadata too deep", lambda: Message.text_message("hi", a=nested(MAX_DEPTH)), "messages[1].metadata" + ".a" * (MAX_DEPTH - 1), "deeper"),
+    ("metadata big int", lambda: Message.text_message("hi", n=-(10**4300)), "messages[1].metadata.n", "4,300 digits"),
+    ("content surrogate", lambda: Message.text_message("x\ud83d"), "messages[1].content", "lone surrogate"),
+    ("metadata surrogate", lambda: Message.text_message("hi", note="\udc80"), "messages[1].metadata.note", "lone surrogate"),
+    ("metadata set", lambda: Message.text_message("hi", tags={"a"}), "messages[1].metadata.tags", "list"),
+]
+
+
+@pytest.mark.parametrize("make, path, problem", [r[1:] for r in MESSAGE_REFUSALS], ids=[r[0] for r in MESSAGE_REFUSALS])
+def test_a_message_that_would_not_load_back_is_refused_naming_its_path(saver, make, path, problem):
+    first = save_one(saver, Notes(messages=[Message.text_message("ok")]))
+    grown = first.state.model_copy(update={"messages": [*first.state.messages, make()]})
+    for changes in (None, StateChanges.between(first.state, grown)):
+        with pytest.raises(UnsaveableValueError) as caught:
+            save_one(saver, grown, parent=first.checkpoint_id, changes=changes)
+        assert caught.value.path == path and problem in str(caught.value), str(caught.value)
+    assert len(run(saver.alist("t"))) == 1
+
+
+def test_a_pause_reason_with_a_lone_surrogate_is_refused(saver):
+    with pytest.raises(UnsaveableValueError, match="execution_meta.interrupt_reason"):
+        save_one(saver, surrogate_in_meta(Notes()))
+    assert run(saver.aget("t")) is None
+
+
+def test_a_typed_value_its_own_type_cannot_read_back_is_refused():
+    class Pairs(enum.Enum):
+        PAIR = (1, 2)
+
+    class Odd(AgentState):
+        pairs: Pairs = Pairs.PAIR
+
+    for saver in (InMemoryCheckpointer(), FileCheckpointer(tempfile.mkdtemp())):
+        with pytest.raises(UnsaveableValueError, match="`pairs` would not load back"):
+            run(saver.aput(snapshot(Odd())))
+
+
+def test_a_run_writes_the_callers_thread_even_when_the_loaded_state_names_another(saver):
+    from agentflow_nb import StateGraph
+
+    graph = StateGraph(Notes)
+    graph.add_node("A", lambda s: {"title": "ran"})
+    app = graph.compile(checkpointer=saver)
+    elsewhere = with_meta(Notes(title="copied"), thread_id="alice", status=ExecutionStatus.STOPPED, next_node="A")
+    run(saver.aput(Checkpoint.of(elsewhere, thread_id="bob")))  # e.g. a thread file copied to bob
+    result = app.invoke({}, config={"thread_id": "bob"})
+    assert result["state"].title == "ran" and result["state"].execution_meta.thread_id == "bob"
+    assert run(saver.aget("alice")) is None  # nothing written to the thread the data named
+    assert {c.thread_id for c in run(saver.alist("bob"))} == {"bob"}
+    assert run(saver.athreads()) == ["bob"]
+
+
+def test_every_thread_listed_can_be_opened(saver):
+    for thread in ("a", "B", "c d/é"):
+        run(saver.aput(snapshot(Notes(title=thread), thread=thread)))
+    listed = run(saver.athreads())
+    assert sorted(listed) == sorted(["a", "B", "c d/é"])
+    assert all(run(saver.aget(thread, schema=Notes)).state.title == thread for thread in listed)
 
 
 def test_a_delta_that_cuts_the_messages_short_keeps_the_prefix(saver):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ from agentflow_nb import (
     Message,
     StateGraph,
     ThreadBusyError,
-    UnsafeRecordError,
 )
-from agentflow_nb.checkpointer import file as file_module
+from agentflow_nb.checkpointer import chains
 from tests.checkpointer.workers import build_slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,73 +83,6 @@ def test_a_truncated_last_line_is_skipped_and_the_thread_resumes_from_the_last_g
     assert [m.content for m in result["messages"]] == ["go", "N0", "N1", "N2", "N3", "N4", "N5"]
     assert path.read_bytes().endswith(b"\n")
     assert len(lines(path)) == len(good)  # the torn bytes were cut, one good line appended
-
-
-def flip_a_byte(path: Path, line_index: int) -> None:
-    data = lines(path)
-    line = bytearray(data[line_index])
-    at = line.index(b'"count":') + len(b'"count":')
-    line[at] = ord("9") if line[at] != ord("9") else ord("8")
-    data[line_index] = bytes(line)
-    path.write_bytes(b"".join(data))
-
-
-def test_a_flipped_byte_in_a_middle_record_is_detected_and_the_thread_still_loads(tmp_path):
-    app = counting_app(tmp_path, interrupt_after=["N2"])
-    config = {"thread_id": "t"}
-    app.invoke({"messages": [Message.text_message("go")]}, config=config)
-    path = tmp_path / "t.jsonl"
-    flip_a_byte(path, 2)  # the record of N1, in the middle of the chain
-    with pytest.warns(CheckpointWarning, match="fails its checksum"):
-        saved = app.get_state(config)
-    # later deltas build on the damaged record, so the newest intact checkpoint is before it
-    assert (saved.step, saved.node, saved.state.count) == (1, "N0", 1)
-    with pytest.warns(CheckpointWarning):
-        history = app.get_state_history(config)
-    assert [c.step for c in history] == [1, 0]
-    with pytest.warns(CheckpointWarning):
-        result = app.invoke({}, config=config)
-    assert result["current_node"] == "N2" and result["state"].count == 3  # N1 ran again, once
-    with pytest.warns(CheckpointWarning):
-        done = app.invoke({}, config=config)
-    assert done["status"] is S.COMPLETED and done["state"].count == 6
-
-
-def forge(record: dict) -> bytes:
-    body = json.dumps(record, separators=(",", ":")).encode()
-    return b'{"sum":"%08x",' % zlib.crc32(body) + body[1:] + b"\n"
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        {"py/object": "os.system"},
-        {"__class__": "subprocess.Popen", "args": ["echo hacked"]},
-        {"__reduce__": ["builtins.eval", ["1"]]},
-    ],
-)
-def test_a_record_naming_a_class_or_pickle_is_refused(tmp_path, payload):
-    app = counting_app(tmp_path, steps=1)
-    app.invoke({"messages": []}, config={"thread_id": "t"})
-    path = tmp_path / "t.jsonl"
-    record = json.loads(lines(path)[-1])
-    record.pop("sum")
-    record.update(id="forged", parent=record["id"], snap=False, fields={"count": payload})
-    path.write_bytes(path.read_bytes() + forge(record))
-    with pytest.raises(UnsafeRecordError, match="names code to load .* it is refused"):
-        app.get_state({"thread_id": "t"})
-
-
-def test_a_record_with_unknown_keys_is_refused(tmp_path):
-    app = counting_app(tmp_path, steps=1)
-    app.invoke({"messages": []}, config={"thread_id": "t"})
-    path = tmp_path / "t.jsonl"
-    record = json.loads(lines(path)[-1])
-    record.pop("sum")
-    record["pickle"] = "gASVAAAAAAAAAAA="
-    path.write_bytes(path.read_bytes() + forge(record))
-    with pytest.raises(UnsafeRecordError, match="unknown keys \\['pickle'\\]"):
-        app.get_state({"thread_id": "t"})
 
 
 def worker(command: str, folder: Path, thread: str) -> subprocess.Popen:
@@ -233,13 +164,13 @@ def test_resume_of_a_1000_step_thread_reads_only_its_last_snapshot_and_what_foll
     looping_app(tmp_path).invoke({"messages": [Message.text_message("go")]}, config=config)
     size = (tmp_path / "t.jsonl").stat().st_size
     reads = []
-    real = file_module.FileCheckpointer._read
+    real = chains.ThreadFile.read
 
-    def spy(self, path, start, thread_id):
-        reads.append(size - start)
-        return real(self, path, start, thread_id)
+    def spy(self, start, end):
+        reads.append(end - start)
+        return real(self, start, end)
 
-    monkeypatch.setattr(file_module.FileCheckpointer, "_read", spy)
+    monkeypatch.setattr(chains.ThreadFile, "read", spy)
     fresh = looping_app(tmp_path)  # as a new process would: nothing cached
     saved = fresh.get_state(config)
     assert saved.step == 1000 and len(saved.state.messages) == 1001
@@ -247,3 +178,20 @@ def test_resume_of_a_1000_step_thread_reads_only_its_last_snapshot_and_what_foll
     assert len(reads) == 1 and reads[0] < size / 4, (reads, size)
     again = fresh.invoke({"messages": [Message.text_message("more")]}, config=config)
     assert again["step"] == 1001 and again["state"].count == 1001
+
+
+def test_a_copied_thread_file_is_a_new_thread_and_the_original_is_never_written(tmp_path):
+    app = counting_app(tmp_path, interrupt_before=["N3"])
+    app.invoke({"messages": [Message.text_message("go")]}, config={"thread_id": "alice"})
+    alice = tmp_path / "alice.jsonl"
+    before = alice.read_bytes()
+    (tmp_path / "bob.jsonl").write_bytes(before)  # shared as a file, as the README invites
+    bob = {"thread_id": "bob"}
+    app.update_state(bob, {"count": 10})
+    result = app.invoke({}, config=bob)
+    assert result["status"] is S.COMPLETED and result["state"].count == 13
+    assert result["state"].execution_meta.thread_id == "bob" and result["thread_id"] == "bob"
+    assert alice.read_bytes() == before  # nothing appended to alice's file
+    assert app.get_state({"thread_id": "alice"}).state.count == 3
+    assert len(lines(tmp_path / "bob.jsonl")) == len(lines(alice)) + 1 + 3
+    assert [c.thread_id for c in app.get_state_history(bob)] == ["bob"] * 9

@@ -161,7 +161,7 @@ def test_a_ten_megabyte_field_is_refused_with_its_name_and_nothing_saved(make_pg
     app.invoke(START_INPUT, config=config)
     before = app.get_state(config)
     with pytest.raises(UnsaveableValueError, match=r"field `report` is 10\.0 MB.*max_value_bytes"):
-        app.update_state(config, {"report": "x" * 10_000_000})
+        app.update_state({**config, "new_fields": ["report"]}, {"report": "x" * 10_000_000})
     assert app.get_state(config).checkpoint_id == before.checkpoint_id
 
     graph = StateGraph()
@@ -175,7 +175,7 @@ def test_a_ten_megabyte_field_is_refused_with_its_name_and_nothing_saved(make_pg
 
     roomy = build_approval_agent(make_pg(max_value_bytes=None))
     roomy.invoke(START_INPUT, config=config)
-    roomy.update_state(config, {"report": "z" * 10_000_000})
+    roomy.update_state({**config, "new_fields": ["report"]}, {"report": "z" * 10_000_000})
     assert roomy.get_state(config).state.report == "z" * 10_000_000
 
 

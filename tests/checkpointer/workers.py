@@ -1,14 +1,25 @@
 """Programs the cross-process tests run in child processes: `python -m tests.checkpointer.workers`.
 
     workers drive FOLDER THREAD     run the long graph to the end, answering every pause
+    workers drive-big FOLDER THREAD the same, every fifth step adding a 1.2 MB message (long lines)
     workers hold FOLDER THREAD      run a slow graph (prints "running" once it holds the thread)
+    workers stopper FOLDER THREAD   call stop() on the thread over and over until stdin closes
+
+With AGENTFLOW_TEST_NO_FCNTL=1 in the environment the worker runs as on a system without the
+POSIX lock module (the store then uses its portable fallback lock).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
+import threading
 import time
+
+if os.environ.get("AGENTFLOW_TEST_NO_FCNTL") == "1":
+    sys.modules["fcntl"] = None  # type: ignore[assignment]  # `import fcntl` now fails
 
 from agentflow_nb import END, START, AgentState, BaseCheckpointer, FileCheckpointer, Message, StateGraph
 
@@ -22,14 +33,19 @@ class Progress(AgentState):
     blob: list[str] = []
 
 
+BIG = 1_200_000  # characters in every fifth message of the long-line variant: lines over 1 MiB
+
+
 def work(state: Progress) -> dict:
     time.sleep(0.004)
     n = state.counter
+    big = os.environ.get("AGENTFLOW_TEST_BIG") == "1" and n % 5 == 2
+    text = f"step {n}" + (f" {n % 10}" * (BIG // 2) if big else "")
     return {
         "counter": n + 1,
         "log": [*state.log, n],
         "blob": [*state.blob[-50:], f"payload {n} " * 8],
-        "messages": [Message.text_message(f"step {n}", role="assistant")],
+        "messages": [Message.text_message(text, role="assistant")],
     }
 
 
@@ -77,7 +93,7 @@ def outcome(state: Progress) -> dict:
     return {
         "counter": state.counter,
         "log": state.log,
-        "messages": [[m.role, m.content] for m in state.messages],
+        "messages": [[m.role, hashlib.sha256(m.content.encode()).hexdigest()[:16]] for m in state.messages],
         "ids": [m.message_id for m in state.messages if m.role == "user"],
     }
 
@@ -111,7 +127,22 @@ def hold(folder: str, thread: str) -> dict:
     return {"status": final.status.value, "step": final.step}
 
 
+def stopper(folder: str, thread: str) -> dict:
+    """Ask the thread to stop as fast as possible until the parent closes our stdin."""
+    app = build_slow(folder)
+    done = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    print("ready", flush=True)
+    asked = 0
+    while not done.is_set():
+        app.stop({"thread_id": thread})
+        asked += 1
+    return {"stops": asked}
+
+
 if __name__ == "__main__":
     command, folder, thread = sys.argv[1:4]
-    result = {"drive": drive, "hold": hold}[command](folder, thread)
+    if command == "drive-big":
+        os.environ["AGENTFLOW_TEST_BIG"], command = "1", "drive"
+    result = {"drive": drive, "hold": hold, "stopper": stopper}[command](folder, thread)
     print(json.dumps(result), flush=True)

@@ -238,6 +238,18 @@ def test_per_run_breakpoints_are_checked_against_the_graph(saver):
         app.invoke({"messages": []}, config={"thread_id": "t", "interrupt_before": ["Q"]})
 
 
+def test_a_node_added_to_the_builder_after_compile_is_not_a_breakpoint_of_the_compiled_graph(saver):
+    from agentflow_nb import GraphError
+
+    _, make = recorder()
+    app = chain(make, "A", "B", checkpointer=saver)
+    app.builder.add_node("LATE", make("LATE"))  # the compiled graph never runs it
+    for key in ("interrupt_before", "interrupt_after"):
+        with pytest.raises(GraphError, match=f"{key} names `LATE`, which is not a node; nodes are `A`, `B`"):
+            app.invoke({"messages": []}, config={"thread_id": "t", key: {"LATE": None}})
+    assert app.get_state({"thread_id": "t"}) is None  # refused before anything was saved
+
+
 def test_recursion_limit_saves_the_thread_and_invoking_again_continues(saver):
     calls, make = recorder()
     app = loop_graph(make, limit=5, checkpointer=saver)

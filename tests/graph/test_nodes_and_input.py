@@ -175,11 +175,18 @@ def test_the_same_message_is_not_added_twice():
     assert [m.content for m in result["messages"]] == ["once"]
 
 
-def test_resuming_an_unknown_thread_names_it_and_the_closest_known_one():
-    app = single(lambda s: None)
-    run(app, thread="session-123")
-    with pytest.raises(UnknownThreadError, match="`session-124` has no saved checkpoint.*did you mean `session-123`"):
-        app.invoke({}, config={"thread_id": "session-124"})
+@pytest.mark.parametrize("call", ["invoke", "update_state", "fork"])
+def test_an_unknown_thread_is_named_and_no_other_thread_of_a_shared_store_is(call, saver):
+    app = single(lambda s: None, checkpointer=saver)
+    run(app, thread="session-123")  # another user's thread in the same store
+    run(app, thread="alice-private")
+    config = {"thread_id": "session-124"}
+    with pytest.raises(UnknownThreadError, match="`session-124` has no saved checkpoint") as caught:
+        {"invoke": lambda: app.invoke({}, config=config),
+         "update_state": lambda: app.update_state(config, {"x": 1}),
+         "fork": lambda: app.fork(config)}[call]()
+    assert "session-123" not in str(caught.value) and "alice" not in str(caught.value)
+    assert "app.threads()" in str(caught.value)
     with pytest.raises(UnknownThreadError, match="To start a new run, pass input"):
         app.invoke(None, config={"thread_id": "other"})
 
@@ -217,8 +224,90 @@ def test_a_state_instance_gives_new_threads_their_start():
 def test_a_value_that_cannot_be_saved_as_json_is_a_node_error_and_nothing_is_lost():
     app = single(lambda s: {"handle": object()}, state_cls=AgentState)
     config = {"thread_id": "t"}
-    with pytest.raises(NodeError, match="node `NODE` left a value in the state that cannot be saved as JSON"):
+    with pytest.raises(NodeError, match="node `NODE` left a value .*`handle` is a `object`, which cannot be saved as JSON"):
         run(app)
     saved = app.get_state(config)
     assert saved.status is ExecutionStatus.ERROR and [m.content for m in saved.state.messages] == ["go"]
     assert "handle" not in (saved.state.model_extra or {})
+
+
+def test_a_node_value_json_would_change_is_a_node_error_naming_node_and_path(saver):
+    import datetime as dt
+
+    app = single(lambda s: {"audit": {"when": dt.datetime(2026, 1, 1)}}, state_cls=AgentState, checkpointer=saver)
+    config = {"thread_id": "t"}
+    with pytest.raises(NodeError, match="node `NODE` left a value .*`audit.when` is a `datetime`") as caught:
+        run(app)
+    assert caught.value.node == "NODE"
+    saved = app.get_state(config)  # the thread keeps the state from before the node
+    assert saved.status is ExecutionStatus.ERROR and "audit" not in (saved.state.model_extra or {})
+
+
+def test_input_and_edits_that_would_not_load_back_are_refused_and_nothing_is_saved(saver):
+    from agentflow_nb.errors import UnsaveableValueError
+
+    app = single(lambda s: None, state_cls=AgentState, checkpointer=saver, interrupt_before=["NODE"])
+    config = {"thread_id": "t"}
+    with pytest.raises(UnsaveableValueError, match="`seen` is a `set`"):
+        app.invoke({"messages": [Message.text_message("go")], "seen": {1, 2}}, config=config)
+    assert app.get_state(config) is None
+    run(app)
+    before = [c.checkpoint_id for c in app.get_state_history(config)]
+    with pytest.raises(UnsaveableValueError, match=r"`messages\[1\].content` holds a lone surrogate"):
+        app.update_state(config, {"messages": [Message.text_message("bad \ud800")]})
+    assert [c.checkpoint_id for c in app.get_state_history(config)] == before
+
+
+class Refund(AgentState):
+    amount: float = 0.0
+    approved: bool = False
+
+
+def refund_app(saver):
+    graph = StateGraph(Refund)
+    graph.add_node("ASSESS", lambda s: None)
+    graph.add_node("PAY", lambda s: {"paid": s.approved})
+    return graph.compile(checkpointer=saver, interrupt_before=["PAY"])
+
+
+def test_an_edit_with_a_typo_is_an_error_with_a_did_you_mean_and_saves_nothing(saver):
+    from agentflow_nb.errors import UnknownFieldError
+
+    app = refund_app(saver)
+    config = {"thread_id": "refund-42"}
+    app.invoke({"amount": 30, "messages": [Message.text_message("Refund me")]}, config=config)
+    before = [c.checkpoint_id for c in app.get_state_history(config)]
+    with pytest.raises(UnknownFieldError, match=r"`approvd` is neither a field of `Refund` nor already in the state "
+                       r"of thread `refund-42`; did you mean `approved`\? .*\"new_fields\": \[\"approvd\"\]"):
+        app.update_state(config, {"approvd": True})
+    with pytest.raises(UnknownFieldError, match="did you mean `approved`"):
+        app.invoke({"approvd": True}, config=config)  # input on an existing thread, too
+    assert [c.checkpoint_id for c in app.get_state_history(config)] == before
+    result = app.invoke({}, config=config)
+    assert result["state"].paid is False  # the refund was not approved by the typo
+
+
+def test_new_extra_fields_come_with_the_first_input_or_on_purpose(saver):
+    app = single(lambda s: None, state_cls=AgentState, checkpointer=saver, interrupt_before=["NODE"])
+    config = {"thread_id": "debug-session"}
+    app.invoke({"input_data": {"rows": 3}}, config=config)  # the docs' debug session: a new thread
+    app.update_state(config, {"input_data": {"rows": 4}})  # an extra the thread already has
+    app.update_state({**config, "new_fields": ["reviewer"]}, {"reviewer": "ana"})
+    app.invoke({"note": "more"}, config={**config, "new_fields": True})
+    state = app.get_state(config).state
+    assert (state.input_data, state.reviewer, state.note) == ({"rows": 4}, "ana", "more")
+    with pytest.raises(TypeError, match='config\\["new_fields"\\] must be a list of field names'):
+        app.update_state({**config, "new_fields": "reviewer"}, {"reviewer": "bo"})
+
+
+class Ticket(AgentState):
+    customer: str  # required: there is no sensible default
+
+
+def test_a_schema_with_a_required_field_starts_a_thread_from_the_first_input(saver):
+    app = single(lambda s: f"hello {s.customer}", state_cls=Ticket, checkpointer=saver)
+    result = app.invoke({"customer": "ana", "messages": [Message.text_message("hi")]}, config={"thread_id": "t"})
+    assert result["state"].customer == "ana" and result["messages"][-1].content == "hello ana"
+    with pytest.raises(pydantic.ValidationError, match="customer"):
+        app.invoke({"messages": [Message.text_message("hi")]}, config={"thread_id": "u"})
+    assert app.get_state({"thread_id": "u"}) is None

@@ -118,7 +118,7 @@ def test_update_state_publishes_state_updated():
     app = build_approval_agent(publisher=publisher)
     config = {"thread_id": "t"}
     app.invoke({"messages": [Message.text_message("go")]}, config=config)
-    app.update_state(config, {"reviewer": "ana"})
+    app.update_state({**config, "new_fields": ["reviewer"]}, {"reviewer": "ana"})
     assert publisher.events[-1].event_type is EventType.STATE_UPDATED
     assert "reviewer" in publisher.events[-1].content
 

@@ -1,0 +1,235 @@
+"""The JSON codec every store shares: how fields and messages are written and read back.
+
+Writing: `encode_fields` / `encode_messages` / `message_bytes` give JSON text; `freeze_fields`
+keeps values in a form nothing can change later (the in-memory store), `thaw` gives its text.
+Each refuses a value that would not load back as it is (`values`), so every store that writes
+through them keeps the rule "round-trip or refuse, never save what cannot be loaded".
+Reading: `decode_state` / `decode_parts` rebuild a state through its schema from JSON text alone
+(validation only: nothing named in the data is imported or called).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from enum import Enum
+from functools import lru_cache
+from typing import Any
+
+from pydantic_core import PydanticSerializationError, to_json
+
+from agentflow_nb.checkpointer.packed import FRAME_KEY, attach_frames, split_packed
+from agentflow_nb.checkpointer.values import check_field, check_message, unserializable
+from agentflow_nb.state import AgentState, ExecutionMeta
+
+__all__ = [
+    "decode_parts",
+    "decode_state",
+    "encode_fields",
+    "encode_messages",
+    "freeze_fields",
+    "has_custom_serializers",
+    "message_bytes",
+    "split_messages",
+    "thaw",
+]
+
+MESSAGES = "messages"
+
+
+def encode_messages(state: AgentState, start: int = 0) -> list[str]:
+    """JSON text of each message from index `start` on (refused if one would not load back)."""
+    messages = state.messages[start:]
+    for index, message in enumerate(messages, start):
+        check_message(message, index)
+    return [to_json(m).decode() for m in messages]
+
+
+def message_bytes(state: AgentState, start: int = 0) -> bytes:
+    """The messages from index `start` on as the contents of a JSON array (comma-separated),
+    refused if one would not load back."""
+    messages = state.messages[start:]
+    for index, message in enumerate(messages, start):
+        check_message(message, index)
+    return to_json(messages)[1:-1] if messages else b""
+
+
+def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, str]:
+    """JSON text of each named non-message field (all of them when `names` is None).
+
+    Raises:
+        UnsaveableValueError: a value would not load back as it is (nothing should be saved).
+    """
+    schema = type(state)
+    if not has_custom_serializers(schema):  # each value serializes as itself: the fast path
+        texts = {}
+        for name, value in _present(state, names):
+            text = _json(name, value)
+            check_field(schema, name, value, text, custom=False)
+            texts[name] = text.decode()
+        return texts
+    present = dict(_present(state, names))
+    # a packed thread's frame keys are not the model's fields: their values serialize as themselves
+    frames = {name: present.pop(name) for name in list(present) if name.startswith(FRAME_KEY)}
+    try:
+        dumped = state.model_dump(mode="json", include=set(present)) if present else {}
+    except PydanticSerializationError as exc:
+        raise unserializable("the state", state, exc) from None
+    texts = {name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}
+    for name, text in texts.items():
+        check_field(schema, name, present[name], text, custom=True)
+    for name, value in frames.items():
+        text = _json(name, value)
+        check_field(schema, name, value, text, custom=False)
+        texts[name] = text.decode()
+    return texts
+
+
+def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Each named non-message field in a form nothing can change later, made as cheaply as
+    possible: an immutable value as itself, the engine's metadata as a dict of its (immutable)
+    values, anything else as JSON bytes. `thaw` turns each back into JSON text.
+
+    Raises:
+        UnsaveableValueError: a value would not load back as it is (nothing should be saved).
+    """
+    schema = type(state)
+    if has_custom_serializers(schema):
+        return {name: text.encode() for name, text in encode_fields(state, names).items()}
+    frozen = {}
+    for name, value in _present(state, names):
+        kept = _frozen(name, value)
+        check_field(schema, name, value, kept if type(kept) is bytes else None, custom=False)
+        frozen[name] = kept
+    return frozen
+
+
+def thaw(frozen: Any) -> str:
+    """The JSON text of a value made by `freeze_fields`."""
+    return frozen.decode() if type(frozen) is bytes else to_json(frozen).decode()
+
+
+_IMMUTABLE = (int, float, str, bool, type(None))
+
+
+def _frozen(name: str, value: Any) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE or isinstance(value, Enum):
+        return value
+    if kind is ExecutionMeta and value.interrupt_data is None:  # its other fields are immutable
+        return dict(value.__dict__)
+    return _json(name, value)
+
+
+def _json(name: str, value: Any) -> bytes:
+    try:
+        return to_json(value)
+    except PydanticSerializationError as exc:
+        raise unserializable(name, value, exc) from None
+
+
+def _present(state: AgentState, names: Iterable[str] | None) -> Iterator[tuple[str, Any]]:
+    values = state.__dict__
+    extra = state.__pydantic_extra__ or {}
+    if names is None:
+        names = [*values, *extra]
+    for name in names:
+        if name != MESSAGES:
+            value = values[name] if name in values else extra.get(name, _MISSING)
+            if value is not _MISSING:
+                yield name, value
+
+
+_MISSING = object()
+
+
+@lru_cache(maxsize=256)
+def has_custom_serializers(schema: type[AgentState]) -> bool:
+    """True when the schema changes how a field is written (then the model must dump it)."""
+    decorators = schema.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers:
+        return True
+    return any(
+        field.metadata or (field.annotation is not None and hasattr(field.annotation, "__metadata__"))
+        for field in schema.model_fields.values()
+        if field.annotation not in (int, str, float, bool)
+    )
+
+
+def decode_state(
+    schema: type[AgentState], fields: Mapping[str, str], messages: Iterable[str]
+) -> AgentState:
+    """Rebuild a state from JSON text through `schema` (validation only, no imports, no calls).
+
+    A thread saved inside subgraphs comes back as its root state, the frames riding along still
+    encoded (`loaded_frames`) for the graph that knows their schemas.
+    """
+    if FRAME_KEY in fields:
+        packed = split_packed(dict(fields), list(messages))
+        if packed is not None:
+            root, root_messages, frames = packed
+            return attach_frames(_validate(schema, _document(root, ",".join(root_messages))), frames)
+    return _validate(schema, _document(fields, ",".join(messages)))
+
+
+def decode_parts(schema: type[AgentState], fields: Mapping[str, str], messages: bytes) -> AgentState:
+    """Rebuild a state through `schema` from field texts and the raw contents of its messages
+    array (as `message_bytes` writes them, taken from a file without parsing them first)."""
+    if FRAME_KEY in fields:  # a packed thread: its frames take their messages one by one
+        return decode_state(schema, fields, split_messages(messages))
+    head = "".join(f"{json.dumps(name)}:{text}," for name, text in fields.items())
+    return _validate(schema, b"".join((b"{", head.encode(), b'"messages":[', messages, b"]}")))
+
+
+def split_messages(messages: bytes) -> list[str]:
+    """The JSON text of each message in the raw contents of a messages array."""
+    if not messages:
+        return []
+    return [json.dumps(m, separators=(",", ":")) for m in json.loads(b"[" + messages + b"]")]
+
+
+def _document(fields: Mapping[str, str], messages: str) -> str:
+    parts = [f"{json.dumps(name)}:{text}" for name, text in fields.items()]
+    parts.append(f'"{MESSAGES}":[{messages}]')
+    return "{" + ",".join(parts) + "}"
+
+
+#: Above this much JSON, the garbage collector is paused while the state is built.
+GC_PAUSE_BYTES = 256 * 1024
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+
+
+def _validate(schema: type[AgentState], text: str | bytes) -> AgentState:
+    if len(text) < GC_PAUSE_BYTES:
+        return schema.model_validate_json(text)
+    with _gc_paused():
+        return schema.model_validate_json(text)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large state is built: every generation-2 pass
+    in between walks all the objects built so far, which made opening a long thread grow with
+    the square of its length (a 100,000-message state: 0.5 s of 0.7). Nothing built here forms
+    a cycle; the collector runs again when the last decoder in the process is done."""
+    global _gc_pausers
+    with _gc_lock:
+        _gc_pausers += 1
+        if _gc_pausers == 1:
+            resume = gc.isenabled()
+            gc.disable()
+            _gc_pause_state[0] = resume
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_pause_state[0]:
+                gc.enable()
+
+
+_gc_pause_state = [False]  # whether the collector was on when the first decoder paused it
