@@ -49,7 +49,8 @@ e2e: $(E2E_STAMP) chromium
 # docs/ pictures (and the README's), taken by the last `make e2e` run at 1280x800.
 DOCS_SHOTS := lab-triage-paused-before-send:debugger lab-dark-paused:debugger-dark \
 	lab-4-viewing-step-1:time-travel lab-pipeline-50-nodes:pipeline-50-nodes lab-6-stopping:stopping \
-	notebook7-2-invalid-edits-refused:edit-errors-notebook7
+	notebook7-2-invalid-edits-refused:edit-errors-notebook7 \
+	lab-nested-4-approval-inside-writer:nested-debugger
 docs-screenshots:
 	@for pair in $(DOCS_SHOTS); do cp "e2e-screenshots/$${pair%%:*}.png" "docs/$${pair##*:}.png"; done
 
