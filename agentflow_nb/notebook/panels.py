@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
-from html import escape
+from html import escape, unescape
 from typing import Any
 
 import ipywidgets as widgets
@@ -108,8 +109,11 @@ def _status_line(thread: str, status: SessionStatus, step: int | None, node: str
     if viewing is not None:  # said early: the line may be cut short on a narrow screen
         where += f' · <b class="af_viewing_note">viewing step {viewing}</b>'
 
-    return (f'<div class="af_status" data-status="{status.value}" title="thread {escape(thread)}">{badge}{where}'
-            f' · <span class="af_dim">thread</span> <code>{escape(thread)}</code> · {" · ".join(parts)}{tail}</div>')
+    line = (f'{badge}{where} · <span class="af_dim">thread</span> <code>{escape(thread)}</code> · '
+            f'{" · ".join(parts)}{tail}')
+    # the whole line on hover: a narrow toolbar (three step buttons) cuts it short with an ellipsis
+    full = unescape(re.sub(r"<[^>]*>", "", line))
+    return f'<div class="af_status" data-status="{status.value}" title="{escape(full)}">{line}</div>'
 
 
 #: Filter buttons of the event log and the kinds (`events.KINDS`) each shows.

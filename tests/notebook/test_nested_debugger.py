@@ -74,6 +74,8 @@ def test_buttons_are_disabled_where_they_cannot_apply_and_say_why():
     ui.step_into()
     at(ui)
     assert not out.disabled and "Finish the subgraph" in out.tooltip
+    # the status line, cut short by the three step buttons on a narrow screen, is whole on hover
+    assert 'title="paused before WRITER/DRAFT · thread ' in ui.controls.status.value
     ui.controls.resume.click()
     ui.session.wait()
     ui.controls.resume.click()
