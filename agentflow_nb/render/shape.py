@@ -140,6 +140,15 @@ class GraphShape:
 
     def visible(self, path: str) -> str:
         """What stands for `path` in the drawing: itself, or the closed subgraph it is inside."""
+        shown = self._visible.get(path)
+        return shown if shown is not None else self._visible_of(path)
+
+    @cached_property
+    def _visible(self) -> dict[str, str]:
+        # asked for every node of the path taken at each step: worked out once per shape
+        return {path: self._visible_of(path) for path in self.paths}
+
+    def _visible_of(self, path: str) -> str:
         if not self.expanded:
             cut = path.find(SEP)
             return path if cut < 0 else path[:cut]
