@@ -7,19 +7,8 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-from e2e.helpers import (
-    debugger,
-    field,
-    field_input,
-    has_class,
-    inside_viewport,
-    node,
-    open_notebook,
-    shot,
-    status,
-    wait_inside,
-    wait_status,
-)
+from e2e import helpers
+from e2e.helpers import debugger, field, field_input, has_class, node, open_notebook, shot, status, wait_status
 
 
 def control(page: Page, label: str) -> Locator:
@@ -79,11 +68,11 @@ def test_open_a_subgraph_break_inside_it_then_step_into_over_and_out(page, jupyt
     expect(control(page, "Step out")).to_be_enabled()
     # one screen at 1280x800 with the file browser open, the three step buttons and the stack included
     search = node(page, "RESEARCHER/SEARCH")
-    wait_inside(debugger(page).locator(".af_graph"), search)  # followed into the subgraph
+    helpers.wait_inside(debugger(page).locator(".af_graph"), search)  # followed into the subgraph
     for part in (control(page, "Resume"), control(page, "Step over"), control(page, "Step into"),
                  control(page, "Step out"), control(page, "Stop"), status(page), search, stack(page),
                  field_input(page, "topic")):
-        assert inside_viewport(page, part), (part, part.bounding_box(), page.viewport_size)
+        assert helpers.inside_viewport(page, part), (part, part.bounding_box(), page.viewport_size)
     assert debugger(page).bounding_box()["height"] <= 760
 
     # step over one node inside it
