@@ -9,6 +9,9 @@ copies the kept prefix on the server (a branch, or a step that rewrote messages)
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from agentflow_nb.checkpointer.base import Checkpoint, StateChanges, encode_fields, encode_messages
@@ -88,10 +91,23 @@ def plan_write(
         "expected": expected, "status": checkpoint.status.value, "step": checkpoint.step, "node": checkpoint.node,
         "source": checkpoint.source, "at": checkpoint.created_at, "snap": snap, "base": base,
         "snap_bytes": snap_bytes, "chain_bytes": chain_bytes, "log": log, "n": n,
-        "names": list(fields), "values": list(fields.values()), "dropped": dropped,
-        "copy_log": copy_log, "copy_n": copy_n, "start": start, "bodies": bodies,
+        "names": _names(tuple(fields)), "values": _array(fields.values()), "dropped": _names(tuple(dropped)),
+        "copy_log": copy_log, "copy_n": copy_n, "start": start, "bodies": _array(bodies) if bodies else None,
     }
     return Plan(params, expected, snap, base, snap_bytes, chain_bytes, log, n)
+
+
+@lru_cache(maxsize=1024)
+def _names(names: tuple[str, ...]) -> str:
+    """Field names as a JSON array (a step usually writes the same names as the one before)."""
+    return json.dumps(names)
+
+
+def _array(texts: Iterable[str]) -> str:
+    """JSON texts as one JSON array of strings: a single parameter the server splits
+    (`sql._texts`), much cheaper for the driver than a `text[]`. As strings, not as values:
+    a text may hold what PostgreSQL's JSON parser refuses (`NaN`, `Infinity`)."""
+    return json.dumps(list(texts), ensure_ascii=False)
 
 
 def _size(fields: dict[str, str]) -> int:

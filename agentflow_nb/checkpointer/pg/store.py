@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from agentflow_nb import _sync
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.pg import wire
 from agentflow_nb.checkpointer.pg.db import Database
 from agentflow_nb.checkpointer.pg.leases import Leases, default_owner_name
 from agentflow_nb.checkpointer.pg.migrate import check_not_newer, current_version, migrate
@@ -92,6 +93,9 @@ class PgCheckpointer(BaseCheckpointer):
     ) -> None:
         super().__init__()
         self.sql = Statements(schema)
+        # A step's write, in its three shapes (see `Statements`), run through libpq directly.
+        self._writes = tuple(wire.Statement(sql) for sql in (self.sql.write_fields, self.sql.write_append,
+                                                                 self.sql.write))
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be > 0, got `{lease_seconds!r}`")
         self.schema = schema
@@ -198,19 +202,14 @@ class PgCheckpointer(BaseCheckpointer):
         plan = plan_write(checkpoint, changes, tip=tip, parent=parent, limit=self.max_value_bytes)
         params = {**plan.params, "owner": owner, "ttl": self.lease_seconds}
 
-        statement = self.sql.write if plan.params["copy_log"] is not None else (
-            self.sql.write_append if plan.params["bodies"] else self.sql.write_fields)
-
-        def write(cur: Any) -> tuple[int, bool] | None:
-            cur.execute(statement, params, binary=True)  # binary: arrays go without escaping
-            return cur.fetchone()
-
-        row = self.db.run(write)
-        if row is None:
+        fields_only, append, branch = self._writes
+        statement = branch if plan.params["copy_log"] is not None else append if plan.params["bodies"] else fields_only
+        rows = self.db.write(statement, params)
+        if not rows:
             seq = self._refused(thread_id, checkpoint.checkpoint_id, plan.expected, owner)
         else:
-            seq, stop = row
-            if stop and owner is not None:
+            seq = int(rows[0][0])  # type: ignore[arg-type]
+            if rows[0][1] == b"t" and owner is not None:
                 self.leases.flag(owner)
         self._seen(thread_id, (checkpoint.checkpoint_id, seq), {checkpoint.checkpoint_id: plan.meta(seq)})
 
