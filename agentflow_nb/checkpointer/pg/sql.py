@@ -104,11 +104,6 @@ _COLUMNS = (
 )
 
 
-def _texts(param: str) -> str:
-    """A `text[]` from the parameter `param`, a JSON array of strings."""
-    return f"ARRAY(SELECT u.e FROM json_array_elements_text(%({param})s::json) WITH ORDINALITY AS u(e, o) ORDER BY u.o)"
-
-
 class Statements:
     """Every statement of the store, for one schema."""
 
@@ -143,8 +138,8 @@ WITH head AS (
         created_at, snap, base_seq, snap_bytes, chain_bytes, log, n, field_names, field_values, dropped)
     SELECT %(thread)s, seq, %(id)s, %(parent)s, %(step)s, %(node)s, %(status)s, %(source)s,
         %(at)s, %(snap)s, CASE WHEN %(snap)s THEN seq ELSE %(base)s END, %(snap_bytes)s,
-        %(chain_bytes)s, coalesce(%(log)s, seq), %(n)s, {_texts("names")}, {_texts("values")},
-        {_texts("dropped")}
+        %(chain_bytes)s, coalesce(%(log)s, seq), %(n)s, %(names)s::text[], %(values)s::text[],
+        %(dropped)s::text[]
     FROM head
 )"""
         copied = f""", copied AS (
@@ -156,7 +151,7 @@ WITH head AS (
         added = f""", added AS (
     INSERT INTO {s}.messages (thread_id, log, idx, body)
     SELECT %(thread)s, coalesce(%(log)s, head.seq), %(start)s + u.ord - 1, u.body
-    FROM head, json_array_elements_text(%(bodies)s::json) WITH ORDINALITY AS u(body, ord)
+    FROM head, unnest(%(bodies)s::text[]) WITH ORDINALITY AS u(body, ord)
 )"""
         result = "\nSELECT seq, stop_requested FROM head"
         #: One checkpoint write, in three shapes so that a step without new messages (the most

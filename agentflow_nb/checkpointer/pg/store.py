@@ -22,7 +22,17 @@ from agentflow_nb.checkpointer.pg.db import Database
 from agentflow_nb.checkpointer.pg.leases import Leases, default_owner_name
 from agentflow_nb.checkpointer.pg.migrate import check_not_newer, current_version, migrate
 from agentflow_nb.checkpointer.pg.plan import plan_write
-from agentflow_nb.checkpointer.pg.rows import Meta, Row, build, chain, fields_of, meta_of, split
+from agentflow_nb.checkpointer.pg.rows import (
+    CorruptCheckpointError,
+    Meta,
+    Row,
+    build,
+    chain,
+    checked,
+    fields_of,
+    meta_of,
+    split,
+)
 from agentflow_nb.checkpointer.pg.sql import LATEST, Statements
 from agentflow_nb.errors import ThreadBusyError, ThreadConflictError, did_you_mean
 from agentflow_nb.state import AgentState, ExecutionStatus
@@ -250,10 +260,12 @@ class PgCheckpointer(BaseCheckpointer):
             records = self._preloaded.pop(thread_id, None) if checkpoint_id is None else None
         if records is None:
             records = self._read_chain(thread_id, checkpoint_id)
+            if not records and checkpoint_id is None:
+                records = self._headless(thread_id)
         if not records:
             return None
         target, extra = split(records[-1])
-        rows = {row.checkpoint_id: row for row, _ in map(split, records)}
+        rows = {row.checkpoint_id: checked(row, thread_id, self.schema) for row, _ in map(split, records)}
         links = chain(target, rows, thread_id, self.schema)
         messages = [extra[0]] if extra[0] else []
         loaded = build(target, fields_of(links), messages, thread_id=thread_id, schema=schema,
@@ -261,6 +273,21 @@ class PgCheckpointer(BaseCheckpointer):
         tip = (target.checkpoint_id, target.seq) if checkpoint_id is None else None
         self._seen(thread_id, tip, {target.checkpoint_id: meta_of(target)})
         return loaded
+
+    def _headless(self, thread_id: str) -> list[tuple[Any, ...]]:
+        """No head checkpoint was read: a new thread, or one whose head row is gone (damage,
+        never to be taken for a new thread, which a run would silently start over)."""
+        row = self.db.run(lambda cur: cur.execute(self.sql.thread_row, (thread_id,)).fetchone())
+        if row is None or row[0] is None:
+            return []
+        records = self._read_chain(thread_id, None)  # its first checkpoint may have come meanwhile
+        if not records:
+            raise CorruptCheckpointError(
+                f"thread `{thread_id}` has head checkpoint `{row[0]}`, which is missing from "
+                f"`{self.schema}.checkpoints` or damaged (rows deleted or edited by hand); restore the rows "
+                "from a backup, or load an earlier checkpoint by its id"
+            )
+        return records
 
     def _read_chain(self, thread_id: str, checkpoint_id: str | None) -> list[tuple[Any, ...]]:
         self._ensure()
@@ -299,7 +326,7 @@ class PgCheckpointer(BaseCheckpointer):
         records, logs = self.db.run(read)
         if not records:
             return []
-        rows = [Row._make(r) for r in records]
+        rows = [checked(Row._make(r), thread_id, self.schema) for r in records]
         top = rows[-limit:] if limit is not None else rows
         fields = _fields_by_id(rows)
         by_id = {row.checkpoint_id: row for row in rows}
@@ -365,9 +392,9 @@ class PgCheckpointer(BaseCheckpointer):
         if taken_from:
             log.warning("took over thread `%s` from `%s`, whose lease had expired", thread_id, taken_from)
         self._seen(thread_id, (head, int(head_seq)))
-        if head is not None and records[0][4] is not None:
-            with self._known_lock:  # the run's first read finds the head here
-                self._preloaded[thread_id] = [r[4:] for r in records]
+        if head is None or records[0][4] is not None:
+            with self._known_lock:  # the run's first read finds the head here (none: a new thread)
+                self._preloaded[thread_id] = [r[4:] for r in records] if head is not None else []
 
     def _acquire_rows(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         cur.execute(self.sql.acquire_and_load, params)

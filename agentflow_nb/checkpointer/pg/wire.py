@@ -3,8 +3,8 @@
 psycopg's cursor is general: it adapts each parameter by its Python type, keeps a cache of
 prepared statements and builds result rows. A checkpoint write needs none of that: its
 parameters are text, whole numbers, floats, booleans and NULLs, sent as text, and its result
-is a row of two values. Here such a statement is prepared once per connection and then run
-with libpq's asynchronous calls (`psycopg.pq`), waiting on the socket with `select` so that
+is a row of two values. Here such a statement runs unnamed the first time on a connection,
+is prepared there when it is used again, and runs with libpq's asynchronous calls (`psycopg.pq`), waiting on the socket with `select` so that
 Ctrl-C still interrupts a wait on a server that stopped answering. With `prepare` off (behind
 a transaction-mode pooler) each run sends it unnamed, which lives only as long as the run.
 Reads stay on psycopg cursors: their rows hold arrays, which psycopg parses in C.
@@ -26,7 +26,8 @@ _OK = (1, 2)  # libpq's PGRES_COMMAND_OK, PGRES_TUPLES_OK
 _FATAL = 7  # PGRES_FATAL_ERROR
 _BAD = 1  # CONNECTION_BAD
 _UNDEFINED_STATEMENT = b"26000"  # the server lost a prepared statement (e.g. `DISCARD ALL` by a pool)
-_prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+#: Per connection, each statement's state there: 1 run once unnamed, 2 prepared.
+_uses: weakref.WeakKeyDictionary[Any, dict[bytes, int]] = weakref.WeakKeyDictionary()
 
 
 class Statement:
@@ -68,18 +69,20 @@ def execute(
     """
     params = [_text(values[key], key) for key in statement.order]
     pgconn = conn.pgconn
-    if not prepare:
+    uses = _uses.setdefault(conn, {})
+    count = uses.get(statement.name, 0)
+    if not prepare or count == 0:  # a first use sends it unnamed: a short-lived process pays no extra round trip
+        uses[statement.name] = 1
         pgconn.send_query_params(statement.sql, params)
         return _rows(conn, _wait(conn))
-    names = _prepared.setdefault(conn, set())
-    if statement.name not in names:
+    if count == 1:  # used again on this connection: prepare it once
         pgconn.send_prepare(statement.name, statement.sql)
         _rows(conn, _wait(conn))
-        names.add(statement.name)
+        uses[statement.name] = 2
     pgconn.send_query_prepared(statement.name, params)
     result = _wait(conn)
     if again and result.status == _FATAL and result.error_field(_SQLSTATE) == _UNDEFINED_STATEMENT:
-        names.clear()  # the session was reset under us: prepare again, once
+        uses[statement.name] = 1  # the session was reset under us: prepare again, once
         return execute(conn, statement, values, prepare=prepare, again=False)
     return _rows(conn, result)
 
