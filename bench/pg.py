@@ -283,11 +283,14 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m bench.pg", description=__doc__.splitlines()[0])
-    parser.add_argument("parts", nargs="*", choices=[[], *PARTS], metavar="PART",
+    parser.add_argument("parts", nargs="*", metavar="PART",
                         help=f"only these measurements ({', '.join(PARTS)}); default: the whole section")
     parser.add_argument("--rounds", type=int, default=7, help="rounds of the per-step loop (default 7)")
     parser.add_argument("--repeats", type=int, default=5, help="resumes per framework (default 5)")
     args = parser.parse_args(argv)
+    unknown = [part for part in args.parts if part not in PARTS]
+    if unknown:
+        parser.error(f"unknown part `{unknown[0]}`; the parts are {', '.join(f'`{p}`' for p in PARTS)}")
     from agentflow_nb.checkpointer.pg import LocalCluster
 
     if not args.parts:

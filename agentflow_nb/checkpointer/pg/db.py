@@ -26,7 +26,9 @@ __all__ = ["Database", "LocalPool", "import_psycopg"]
 log = logging.getLogger("agentflow_nb")
 T = TypeVar("T")
 _IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
-INSTALL_HINT = 'PgCheckpointer needs psycopg 3 and psycopg-pool; install them with `pip install "agentflow_nb[postgres]"`'
+INSTALL_HINT = (
+    'PgCheckpointer needs psycopg 3 and psycopg-pool; install them with `pip install "agentflow_nb[postgres]"`'
+)
 
 
 def import_psycopg() -> tuple[Any, Any]:

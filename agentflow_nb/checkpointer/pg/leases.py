@@ -10,9 +10,9 @@ pooler (where `LISTEN` cannot work) still stops at its next node boundary.
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
-import _thread
 import socket
 import threading
 import time

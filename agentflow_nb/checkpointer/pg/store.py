@@ -72,7 +72,8 @@ class PgCheckpointer(BaseCheckpointer):
         owner_name: how other processes see the runs of this store (default `host pid N`).
         listen: `LISTEN` for stop requests. Off behind a transaction-mode pooler; stops then
             arrive with the next checkpoint write or lease renewal.
-        prepare: let psycopg prepare frequent statements on the server (our own pool only).
+        prepare: prepare frequent statements on the server (our own pool; a pool of yours
+            decides by its connections' `prepare_threshold`). Off behind a transaction-mode pooler.
         max_connections: size of our own pool.
         max_value_bytes: refuse (with `UnsaveableValueError`, saving nothing) a field or message
             whose JSON is larger than this; None for no limit.
@@ -320,7 +321,8 @@ class PgCheckpointer(BaseCheckpointer):
             wanted: dict[int, int] = {}
             for row in top:
                 wanted[row.log] = max(wanted.get(row.log, 0), row.n)
-            cur.execute(self.sql.list_messages, {"thread": thread_id, "logs": list(wanted), "ns": list(wanted.values())})
+            logs = {"thread": thread_id, "logs": list(wanted), "ns": list(wanted.values())}
+            cur.execute(self.sql.list_messages, logs)
             return rows, dict(cur.fetchall())
 
         records, logs = self.db.run(read)

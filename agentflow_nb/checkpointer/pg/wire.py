@@ -3,11 +3,12 @@
 psycopg's cursor is general: it adapts each parameter by its Python type, keeps a cache of
 prepared statements and builds result rows. A checkpoint write needs none of that: its
 parameters are text, whole numbers, floats, booleans and NULLs, sent as text, and its result
-is a row of two values. Here such a statement runs unnamed the first time on a connection,
-is prepared there when it is used again, and runs with libpq's asynchronous calls (`psycopg.pq`), waiting on the socket with `select` so that
-Ctrl-C still interrupts a wait on a server that stopped answering. With `prepare` off (behind
-a transaction-mode pooler) each run sends it unnamed, which lives only as long as the run.
-Reads stay on psycopg cursors: their rows hold arrays, which psycopg parses in C.
+is a row of two values. Here such a statement runs unnamed the first time on a connection, is
+prepared there when it is used again, and runs with libpq's asynchronous calls (`psycopg.pq`),
+waiting on the socket with `select` so that Ctrl-C still interrupts a wait on a server that
+stopped answering. With `prepare` off (behind a transaction-mode pooler) it is always sent
+unnamed, which lives only as long as the run. Reads stay on psycopg cursors: their rows hold
+arrays, which psycopg parses in C.
 """
 
 from __future__ import annotations
