@@ -1,6 +1,7 @@
 """PostgreSQL: `PgCheckpointer` beside LangGraph's `PostgresSaver`, on one throwaway server, same run.
 
-Run alone with `.venv/bin/python bench/pg.py` (prints its section), or as part of `make bench`.
+Run alone with `.venv/bin/python -m bench.pg` (prints its section; `-m bench.pg step resume`
+runs only those parts, see `--help`), or as part of `make bench`.
 The server is a `LocalCluster` started for the run with `fsync` and `synchronous_commit` off,
 so that the numbers measure the stores rather than this machine's disk; one more row repeats
 the per-step loop on a second server with PostgreSQL's default durability, where every commit
@@ -274,12 +275,56 @@ def _server_version(dsn: str) -> str:
         return str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
 
 
-def main() -> None:
+PARTS = ("step", "grow", "resume", "rate")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the section, or (given part names) only those measurements, for iterating."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.pg", description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", metavar="PART",
+                        help=f"only these measurements ({', '.join(PARTS)}); default: the whole section")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of the per-step loop (default 7)")
+    parser.add_argument("--repeats", type=int, default=5, help="resumes per framework (default 5)")
+    args = parser.parse_args(argv)
+    unknown = [part for part in args.parts if part not in PARTS]
+    if unknown:
+        parser.error(f"unknown part `{unknown[0]}`; the parts are {', '.join(f'`{p}`' for p in PARTS)}")
     from agentflow_nb.checkpointer.pg import LocalCluster
 
-    with LocalCluster(durable=False) as fast, LocalCluster(durable=True) as durable:
-        lines, goals = section(fast.dsn, durable.dsn)
-    print("\n".join(["| goal | measured | target | |", "|---|---:|---:|---|", *goals, *lines]))
+    if not args.parts:
+        with LocalCluster(durable=False) as fast, LocalCluster(durable=True) as durable:
+            lines, goals = section(fast.dsn, durable.dsn)
+        print("\n".join(["| goal | measured | target | |", "|---|---:|---:|---|", *goals, *lines]))
+        return
+    with LocalCluster(durable=False) as fast:
+        opened = install(fast.dsn)
+        try:
+            for part in args.parts:
+                print(_part(part, fast.dsn, args))
+        finally:
+            for item in opened:
+                item.close()
+
+
+def _part(part: str, dsn: str, args: Any) -> str:
+    a, lg = ours.NAME, langgraph_peer.NAME
+    if part == "step":
+        step = per_step(rounds=args.rounds)
+        return (f"per step (µs): {a} {step[(a, 'pg')] * US:.0f} (engine alone {step[(a, 'none')] * US:.0f}), "
+                f"{lg} {step[(lg, 'pg')] * US:.0f} (alone {step[(lg, 'none')] * US:.0f}); "
+                f"ours / LangGraph {step[(a, 'pg')] / step[(lg, 'pg')]:.2f} (goal <= 0.33)")
+    if part == "grow":
+        grow = growth()
+        return "; ".join(f"{fw} growth {grow[(fw, 10)] * US:.0f} -> {grow[(fw, 10_000)] * US:.0f} µs "
+                         f"({grow[(fw, 10_000)] / grow[(fw, 10)]:.2f}x)" for fw in (a, lg))
+    if part == "resume":
+        resumed = resume(dsn, repeats=args.repeats)
+        return (f"resume (ms): {a} {resumed[a] * 1e3:.1f}, {lg} {resumed[lg] * 1e3:.1f}; "
+                f"ours / LangGraph {resumed[a] / resumed[lg]:.2f} (goal <= 0.50)")
+    rate = throughput(dsn)
+    return f"threads per second by 4 workers: {a} {rate[a]:.0f}, {lg} {rate[lg]:.0f}"
 
 
 if __name__ == "__main__":

@@ -195,3 +195,51 @@ def test_rows_damaged_by_hand_are_an_error_naming_the_checkpoint(make_pg, pg_dsn
         asyncio.run(fresh.aget("t", schema=Ticket))
     with pytest.raises(CorruptCheckpointError, match=f"parent `{middle.checkpoint_id}` is missing"):
         asyncio.run(fresh.aget("u", later.checkpoint_id, schema=Ticket))
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("UPDATE {t} SET field_values = field_values[1:1] WHERE checkpoint_id = %s", "field names but 1 values"),
+        ("UPDATE {t} SET field_values[1] = NULL WHERE checkpoint_id = %s", "a NULL field name or value"),
+        ("UPDATE {t} SET source = 'hack' WHERE checkpoint_id = %s", "source `hack`"),
+        ("UPDATE {t} SET status = 'gone' WHERE checkpoint_id = %s", "status `gone`"),
+        ("UPDATE {t} SET base_seq = seq + 5 WHERE checkpoint_id = %s", "missing from .* or damaged"),
+        ("DELETE FROM {t} WHERE checkpoint_id = %s", "missing from .* or damaged"),
+    ],
+)
+def test_forged_rows_are_a_clear_error_and_a_run_never_starts_the_thread_over(make_pg, pg_dsn, damage, problem):
+    saver = make_pg()
+    app = loop_app(saver, 5)
+    config = {"thread_id": "t", "recursion_limit": 20}
+    app.invoke({"counter": 0}, config=config)
+    head = app.get_state(config)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(damage.format(t=f'"{saver.schema}".checkpoints'), (head.checkpoint_id,))
+        rows_before = conn.execute(f'SELECT count(*) FROM "{saver.schema}".checkpoints').fetchone()
+    fresh = loop_app(make_pg(saver.schema), 5)  # a new process: nothing cached
+    for read in (lambda: fresh.get_state(config), lambda: fresh.invoke({"counter": 0}, config=config)):
+        with pytest.raises(CorruptCheckpointError, match=f"`{head.checkpoint_id}`.*{problem}"):
+            read()
+    if "DELETE" not in damage and "base_seq" not in damage:
+        with pytest.raises(CorruptCheckpointError, match=problem):
+            fresh.get_state_history(config)
+    assert query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints') == [rows_before]
+
+
+def test_an_edit_naming_no_field_is_refused_and_errors_name_only_the_callers_thread(make_pg):
+    from agentflow_nb import UnknownFieldError, UnknownThreadError
+
+    saver = make_pg()
+    app = loop_app(saver, 2)
+    config = {"thread_id": "bob", "recursion_limit": 10}
+    app.invoke({"counter": 0}, config=config)
+    app.invoke({"counter": 0}, config={"thread_id": "alice-secret-thread", "recursion_limit": 10})
+    before = app.get_state(config).checkpoint_id
+    with pytest.raises(UnknownFieldError, match="countr.*did you mean `counter`") as typo:
+        app.update_state(config, {"countr": 5})
+    assert app.get_state(config).checkpoint_id == before
+    with pytest.raises(UnknownThreadError) as unknown:
+        app.invoke(None, config={"thread_id": "carol"})
+    for error in (typo.value, unknown.value):
+        assert "alice" not in str(error)

@@ -146,7 +146,7 @@ def test_two_racing_writers_never_both_append_after_one_checkpoint(make_pg):
         barrier = threading.Barrier(2)
         outcomes: list[object] = []
 
-        def write(saver, head=head):
+        def write(saver, head=head, barrier=barrier, outcomes=outcomes):
             child = Checkpoint.of(AgentState(), parent_id=head.checkpoint_id)._replace(thread_id="t")
             barrier.wait()
             try:

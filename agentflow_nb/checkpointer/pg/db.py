@@ -15,15 +15,20 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+from agentflow_nb.checkpointer.pg import wire
 
 __all__ = ["Database", "LocalPool", "import_psycopg"]
 
 log = logging.getLogger("agentflow_nb")
 T = TypeVar("T")
-INSTALL_HINT = 'PgCheckpointer needs psycopg 3 and psycopg-pool; install them with `pip install "agentflow_nb[postgres]"`'
+_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
+INSTALL_HINT = (
+    'PgCheckpointer needs psycopg 3 and psycopg-pool; install them with `pip install "agentflow_nb[postgres]"`'
+)
 
 
 def import_psycopg() -> tuple[Any, Any]:
@@ -38,55 +43,83 @@ def import_psycopg() -> tuple[Any, Any]:
 
 class LocalPool:
     """At most `max_size` connections to `conninfo`, opened when needed by the thread that needs
-    one, reused while healthy. Thread-safe; no background threads."""
+    one, reused while healthy. Thread-safe; no background threads.
+
+    Each connection keeps one cursor, reused by every statement run on it (`take` / `give`):
+    a step's write is one short statement, so what is around it must cost little.
+    """
 
     def __init__(self, psycopg: Any, conninfo: str, *, max_size: int, kwargs: dict[str, Any], timeout: float) -> None:
         self.psycopg = psycopg
         self.conninfo = conninfo
         self.kwargs = kwargs
         self.timeout = timeout
-        self._idle: list[Any] = []
-        self._slots = threading.BoundedSemaphore(max_size)
+        self.max_size = max_size
+        self._idle: list[Any] = []  # cursors of idle connections
+        self._size = 0  # connections open or being opened
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
         self._closed = False
 
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
-        """A connection for the body; broken ones are dropped, not reused."""
-        if not self._slots.acquire(timeout=self.timeout):
-            raise self.psycopg.OperationalError(f"no free connection in {self.timeout:.0f} s (pool exhausted)")
-        conn = None
+    def take(self) -> Any:
+        """A cursor on an idle connection, or on a new one while there are fewer than `max_size`."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            deadline = None
+            while self._size >= self.max_size:
+                deadline = deadline or time.monotonic() + self.timeout
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._freed.wait(left):
+                    raise self.psycopg.OperationalError(f"no free connection in {self.timeout:.0f} s (pool exhausted)")
+                if self._idle:
+                    return self._idle.pop()
+            self._size += 1
         try:
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None or conn.closed:
-                conn = self.psycopg.connect(self.conninfo, **self.kwargs)
-            yield conn
-        finally:
-            if conn is not None:
-                self._put_back(conn)
-            self._slots.release()
+            return self.psycopg.connect(self.conninfo, **self.kwargs).cursor()
+        except BaseException:
+            self._forget()
+            raise
 
-    def _put_back(self, conn: Any) -> None:
-        idle = self.psycopg.pq.TransactionStatus.IDLE
-        if not conn.closed and conn.info.transaction_status != idle:
+    def give(self, cur: Any) -> None:
+        """Take back a cursor from `take`; a broken connection is closed and its place freed."""
+        conn = cur.connection
+        if not conn.closed and conn.pgconn.transaction_status != _IDLE:
             try:
                 conn.rollback()  # an error left a transaction open
             except self.psycopg.Error:
                 conn.close()
-        with self._lock:
-            if not conn.closed and not conn.broken and not self._closed:
-                self._idle.append(conn)
-                return
+        if not conn.closed and not conn.broken:
+            with self._lock:
+                if not self._closed:
+                    self._idle.append(cur)
+                    self._freed.notify()
+                    return
         conn.close()
+        self._forget()
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._size -= 1
+            self._freed.notify()
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection for the body (as `psycopg_pool.ConnectionPool.connection` gives one)."""
+        cur = self.take()
+        try:
+            yield cur.connection
+        finally:
+            self.give(cur)
 
     def close(self) -> None:
         """Close every idle connection; connections in use close when given back."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+            self._size -= len(idle)
+        for cur in idle:
+            cur.connection.close()
 
 
 class Database:
@@ -95,8 +128,9 @@ class Database:
     Args:
         target: a DSN (we open and close our own pool) or a `psycopg_pool.ConnectionPool`
             (the caller's: never closed by us).
-        prepare: let psycopg prepare frequent statements on the server (faster). Turn it off
-            behind a transaction-mode pooler that cannot keep prepared statements.
+        prepare: prepare frequent statements on the server (faster). Turn it off behind a
+            transaction-mode pooler that cannot keep prepared statements. (A pool of yours
+            decides by itself: a `prepare_threshold` of None turns it off.)
         max_connections: size of our own pool.
         retry_seconds: how long to keep retrying a statement whose connection was lost.
     """
@@ -107,6 +141,7 @@ class Database:
 
         self._tuple_row = tuple_row
         self.retry_seconds = retry_seconds
+        self.prepare = prepare
         if isinstance(target, str):
             kwargs: dict[str, Any] = {"autocommit": True}
             if not prepare:
@@ -136,22 +171,43 @@ class Database:
 
     def run(self, work: Callable[[Any], T], *, retry: bool = True) -> T:
         """`work(cursor)` on a pooled connection, committed; retried while connections are lost."""
-        deadline = time.monotonic() + self.retry_seconds
+        deadline = None
         pause = 0.05
         while True:
             try:
-                with self.pool.connection() as conn:
-                    with conn.cursor(row_factory=self._tuple_row) as cur:
-                        result = work(cur)
-                    if not conn.autocommit:
-                        conn.commit()
-                    return result
+                return self._once(work)
             except self.lost as exc:
+                deadline = deadline or time.monotonic() + self.retry_seconds
                 if not retry or time.monotonic() + pause > deadline:
                     raise
                 log.warning("PostgreSQL connection lost (%s); retrying", str(exc).strip() or type(exc).__name__)
                 time.sleep(pause * random.uniform(0.5, 1.5))
                 pause = min(pause * 2, 1.0)
+
+    def _once(self, work: Callable[[Any], T]) -> T:
+        if self.owned:  # our connections are in autocommit mode: nothing to commit
+            cur = self.pool.take()
+            try:
+                return work(cur)
+            finally:
+                self.pool.give(cur)
+        with self.pool.connection() as conn:
+            with conn.cursor(row_factory=self._tuple_row) as cur:
+                result = work(cur)
+            if not conn.autocommit:
+                conn.commit()
+            return result
+
+    def write(self, statement: wire.Statement, values: Mapping[str, Any]) -> list[list[bytes | None]]:
+        """Run a hot write through libpq directly (see `wire`); its rows as text values.
+        Prepared on the server unless `prepare` is off or the caller's pool turned preparing off."""
+
+        def run(cur: Any) -> list[list[bytes | None]]:
+            conn = cur.connection
+            prepare = self.prepare if self.owned else conn.prepare_threshold is not None
+            return wire.execute(conn, statement, values, prepare=prepare)
+
+        return self.run(run)
 
     def transaction(self, work: Callable[[Any], T]) -> T:
         """`work(cursor)` inside one transaction (several statements, all or nothing)."""

@@ -17,7 +17,10 @@ from agentflow_nb.checkpointer.base import Checkpoint, decode_state
 from agentflow_nb.errors import AgentflowError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
-__all__ = ["CorruptCheckpointError", "Meta", "Row", "build", "fields_of", "meta_of"]
+__all__ = ["CorruptCheckpointError", "Meta", "Row", "build", "checked", "fields_of", "meta_of"]
+
+_SOURCES = ("run", "edit", "fork")
+_STATUSES = frozenset(status.value for status in ExecutionStatus)
 
 
 class CorruptCheckpointError(AgentflowError, ValueError):
@@ -60,6 +63,28 @@ class Meta(NamedTuple):
 def meta_of(row: Row) -> Meta:
     """The writer's view of a row."""
     return Meta(row.seq, row.base_seq, row.snap_bytes, row.chain_bytes, row.log, row.n)
+
+
+def checked(row: Row, thread_id: str, schema_name: str) -> Row:
+    """`row` if its columns fit together, else `CorruptCheckpointError` naming it: rows written
+    by hand must fail with a message, never deep inside the loader."""
+    problem = None
+    if len(row.names) != len(row.values):
+        problem = f"{len(row.names)} field names but {len(row.values)} values"
+    elif None in row.names or None in row.values or None in row.dropped:
+        problem = "a NULL field name or value"
+    elif row.status not in _STATUSES:
+        problem = f"status `{row.status}`"
+    elif row.source not in _SOURCES:
+        problem = f"source `{row.source}`"
+    elif row.base_seq > row.seq:
+        problem = f"a snapshot (base_seq {row.base_seq}) after itself (seq {row.seq})"
+    if problem is None:
+        return row
+    raise CorruptCheckpointError(
+        f"checkpoint `{row.checkpoint_id}` (step {row.step}) of thread `{thread_id}` in `{schema_name}.checkpoints` "
+        f"has {problem} (edited by hand?); restore the row from a backup, or load an earlier checkpoint by its id"
+    )
 
 
 def chain(target: Row, by_id: dict[str, Row], thread_id: str, schema_name: str) -> list[Row]:

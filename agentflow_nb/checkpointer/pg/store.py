@@ -17,11 +17,22 @@ from typing import Any, TypeVar
 
 from agentflow_nb import _sync
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.pg import wire
 from agentflow_nb.checkpointer.pg.db import Database
 from agentflow_nb.checkpointer.pg.leases import Leases, default_owner_name
 from agentflow_nb.checkpointer.pg.migrate import check_not_newer, current_version, migrate
 from agentflow_nb.checkpointer.pg.plan import plan_write
-from agentflow_nb.checkpointer.pg.rows import Meta, Row, build, chain, fields_of, meta_of, split
+from agentflow_nb.checkpointer.pg.rows import (
+    CorruptCheckpointError,
+    Meta,
+    Row,
+    build,
+    chain,
+    checked,
+    fields_of,
+    meta_of,
+    split,
+)
 from agentflow_nb.checkpointer.pg.sql import LATEST, Statements
 from agentflow_nb.errors import ThreadBusyError, ThreadConflictError, did_you_mean
 from agentflow_nb.state import AgentState, ExecutionStatus
@@ -61,7 +72,8 @@ class PgCheckpointer(BaseCheckpointer):
         owner_name: how other processes see the runs of this store (default `host pid N`).
         listen: `LISTEN` for stop requests. Off behind a transaction-mode pooler; stops then
             arrive with the next checkpoint write or lease renewal.
-        prepare: let psycopg prepare frequent statements on the server (our own pool only).
+        prepare: prepare frequent statements on the server (our own pool; a pool of yours
+            decides by its connections' `prepare_threshold`). Off behind a transaction-mode pooler.
         max_connections: size of our own pool.
         max_value_bytes: refuse (with `UnsaveableValueError`, saving nothing) a field or message
             whose JSON is larger than this; None for no limit.
@@ -92,6 +104,9 @@ class PgCheckpointer(BaseCheckpointer):
     ) -> None:
         super().__init__()
         self.sql = Statements(schema)
+        # A step's write, in its three shapes (see `Statements`), run through libpq directly.
+        self._writes = tuple(wire.Statement(sql) for sql in (self.sql.write_fields, self.sql.write_append,
+                                                                 self.sql.write))
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be > 0, got `{lease_seconds!r}`")
         self.schema = schema
@@ -198,19 +213,14 @@ class PgCheckpointer(BaseCheckpointer):
         plan = plan_write(checkpoint, changes, tip=tip, parent=parent, limit=self.max_value_bytes)
         params = {**plan.params, "owner": owner, "ttl": self.lease_seconds}
 
-        statement = self.sql.write if plan.params["copy_log"] is not None else (
-            self.sql.write_append if plan.params["bodies"] else self.sql.write_fields)
-
-        def write(cur: Any) -> tuple[int, bool] | None:
-            cur.execute(statement, params, binary=True)  # binary: arrays go without escaping
-            return cur.fetchone()
-
-        row = self.db.run(write)
-        if row is None:
+        fields_only, append, branch = self._writes
+        statement = branch if plan.params["copy_log"] is not None else append if plan.params["bodies"] else fields_only
+        rows = self.db.write(statement, params)
+        if not rows:
             seq = self._refused(thread_id, checkpoint.checkpoint_id, plan.expected, owner)
         else:
-            seq, stop = row
-            if stop and owner is not None:
+            seq = int(rows[0][0])  # type: ignore[arg-type]
+            if rows[0][1] == b"t" and owner is not None:
                 self.leases.flag(owner)
         self._seen(thread_id, (checkpoint.checkpoint_id, seq), {checkpoint.checkpoint_id: plan.meta(seq)})
 
@@ -251,10 +261,12 @@ class PgCheckpointer(BaseCheckpointer):
             records = self._preloaded.pop(thread_id, None) if checkpoint_id is None else None
         if records is None:
             records = self._read_chain(thread_id, checkpoint_id)
+            if not records and checkpoint_id is None:
+                records = self._headless(thread_id)
         if not records:
             return None
         target, extra = split(records[-1])
-        rows = {row.checkpoint_id: row for row, _ in map(split, records)}
+        rows = {row.checkpoint_id: checked(row, thread_id, self.schema) for row, _ in map(split, records)}
         links = chain(target, rows, thread_id, self.schema)
         messages = [extra[0]] if extra[0] else []
         loaded = build(target, fields_of(links), messages, thread_id=thread_id, schema=schema,
@@ -262,6 +274,21 @@ class PgCheckpointer(BaseCheckpointer):
         tip = (target.checkpoint_id, target.seq) if checkpoint_id is None else None
         self._seen(thread_id, tip, {target.checkpoint_id: meta_of(target)})
         return loaded
+
+    def _headless(self, thread_id: str) -> list[tuple[Any, ...]]:
+        """No head checkpoint was read: a new thread, or one whose head row is gone (damage,
+        never to be taken for a new thread, which a run would silently start over)."""
+        row = self.db.run(lambda cur: cur.execute(self.sql.thread_row, (thread_id,)).fetchone())
+        if row is None or row[0] is None:
+            return []
+        records = self._read_chain(thread_id, None)  # its first checkpoint may have come meanwhile
+        if not records:
+            raise CorruptCheckpointError(
+                f"thread `{thread_id}` has head checkpoint `{row[0]}`, which is missing from "
+                f"`{self.schema}.checkpoints` or damaged (rows deleted or edited by hand); restore the rows "
+                "from a backup, or load an earlier checkpoint by its id"
+            )
+        return records
 
     def _read_chain(self, thread_id: str, checkpoint_id: str | None) -> list[tuple[Any, ...]]:
         self._ensure()
@@ -294,13 +321,14 @@ class PgCheckpointer(BaseCheckpointer):
             wanted: dict[int, int] = {}
             for row in top:
                 wanted[row.log] = max(wanted.get(row.log, 0), row.n)
-            cur.execute(self.sql.list_messages, {"thread": thread_id, "logs": list(wanted), "ns": list(wanted.values())})
+            logs = {"thread": thread_id, "logs": list(wanted), "ns": list(wanted.values())}
+            cur.execute(self.sql.list_messages, logs)
             return rows, dict(cur.fetchall())
 
         records, logs = self.db.run(read)
         if not records:
             return []
-        rows = [Row._make(r) for r in records]
+        rows = [checked(Row._make(r), thread_id, self.schema) for r in records]
         top = rows[-limit:] if limit is not None else rows
         fields = _fields_by_id(rows)
         by_id = {row.checkpoint_id: row for row in rows}
@@ -366,9 +394,9 @@ class PgCheckpointer(BaseCheckpointer):
         if taken_from:
             log.warning("took over thread `%s` from `%s`, whose lease had expired", thread_id, taken_from)
         self._seen(thread_id, (head, int(head_seq)))
-        if head is not None and records[0][4] is not None:
-            with self._known_lock:  # the run's first read finds the head here
-                self._preloaded[thread_id] = [r[4:] for r in records]
+        if head is None or records[0][4] is not None:
+            with self._known_lock:  # the run's first read finds the head here (none: a new thread)
+                self._preloaded[thread_id] = [r[4:] for r in records] if head is not None else []
 
     def _acquire_rows(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         cur.execute(self.sql.acquire_and_load, params)
