@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import mmap
 import os
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -24,8 +22,9 @@ from pydantic import ValidationError
 
 from agentflow_nb.checkpointer.base import Checkpoint
 from agentflow_nb.checkpointer.codec import decode_parts
-from agentflow_nb.checkpointer.packed import CorruptLayout, loaded_frames
-from agentflow_nb.checkpointer.paths import open_file, present, reader
+from agentflow_nb.checkpointer.lines import CheckpointWarning, cut_torn_tail, iter_lines, line_number, newline_before
+from agentflow_nb.checkpointer.packed import CorruptLayout, layout_messages, loaded_frames
+from agentflow_nb.checkpointer.paths import reader
 from agentflow_nb.checkpointer.records import CorruptRecord, Record, parse_record, verifies
 from agentflow_nb.errors import CheckpointCorruptError, UnsafeFileError, UnsafeRecordError
 from agentflow_nb.state import AgentState, ExecutionStatus
@@ -41,11 +40,7 @@ __all__ = [
     "rebuild",
 ]
 
-_BLOCK = 64 * 1024
-
-
-class CheckpointWarning(UserWarning):
-    """A torn last line (a write that never finished) was skipped while reading a thread file."""
+_BLOCK = 64 * 1024  # how much of a file `has_record` reads at a time
 
 
 class Segments(NamedTuple):
@@ -198,7 +193,7 @@ class ThreadFile:
         """The records of the lines in [start, end); `start` must be a line start."""
         self.handle.seek(start)
         data = self.handle.read(end - start)
-        return [self.parse(raw, start + pos) for pos, raw in _lines(data)]
+        return [self.parse(raw, start + pos) for pos, raw in iter_lines(data)]
 
     def parse(self, raw: bytes, offset: int) -> Record:
         if self.unterminated and offset + len(raw) == self.size and not raw.endswith(b"\n"):
@@ -326,6 +321,10 @@ def rebuild(file: ThreadFile, chains: Chains, record: Record, schema: type[Agent
     rebuilt = len(state.messages) + sum(len(frame.messages or ()) for frame in loaded_frames(state))
     if rebuilt != record.n:  # a thread paused in subgraphs keeps their conversations after the root's
         raise file.damage(record.offset, f"it rebuilds {rebuilt} messages, not the {record.n} it names")
+    laid_out = layout_messages(parts.fields)  # checked by `decode_parts` already: raises nothing here
+    if laid_out not in (None, record.n):
+        raise file.damage(record.offset, f"its subgraph layout accounts for {laid_out} messages, not "
+                          f"the {record.n} it names")
     return Checkpoint(
         checkpoint_id=record.id, thread_id=file.thread_id, step=record.step, node=record.node,
         status=ExecutionStatus(record.status), source=record.source,  # type: ignore[arg-type]
@@ -337,35 +336,6 @@ def _first_error(exc: ValidationError) -> str:
     first = exc.errors(include_url=False)[0]
     where = ".".join(map(str, first.get("loc", ()))) or "the state"
     return f"`{where}`: {first.get('msg', '')}"
-
-
-def cut_torn_tail(path: Path) -> None:
-    """Cut a torn last line (a write that never finished) before appending after it; only that
-    line. A last line that passes its checksum is complete: it only gets its missing newline."""
-    if not present(path):
-        return
-    with os.fdopen(open_file(path, os.O_RDWR), "rb+") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            return
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        keep = newline_before(handle, size) + 1
-        handle.seek(keep)
-        if verifies(handle.read(size - keep)):
-            handle.seek(size)
-            handle.write(b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-            return
-        warnings.warn(
-            f"{path.name} ended in a torn record ({size - keep} bytes); removed it before appending",
-            CheckpointWarning, stacklevel=2,
-        )
-        handle.truncate(keep)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def has_record(path: Path) -> bool:
@@ -393,38 +363,3 @@ def damage_error(path: Path, thread_id: str, line: int, reason: str, *, unsafe: 
         "beside it.",
         path=str(path), line=line,
     )
-
-
-def newline_before(handle: BinaryIO, end: int) -> int:
-    """Offset of the last newline before byte `end` of an open file, or -1: read backwards one
-    block at a time, each byte once, however long the line."""
-    while end > 0:
-        begin = max(0, end - _BLOCK)
-        handle.seek(begin)
-        cut = handle.read(end - begin).rfind(b"\n")
-        if cut >= 0:
-            return begin + cut
-        end = begin
-    return -1
-
-
-def line_number(handle: BinaryIO, offset: int) -> int:
-    """The 1-based number of the line starting at byte `offset` (counts the newlines before)."""
-    handle.seek(0)
-    count, left = 0, offset
-    while left > 0:
-        block = handle.read(min(left, 1 << 20))
-        if not block:
-            break
-        count += block.count(b"\n")
-        left -= len(block)
-    return count + 1
-
-
-def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        yield pos, data[pos:end]
-        pos = end

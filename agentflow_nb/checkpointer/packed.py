@@ -18,7 +18,15 @@ from pydantic import PrivateAttr
 
 from agentflow_nb.state import AgentState, ExecutionMeta
 
-__all__ = ["FRAME_KEY", "CorruptLayout", "RawFrame", "attach_frames", "loaded_frames", "split_packed"]
+__all__ = [
+    "FRAME_KEY",
+    "CorruptLayout",
+    "RawFrame",
+    "attach_frames",
+    "layout_messages",
+    "loaded_frames",
+    "split_packed",
+]
 
 FRAME_KEY = "/"
 
@@ -59,7 +67,8 @@ def split_packed(
     record is a plain state (the thread was not inside a subgraph).
 
     Raises:
-        CorruptLayout: the layout, a frame key or the message count is not as the engine writes them.
+        CorruptLayout: the layout or a frame key is not as the engine writes them. (The message
+            count is the store's to check: an item of `messages` may hold several messages.)
     """
     layout_text = fields.get(FRAME_KEY)
     if layout_text is None:
@@ -79,9 +88,21 @@ def split_packed(
         mine = None if own is None else messages[at : at + own]
         at += own or 0
         frames.append(RawFrame(path, by_depth.get(depth, {}), mine, changed))
-    if at != len(messages):
-        raise CorruptLayout(f"its subgraph layout accounts for {at} messages, but it holds {len(messages)}")
     return root, messages[:n], tuple(frames)
+
+
+def layout_messages(fields: dict[str, str]) -> int | None:
+    """How many messages a packed record's layout says it holds (the root's and each frame's
+    own); None for a plain state. A store that keeps one item per message checks it against them.
+
+    Raises:
+        CorruptLayout: the layout is not as the engine writes it.
+    """
+    layout_text = fields.get(FRAME_KEY)
+    if layout_text is None:
+        return None
+    n, items = _layout(layout_text)
+    return n + sum(own or 0 for _, own, _ in items)
 
 
 class CorruptLayout(ValueError):

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from agentflow_nb.checkpointer.chains import line_number
+from agentflow_nb.checkpointer.lines import line_number
 from agentflow_nb.checkpointer.paths import fsync_folder, open_file
 from agentflow_nb.checkpointer.records import CorruptRecord, Record, encode_line, parse_record, verifies
 from agentflow_nb.errors import UnsafeRecordError
