@@ -72,7 +72,12 @@ class FileLock:
         return self._fd is not None
 
     def acquire(self, *, blocking: bool) -> bool:
-        """Take the lock; without `blocking`, return False at once if another holder has it."""
+        """Take the lock; without `blocking`, return False at once if another holder has it.
+
+        Raises:
+            TimeoutError: `blocking`, and a msvcrt or fallback lock stayed held for `WAIT_LIMIT`
+                seconds (a flock wait is the kernel's, and ends when its holder lets go or dies).
+        """
         if self._fd is not None:
             raise RuntimeError(f"lock `{self.path}` is already held by this object")
         if self.kind == "fcntl":
