@@ -5,8 +5,9 @@ parent strictly earlier in the file than its child, so any input (cycles, self-p
 repeated, forged offsets) is read in bounded time and memory. Where a chain starts (`base`) is
 only a hint of where to begin reading; when it is wrong the file is read from its start.
 
-A torn last line (no line end: a crash mid-write) is left out; any other damage raises
-`CheckpointCorruptError` naming the file and line.
+A torn last line (no line end, and no valid checksum: a crash mid-write) is left out; a last
+line that lost only its final newline still passes its checksum and is a complete record. Any
+other damage raises `CheckpointCorruptError` naming the file and line.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from __future__ import annotations
 import json
 import mmap
 import os
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -23,19 +22,25 @@ from pydantic import ValidationError
 
 from agentflow_nb.checkpointer.base import Checkpoint
 from agentflow_nb.checkpointer.codec import decode_parts
-from agentflow_nb.checkpointer.packed import loaded_frames
-from agentflow_nb.checkpointer.paths import open_file, present
-from agentflow_nb.checkpointer.records import CorruptRecord, Record, parse_record
-from agentflow_nb.errors import CheckpointCorruptError, UnsafeRecordError
+from agentflow_nb.checkpointer.lines import CheckpointWarning, cut_torn_tail, iter_lines, line_number, newline_before
+from agentflow_nb.checkpointer.packed import CorruptLayout, layout_messages, loaded_frames
+from agentflow_nb.checkpointer.paths import reader
+from agentflow_nb.checkpointer.records import CorruptRecord, Record, parse_record, verifies
+from agentflow_nb.errors import CheckpointCorruptError, UnsafeFileError, UnsafeRecordError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
-__all__ = ["CheckpointWarning", "Chains", "Segments", "ThreadFile", "cut_torn_tail", "damage_error", "rebuild"]
+__all__ = [
+    "CheckpointWarning",
+    "Chains",
+    "Segments",
+    "ThreadFile",
+    "cut_torn_tail",
+    "damage_error",
+    "has_record",
+    "rebuild",
+]
 
-_BLOCK = 64 * 1024
-
-
-class CheckpointWarning(UserWarning):
-    """A torn last line (a write that never finished) was skipped while reading a thread file."""
+_BLOCK = 64 * 1024  # how much of a file `has_record` reads at a time
 
 
 class Segments(NamedTuple):
@@ -73,14 +78,21 @@ class Segments(NamedTuple):
 
 
 def _first_messages(text: bytes, count: int) -> bytes:
-    """The JSON text of the first `count` messages of `text` (comma-separated messages)."""
-    source = text.decode()
-    decoder = json.JSONDecoder()
-    end = 0
-    for _ in range(count):
-        while end < len(source) and source[end] in ", \t\r\n":
-            end += 1
-        _, end = decoder.raw_decode(source, end)
+    """The JSON text of the first `count` messages of `text` (comma-separated messages).
+
+    Raises:
+        CorruptRecord: `text` is not UTF-8 JSON as far as those messages go.
+    """
+    try:
+        source = text.decode()
+        decoder = json.JSONDecoder()
+        end = 0
+        for _ in range(count):
+            while end < len(source) and source[end] in ", \t\r\n":
+                end += 1
+            _, end = decoder.raw_decode(source, end)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise CorruptRecord(f"the messages it keeps are not valid JSON ({type(exc).__name__})") from None
     return source[:end].encode()
 
 
@@ -90,6 +102,15 @@ class Parts(NamedTuple):
     fields: dict[str, str]
     messages: Segments | None
     n: int
+
+
+class Unreadable(Exception):
+    """A record whose chain is all there but cannot be applied: damage, wherever reading began."""
+
+    def __init__(self, record: Record, reason: str) -> None:
+        super().__init__(reason)
+        self.record = record
+        self.reason = reason
 
 
 class Broken(Exception):
@@ -145,7 +166,10 @@ def _apply(parts: Parts, record: Record) -> Parts:
         fields.pop(name, None)
     messages = parts.messages
     if record.mfrom < parts.n:  # the step kept only the first `mfrom` messages (0: none)
-        messages = messages.take(record.mfrom) if messages is not None and record.mfrom else None
+        try:
+            messages = messages.take(record.mfrom) if messages is not None and record.mfrom else None
+        except CorruptRecord as exc:
+            raise Unreadable(record, str(exc)) from None
     if record.messages:
         messages = Segments(messages, record.messages, record.n - record.mfrom)
     return Parts(fields, messages, record.n)
@@ -158,15 +182,22 @@ class ThreadFile:
         self.path, self.handle, self.thread_id = path, handle, thread_id
         self.size = os.fstat(handle.fileno()).st_size
         self.end = newline_before(handle, self.size) + 1  # the end of the last complete line
+        self.unterminated = False  # the last line is complete but lost its final newline
+        if self.end < self.size:
+            handle.seek(self.end)
+            if verifies(handle.read(self.size - self.end)):
+                self.end, self.unterminated = self.size, True
         self.torn = self.size - self.end  # bytes of a torn last line (0: none)
 
     def read(self, start: int, end: int) -> list[Record]:
         """The records of the lines in [start, end); `start` must be a line start."""
         self.handle.seek(start)
         data = self.handle.read(end - start)
-        return [self.parse(raw, start + pos) for pos, raw in _lines(data)]
+        return [self.parse(raw, start + pos) for pos, raw in iter_lines(data)]
 
     def parse(self, raw: bytes, offset: int) -> Record:
+        if self.unterminated and offset + len(raw) == self.size and not raw.endswith(b"\n"):
+            raw += b"\n"  # as `cut_torn_tail` completes it before anything is appended
         try:
             return parse_record(raw, offset)
         except CorruptRecord as exc:
@@ -209,6 +240,8 @@ class ThreadFile:
                 return chains, selected
             except Broken as broken:
                 records, start = self._further(broken, records, start, selected)
+            except Unreadable as unreadable:
+                raise self.damage(unreadable.record.offset, unreadable.reason) from None
 
     def find(self, checkpoint_id: str) -> tuple[Chains, Record] | None:
         """The record of `checkpoint_id` and its chain, or None when the file has no such id."""
@@ -224,6 +257,8 @@ class ThreadFile:
                 return chains, record
             except Broken as broken:
                 records, start = self._further(broken, records, start, [record])
+            except Unreadable as unreadable:
+                raise self.damage(unreadable.record.offset, unreadable.reason) from None
 
     def _further(
         self, broken: Broken, records: list[Record], start: int, wanted: list[Record]
@@ -250,7 +285,8 @@ class ThreadFile:
             at = data.find(needle)
             while at >= 0:
                 start = data.rfind(b"\n", 0, at) + 1
-                record = self.parse(data[start : data.find(b"\n", at) + 1], start)
+                end = data.find(b"\n", at)
+                record = self.parse(data[start : len(data) if end < 0 else end + 1], start)
                 if record.id == checkpoint_id:
                     return record
                 at = data.find(needle, at + 1)
@@ -277,9 +313,18 @@ def rebuild(file: ThreadFile, chains: Chains, record: Record, schema: type[Agent
         raise file.damage(record.offset, f"checkpoint `{record.id}` does not load as `{schema.__name__}` "
                           f"({_first_error(exc)}); if the state schema changed since it was saved, "
                           "load it with the schema it was saved with") from exc
+    except CorruptLayout as exc:
+        raise file.damage(record.offset, f"checkpoint `{record.id}`: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # a packed record's messages, taken one by one
+        raise file.damage(record.offset, f"checkpoint `{record.id}` has messages that are not valid "
+                          f"JSON ({type(exc).__name__})") from None
     rebuilt = len(state.messages) + sum(len(frame.messages or ()) for frame in loaded_frames(state))
     if rebuilt != record.n:  # a thread paused in subgraphs keeps their conversations after the root's
         raise file.damage(record.offset, f"it rebuilds {rebuilt} messages, not the {record.n} it names")
+    laid_out = layout_messages(parts.fields)  # checked by `decode_parts` already: raises nothing here
+    if laid_out not in (None, record.n):
+        raise file.damage(record.offset, f"its subgraph layout accounts for {laid_out} messages, not "
+                          f"the {record.n} it names")
     return Checkpoint(
         checkpoint_id=record.id, thread_id=file.thread_id, step=record.step, node=record.node,
         status=ExecutionStatus(record.status), source=record.source,  # type: ignore[arg-type]
@@ -293,25 +338,17 @@ def _first_error(exc: ValidationError) -> str:
     return f"`{where}`: {first.get('msg', '')}"
 
 
-def cut_torn_tail(path: Path) -> None:
-    """Cut a torn last line (a write that never finished) before appending after it; only that line."""
-    if not present(path):
-        return
-    with os.fdopen(open_file(path, os.O_RDWR), "rb+") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            return
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        keep = newline_before(handle, size) + 1
-        warnings.warn(
-            f"{path.name} ended in a torn record ({size - keep} bytes); removed it before appending",
-            CheckpointWarning, stacklevel=2,
-        )
-        handle.truncate(keep)
-        handle.flush()
-        os.fsync(handle.fileno())
+def has_record(path: Path) -> bool:
+    """Whether a thread file holds at least one complete line (what `get_state` would open, or
+    report as damaged); False for an empty file, one holding only a torn line, or none at all."""
+    try:
+        with reader(path) as handle:
+            while block := handle.read(_BLOCK):
+                if b"\n" in block:
+                    return True
+            return ThreadFile(path, handle, "").end > 0  # one line, perhaps without its newline
+    except (FileNotFoundError, UnsafeFileError):  # gone meanwhile, or a link planted meanwhile
+        return False
 
 
 def damage_error(path: Path, thread_id: str, line: int, reason: str, *, unsafe: bool = False) -> CheckpointCorruptError:
@@ -326,38 +363,3 @@ def damage_error(path: Path, thread_id: str, line: int, reason: str, *, unsafe: 
         "beside it.",
         path=str(path), line=line,
     )
-
-
-def newline_before(handle: BinaryIO, end: int) -> int:
-    """Offset of the last newline before byte `end` of an open file, or -1: read backwards one
-    block at a time, each byte once, however long the line."""
-    while end > 0:
-        begin = max(0, end - _BLOCK)
-        handle.seek(begin)
-        cut = handle.read(end - begin).rfind(b"\n")
-        if cut >= 0:
-            return begin + cut
-        end = begin
-    return -1
-
-
-def line_number(handle: BinaryIO, offset: int) -> int:
-    """The 1-based number of the line starting at byte `offset` (counts the newlines before)."""
-    handle.seek(0)
-    count, left = 0, offset
-    while left > 0:
-        block = handle.read(min(left, 1 << 20))
-        if not block:
-            break
-        count += block.count(b"\n")
-        left -= len(block)
-    return count + 1
-
-
-def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        yield pos, data[pos:end]
-        pos = end

@@ -25,7 +25,14 @@ from typing import NamedTuple
 
 from agentflow_nb._sync import off_loop, run
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
-from agentflow_nb.checkpointer.chains import CheckpointWarning, ThreadFile, cut_torn_tail, line_number, rebuild
+from agentflow_nb.checkpointer.chains import (
+    CheckpointWarning,
+    ThreadFile,
+    cut_torn_tail,
+    has_record,
+    line_number,
+    rebuild,
+)
 from agentflow_nb.checkpointer.codec import encode_fields, message_bytes
 from agentflow_nb.checkpointer.locks import FileLock
 from agentflow_nb.checkpointer.paths import (
@@ -159,8 +166,9 @@ class FileCheckpointer(BaseCheckpointer):
         return await off_loop(self._list, thread_id, schema, limit)
 
     async def athreads(self) -> list[str]:
-        """Every thread with a non-empty file in the folder, named as this store names files
-        (files named by hand, links and empty files are left out: `get_state` opens none)."""
+        """Every thread whose file in the folder holds a record, named as this store names files
+        (files named by hand, links, empty files and files holding only a torn line are left
+        out: `get_state` opens none of them)."""
         return await off_loop(self._threads)
 
     async def arepair(self, thread_id: str, keep: Keep = "before-damage", *, dry_run: bool = False) -> RepairReport:
@@ -297,7 +305,7 @@ class FileCheckpointer(BaseCheckpointer):
         for entry in os.scandir(self.path):
             if entry.name.endswith(SUFFIX) and entry.is_file(follow_symlinks=False):
                 thread_id = thread_of(entry.name[: -len(SUFFIX)])
-                if thread_id is not None and entry.stat(follow_symlinks=False).st_size > 0:
+                if thread_id is not None and has_record(Path(entry.path)):
                     found.append(thread_id)
         return sorted(found)
 

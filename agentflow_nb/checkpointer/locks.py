@@ -2,8 +2,13 @@
 
 `flock` where `fcntl` exists (Linux, macOS), `msvcrt.locking` on Windows, and otherwise a
 fallback that works with neither: the lock is a file created with `O_EXCL` that holds the
-owner's host and process id, and one whose owner died on this host is taken over. The OS lock
-modules are imported where used, so importing the package works everywhere.
+owner's process id and host. A lock file left behind is taken over: one naming a process of
+this host that no longer runs, and one naming no owner at all (left by a crash between creating
+and writing it, or by a process of another lock kind) once it is older than `UNOWNED_GRACE`, the
+time its creator has to write its owner. Processes using different kinds of lock on one folder
+do not keep each other out. A blocking wait that polls (msvcrt, the fallback) gives up after
+`WAIT_LIMIT` seconds with a `TimeoutError` naming the file. The OS lock modules are imported
+where used, so importing the package works everywhere.
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from agentflow_nb.checkpointer.paths import open_file
 
-__all__ = ["FileLock", "backend"]
+__all__ = ["UNOWNED_GRACE", "WAIT_LIMIT", "FileLock", "backend"]
 
-#: Polling interval bounds of a blocking fallback lock (the only waiting there is).
+#: Polling interval bounds of a blocking msvcrt or fallback lock.
 _POLL_FIRST, _POLL_MAX = 0.0005, 0.05
+#: Seconds a fallback lock file may name no owner before it counts as left behind.
+UNOWNED_GRACE = 2.0
+#: Seconds a blocking msvcrt or fallback lock waits for its holder before a `TimeoutError`.
+WAIT_LIMIT = 30.0
 
 
 def backend() -> str:
@@ -62,11 +72,18 @@ class FileLock:
         return self._fd is not None
 
     def acquire(self, *, blocking: bool) -> bool:
-        """Take the lock; without `blocking`, return False at once if another holder has it."""
+        """Take the lock; without `blocking`, return False at once if another holder has it.
+
+        Raises:
+            TimeoutError: `blocking`, and a msvcrt or fallback lock stayed held for `WAIT_LIMIT`
+                seconds (a flock wait is the kernel's, and ends when its holder lets go or dies).
+        """
         if self._fd is not None:
             raise RuntimeError(f"lock `{self.path}` is already held by this object")
-        take = {"fcntl": self._flock, "msvcrt": self._msvcrt}.get(self.kind, self._exclusive)
-        fd = take(blocking)
+        if self.kind == "fcntl":
+            fd = self._flock(blocking)
+        else:
+            fd = self._poll(self._msvcrt if self.kind == "msvcrt" else self._exclusive, blocking)
         if fd is None:
             return False
         self._fd = fd
@@ -82,7 +99,7 @@ class FileLock:
             os.lseek(fd, 0, os.SEEK_SET)
             with contextlib.suppress(OSError):
                 msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        elif self.kind == "exclusive-file":
+        elif self.kind == "exclusive-file" and _is_open_file(self.path, fd):  # not another's lock
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
         os.close(fd)  # closing also drops a flock
@@ -122,54 +139,114 @@ class FileLock:
             _write_owner(fd)
         return fd
 
-    def _msvcrt(self, blocking: bool) -> int | None:
-        msvcrt = _module("msvcrt")
-        fd = open_file(self.path, os.O_RDWR | os.O_CREAT)
-        while True:
-            try:
-                os.lseek(fd, 0, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # one byte past the pid is enough
-                break
-            except OSError:
-                if not blocking:
-                    os.close(fd)
-                    return None
-                time.sleep(_POLL_FIRST)
-        return fd
-
-    def _exclusive(self, blocking: bool) -> int | None:
+    def _poll(self, attempt: Callable[[], int | None], blocking: bool) -> int | None:
+        """Try `attempt` until it takes the lock; once without `blocking`, else until `WAIT_LIMIT`."""
+        deadline = time.monotonic() + WAIT_LIMIT
         pause = _POLL_FIRST
         while True:
+            fd = attempt()
+            if fd is not None or not blocking:
+                return fd
+            if time.monotonic() > deadline:
+                owner = self.owner()
+                raise TimeoutError(
+                    f"lock file `{self.path}` is still held{f' by {owner}' if owner else ''} after "
+                    f"{WAIT_LIMIT:.0f} s; if no process using this folder is running, delete that file"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, _POLL_MAX)
+
+    def _msvcrt(self) -> int | None:
+        msvcrt = _module("msvcrt")
+        fd = open_file(self.path, os.O_RDWR | os.O_CREAT)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # one byte past the pid is enough
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
+    def _exclusive(self) -> int | None:
+        for _ in range(3):  # a lock file left behind is moved away, then the lock tried again
             try:
                 fd = open_file(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
             except FileExistsError:
-                if self._holder_is_gone():
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.path)
+                try:
+                    left = self._left_behind()
+                except FileNotFoundError:  # let go meanwhile: try again
                     continue
-                if not blocking:
+                if left is None:
                     return None
-                time.sleep(pause)
-                pause = min(pause * 2, _POLL_MAX)
+                self._take_over(left)
                 continue
             _write_owner(fd)
             return fd
+        return None
 
-    def _holder_is_gone(self) -> bool:
-        """True when the lock file names a process of this host that no longer runs."""
+    def _left_behind(self) -> os.stat_result | None:
+        """The lock file's identity when its holder cannot be shown alive (None: held): it names
+        a process of this host that no longer runs, or no owner and is older than `UNOWNED_GRACE`.
+
+        Raises:
+            FileNotFoundError: the lock file is gone (let go meanwhile).
+        """
+        fd = open_file(self.path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as handle:
+            seen = os.fstat(fd)
+            text = handle.read(256).decode(errors="replace").split()
+        if len(text) >= 2 and text[0].isdigit():
+            return seen if text[1] == socket.gethostname() and not _alive(int(text[0])) else None
+        # no owner: its creator may be about to write it, unless it has had the time to
+        return seen if time.time() - seen.st_mtime > UNOWNED_GRACE else None
+
+    def _take_over(self, seen: os.stat_result) -> None:
+        """Remove the lock file left behind, unless a live holder's lock replaced it since it was
+        judged: it is renamed aside first and put back if it is not the file judged."""
+        aside = self.path.with_name(f"{self.path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.stale")
         try:
-            pid, host = self.path.read_text(errors="replace").split()[:2]
-        except (OSError, ValueError):
-            return False  # being written right now, or unreadable: assume held
-        if host != socket.gethostname() or not pid.isdigit():
-            return False
+            os.rename(self.path, aside)
+        except FileNotFoundError:  # another process took it over first
+            return
         try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except (OSError, ValueError):  # alive but not ours, or no way to tell
-            return False
+            if _identity(os.lstat(aside)) != _identity(seen):
+                try:
+                    os.link(aside, self.path)  # never over the lock of yet another holder
+                except FileExistsError:
+                    pass
+                except OSError:  # no hard links here
+                    if not os.path.lexists(self.path):
+                        os.rename(aside, self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(aside)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` of this host runs (True when there is no way to tell)."""
+    if os.name == "nt":  # there `os.kill` would end the process: no way to tell
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except (OSError, ValueError, OverflowError):  # alive but not ours, or no way to tell
+        return True
+    return True
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _is_open_file(path: Path, fd: int) -> bool:
+    """Whether `path` is still the file open as `fd` (a lock taken over is not)."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _write_owner(fd: int) -> None:

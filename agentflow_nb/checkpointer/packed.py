@@ -18,7 +18,15 @@ from pydantic import PrivateAttr
 
 from agentflow_nb.state import AgentState, ExecutionMeta
 
-__all__ = ["FRAME_KEY", "RawFrame", "attach_frames", "loaded_frames", "split_packed"]
+__all__ = [
+    "FRAME_KEY",
+    "CorruptLayout",
+    "RawFrame",
+    "attach_frames",
+    "layout_messages",
+    "loaded_frames",
+    "split_packed",
+]
 
 FRAME_KEY = "/"
 
@@ -56,26 +64,85 @@ def split_packed(
     fields: dict[str, str], messages: list[str]
 ) -> tuple[dict[str, str], list[str], tuple[RawFrame, ...]] | None:
     """Split a packed record into the root's fields and messages and the frames; None when the
-    record is a plain state (the thread was not inside a subgraph)."""
+    record is a plain state (the thread was not inside a subgraph).
+
+    Raises:
+        CorruptLayout: the layout or a frame key is not as the engine writes them. (The message
+            count is the store's to check: an item of `messages` may hold several messages.)
+    """
     layout_text = fields.get(FRAME_KEY)
     if layout_text is None:
         return None
-    layout = json.loads(layout_text)
+    n, items = _layout(layout_text)
     root: dict[str, str] = {}
     by_depth: dict[int, dict[str, str]] = {}
     for key, text in fields.items():
         if not key.startswith(FRAME_KEY):
             root[key] = text
         elif key != FRAME_KEY:
-            depth, _, name = key[1:].partition(FRAME_KEY)
-            by_depth.setdefault(int(depth), {})[name] = text
-    at = layout["n"]
+            depth, name = _frame_key(key)
+            by_depth.setdefault(depth, {})[name] = text
+    at = n
     frames = []
-    for depth, item in enumerate(layout["frames"], 1):
-        own = item["own"]
+    for depth, (path, own, changed) in enumerate(items, 1):
         mine = None if own is None else messages[at : at + own]
         at += own or 0
-        changed = item["changed"]
-        frames.append(RawFrame(item["path"], by_depth.get(depth, {}), mine,
-                               None if changed is None else tuple(changed)))
-    return root, messages[: layout["n"]], tuple(frames)
+        frames.append(RawFrame(path, by_depth.get(depth, {}), mine, changed))
+    return root, messages[:n], tuple(frames)
+
+
+def layout_messages(fields: dict[str, str]) -> int | None:
+    """How many messages a packed record's layout says it holds (the root's and each frame's
+    own); None for a plain state. A store that keeps one item per message checks it against them.
+
+    Raises:
+        CorruptLayout: the layout is not as the engine writes it.
+    """
+    layout_text = fields.get(FRAME_KEY)
+    if layout_text is None:
+        return None
+    n, items = _layout(layout_text)
+    return n + sum(own or 0 for _, own, _ in items)
+
+
+class CorruptLayout(ValueError):
+    """A packed record whose layout (`/`) or frame keys (`/<depth>/<name>`) are not as the engine
+    writes them: a damaged or forged record. Stores turn it into their own damage error."""
+
+
+def _layout(text: str) -> tuple[int, list[tuple[str, int | None, tuple[str, ...] | None]]]:
+    """The root's message count and each frame's (path, own message count, changed fields)."""
+    try:
+        layout = json.loads(text)
+    except (ValueError, RecursionError):
+        raise CorruptLayout(f"its subgraph layout `{FRAME_KEY}` is not valid JSON") from None
+    if not isinstance(layout, dict) or set(layout) != {"n", "frames"}:
+        raise CorruptLayout(f'its subgraph layout `{FRAME_KEY}` is not an object of `"n"` and `"frames"`')
+    n, frames = layout["n"], layout["frames"]
+    if not _count(n) or not isinstance(frames, list):
+        raise CorruptLayout(f'its subgraph layout `{FRAME_KEY}` needs `"n"` a whole number >= 0 and `"frames"` a list')
+    return n, [_frame_item(item, depth) for depth, item in enumerate(frames, 1)]
+
+
+def _frame_item(item: object, depth: int) -> tuple[str, int | None, tuple[str, ...] | None]:
+    if isinstance(item, dict) and set(item) == {"path", "own", "changed"}:
+        path, own, changed = item["path"], item["own"], item["changed"]
+        if (isinstance(path, str) and path and (own is None or _count(own))
+                and (changed is None or (isinstance(changed, list) and all(isinstance(c, str) for c in changed)))):
+            return path, own, None if changed is None else tuple(changed)
+    raise CorruptLayout(
+        f'frame {depth} of its subgraph layout `{FRAME_KEY}` is not `{{"path": <text>, "own": <count or '
+        'null>, "changed": <list of names or null>}`'
+    )
+
+
+def _frame_key(key: str) -> tuple[int, str]:
+    """`(depth, name)` of a frame field key `/<depth>/<name>`."""
+    depth, slash, name = key[1:].partition(FRAME_KEY)
+    if not (slash and name and 0 < len(depth) < 7 and depth.isascii() and depth.isdigit() and depth[0] != "0"):
+        raise CorruptLayout(f"its field `{key}` is not a subgraph field `{FRAME_KEY}<depth>{FRAME_KEY}<name>`")
+    return int(depth), name
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0

@@ -2,9 +2,11 @@
 
 A thread id maps to one file name that no other id maps to, even on a disk that ignores case
 (macOS and Windows by default): the id is percent-encoded, upper-case letters included, so
-`Alice` and `alice` are `%41lice.jsonl` and `alice.jsonl`. Ids without upper-case letters keep
-the names earlier versions gave them; `migrate_legacy_names` renames the files earlier versions
-wrote for ids with upper-case letters.
+`Alice` and `alice` are `%41lice.jsonl` and `alice.jsonl`. A name Windows keeps for a device
+(`con`, `nul`, `com1`, ..., also before a dot: `nul.x`) has its first letter escaped the same way
+(`%63on.jsonl`), since Windows would open the device instead of a file. Other ids keep the names
+earlier versions gave them; `migrate_legacy_names` renames the files earlier versions wrote for
+ids with upper-case letters or device names.
 
 Thread, lock and stop files are never opened through a symbolic link: a link planted in the
 folder could otherwise make a run append to, or truncate, any file the user can write.
@@ -42,6 +44,10 @@ _SAFE = "-_.@"
 _MAX_NAME = 200
 #: An upper-case letter that is not a hex digit of a %XX escape.
 _LITERAL_UPPER = re.compile(r"(?<!%)(?<!%[0-9A-F])[A-Z]")
+#: Names Windows gives to devices, in any case and even followed by a dot and more (`nul.txt`).
+_DEVICES = frozenset(
+    {"con", "prn", "aux", "nul", *(f"{port}{digit}" for port in ("com", "lpt") for digit in range(10))}
+)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
@@ -49,7 +55,7 @@ _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 def file_name(thread_id: str) -> str:
     """The file name stem of `thread_id` (raises `ValueError` for an id that cannot name a file)."""
     try:
-        name = _LITERAL_UPPER.sub(lambda m: f"%{ord(m.group()):02X}", quote(thread_id, safe=_SAFE))
+        name = _not_a_device(_LITERAL_UPPER.sub(lambda m: f"%{ord(m.group()):02X}", quote(thread_id, safe=_SAFE)))
     except UnicodeEncodeError:  # a lone surrogate
         name = ""
     if not thread_id or not name or len(name) > _MAX_NAME or name.startswith("."):
@@ -57,6 +63,14 @@ def file_name(thread_id: str) -> str:
             f"thread id `{thread_id!r}` cannot name a file (empty, too long, starting with `.`, "
             "or not encodable text); use a shorter id made of letters, digits, `-`, `_`"
         )
+    return name
+
+
+def _not_a_device(name: str) -> str:
+    """`name`, its first letter escaped if Windows would take it for a device (upper-case
+    letters are escaped already, so a device name here is in lower case)."""
+    if name.partition(".")[0] in _DEVICES:
+        return f"%{ord(name[0]):02X}{name[1:]}"
     return name
 
 
@@ -72,7 +86,8 @@ def thread_of(stem: str) -> str | None:
 
 def migrate_legacy_names(folder: Path) -> None:
     """Rename thread files that earlier versions named with upper-case letters as they are
-    (`Alice.jsonl`), which on a case-insensitive disk was also `alice`'s file."""
+    (`Alice.jsonl`, which on a case-insensitive disk was also `alice`'s file) or with a device
+    name (`con.jsonl`, which Windows cannot open)."""
     try:
         entries = os.listdir(folder)
     except OSError:
@@ -80,14 +95,27 @@ def migrate_legacy_names(folder: Path) -> None:
     present = set(entries)
     for entry in entries:
         stem = entry[: -len(SUFFIX)]
-        if not entry.endswith(SUFFIX) or not _LITERAL_UPPER.search(stem):
+        if not entry.endswith(SUFFIX):
             continue
-        thread_id = unquote(stem)
-        if quote(thread_id, safe=_SAFE) != stem:  # not a name an earlier version made
+        thread_id = _earlier_name_of(stem)
+        if thread_id is None:
             continue
         new = file_name(thread_id) + SUFFIX
         if new not in present and not os.path.islink(folder / entry):
             os.replace(folder / entry, folder / new)
+
+
+def _earlier_name_of(stem: str) -> str | None:
+    """The thread id whose file an earlier version named `stem`, when that is not its name now."""
+    if not (_LITERAL_UPPER.search(stem) or _not_a_device(stem) != stem):
+        return None
+    try:
+        thread_id = unquote(stem, errors="strict")
+        if thread_id and quote(thread_id, safe=_SAFE) == stem and file_name(thread_id) != stem:
+            return thread_id
+    except (ValueError, UnicodeError):  # not a name any version made
+        pass
+    return None
 
 
 def present(path: Path) -> bool:

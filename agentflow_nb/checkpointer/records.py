@@ -14,6 +14,7 @@ without parsing them twice (they are parsed once, by the state schema). Version-
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ __all__ = [
     "encode_line",
     "encode_record",
     "parse_record",
+    "verifies",
 ]
 
 VERSION = 2
@@ -114,6 +116,16 @@ def encode_line(head: dict[str, Any], fields: dict[str, str], messages: bytes) -
         _MESSAGES, messages, b"]}",
     ))
     return b'{"sum":"%08x",' % zlib.crc32(body) + body[1:] + b"\n"
+
+
+def verifies(raw: bytes) -> bool:
+    """Whether `raw`, one line with or without its line end, passes its checksum: a complete
+    record (a torn write cannot pass it), even if a last line lost only its final newline."""
+    line = raw[:-1] if raw.endswith(b"\n") else raw
+    line = line[:-1] if line.endswith(b"\r") else line
+    if _V2.match(line) is None and _V1.match(line) is None:
+        return False
+    return zlib.crc32(b"{" + line[_SUM_END:]) == int(line[8:16], 16)
 
 
 def parse_record(raw: bytes, offset: int) -> Record:
@@ -202,12 +214,19 @@ _CHECKS: dict[str, tuple[str, Any]] = {
     "node": ("a string or null", lambda v: v is None or type(v) is str),
     "status": ("a status", lambda v: type(v) is str and v in _STATUSES),
     "source": ("`run`, `edit` or `fork`", lambda v: type(v) is str and v in _SOURCES),
-    "at": ("a number", lambda v: type(v) in (int, float)),
+    "at": ("a finite number of seconds", lambda v: type(v) in (int, float) and _finite(v)),
     "snap": ("true or false", lambda v: type(v) is bool),
     "base": ("a whole number >= 0", _is_int),
     "n": ("a whole number >= 0", _is_int),
     "mfrom": ("a whole number >= 0", _is_int),
 }
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float (`10**400`)
+        return False
 
 
 def _check_envelope(data: dict[str, Any]) -> None:

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from agentflow_nb.checkpointer.chains import line_number
+from agentflow_nb.checkpointer.lines import line_number
 from agentflow_nb.checkpointer.paths import fsync_folder, open_file
-from agentflow_nb.checkpointer.records import CorruptRecord, Record, encode_line, parse_record
+from agentflow_nb.checkpointer.records import CorruptRecord, Record, encode_line, parse_record, verifies
 from agentflow_nb.errors import UnsafeRecordError
 
 __all__ = ["Keep", "RepairReport", "main", "repair_file"]
@@ -82,7 +82,8 @@ def repair_file(path: Path, thread_id: str, keep: Keep, *, dry_run: bool = False
 
 
 def _scan(path: Path) -> list[_Line]:
-    """Every line of the file, parsed where possible (a torn last line is a problem too)."""
+    """Every line of the file, parsed where possible (a torn last line is a problem too; a last
+    line that lost only its newline is not, and gets it back)."""
     fd = open_file(path, os.O_RDONLY)
     with os.fdopen(fd, "rb") as handle:
         data = handle.read()
@@ -91,6 +92,8 @@ def _scan(path: Path) -> list[_Line]:
         end = data.find(b"\n", pos)
         end = len(data) if end < 0 else end + 1
         raw = data[pos:end]
+        if not raw.endswith(b"\n") and verifies(raw):  # complete; only its final newline is missing
+            raw += b"\n"
         try:
             lines.append(_Line(pos, raw, parse_record(raw, pos), None))
         except (CorruptRecord, UnsafeRecordError) as exc:

@@ -141,3 +141,65 @@ def test_a_store_with_the_fallback_lock_passes_lease_and_stop_rules(tmp_path, mo
         assert not await FileCheckpointer(tmp_path).ais_running("t")
 
     asyncio.run(scenario())
+
+
+def aged(path: Path, seconds: float) -> None:
+    """Make `path` look `seconds` old (instead of waiting that long)."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_an_empty_fallback_lock_file_is_respected_for_a_moment_then_taken_over(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fcntl", None)
+    path = tmp_path / "t.lock"
+    path.touch()  # created, owner not written yet (or its creator crashed right then)
+    lock = locks.FileLock(path)
+    assert not lock.acquire(blocking=False)  # its creator may be writing its owner right now
+    aged(path, locks.UNOWNED_GRACE + 5)
+    assert lock.acquire(blocking=False)
+    assert lock.owner() == f"pid {os.getpid()}"
+    lock.release()
+    assert not path.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # nothing left aside either
+
+
+def test_a_fallback_wait_has_a_deadline_naming_the_file(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setitem(sys.modules, "fcntl", None)
+    monkeypatch.setattr(locks, "WAIT_LIMIT", 0.2)
+    path = tmp_path / ".agentflow-gate"
+    path.write_text(f"{os.getpid()} {socket.gethostname()}\n")  # a live holder: never taken over
+    with pytest.raises(TimeoutError, match=rf"lock file `{path}` is still held by pid {os.getpid()} after"):
+        with locks.FileLock(path, named=False).hold():
+            pass
+    assert path.exists()
+
+
+def test_a_lock_judged_left_behind_but_replaced_meanwhile_is_put_back(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fcntl", None)
+    path = tmp_path / "t.lock"
+    path.touch()
+    aged(path, locks.UNOWNED_GRACE + 5)
+    late = locks.FileLock(path)
+    seen = late._left_behind()  # judged left behind ...
+    assert seen is not None
+    os.unlink(path)  # ... but another process took it over and holds it now
+    holder = locks.FileLock(path)
+    assert holder.acquire(blocking=False)
+    late._take_over(seen)  # the late judgment must not remove the live lock
+    assert holder.owner() == f"pid {os.getpid()}" and not late.acquire(blocking=False)
+    holder.release()
+    assert late.acquire(blocking=False)
+    late.release()
+
+
+def test_a_fallback_process_is_not_blocked_by_an_empty_gate_a_posix_process_left(tmp_path):
+    assert locks.backend() == "fcntl"
+    build_slow(str(tmp_path), steps=1, delay=0).invoke({"messages": []}, config={"thread_id": "posix"})
+    assert (tmp_path / ".agentflow-gate").read_bytes() == b""  # flock leaves its (unnamed) gate file
+    fallback = child("hold", tmp_path, "fallback", "no-fcntl")
+    out, err = reap(fallback)  # killed after a generous deadline if it hangs on the gate
+    assert fallback.returncode == 0, err
+    assert out.splitlines()[0] == "running"  # it took the gate and the thread
+    assert json.loads(out.splitlines()[-1])["status"] == "completed"

@@ -160,3 +160,37 @@ def test_a_planted_stop_link_is_never_followed(tmp_path):
 def test_a_thread_id_that_cannot_name_a_file(tmp_path):
     with pytest.raises(ValueError, match="cannot name a file"):
         FileCheckpointer(tmp_path).file_for(".hidden")
+
+
+DEVICES = ["con", "prn", "aux", "nul", *(f"{p}{d}" for p in ("com", "lpt") for d in range(10))]
+
+
+def device_name(stem: str) -> bool:
+    """Whether Windows would open a device for the file `<stem>.jsonl` (any case, any suffix)."""
+    return stem.partition(".")[0].lower() in DEVICES
+
+
+@given(
+    device=st.sampled_from(DEVICES),
+    cases=st.lists(st.booleans(), min_size=4, max_size=4),
+    suffix=st.sampled_from(["", ".x", ".jsonl", ".tar.gz", "."]),
+)
+def test_windows_device_names_never_name_a_thread_file(device, cases, suffix):
+    thread_id = "".join(c.upper() if up else c for c, up in zip(device, cases + [False])) + suffix
+    stem = file_name(thread_id)
+    assert not device_name(stem)
+    assert thread_of(stem) == thread_id
+
+
+def test_a_device_named_thread_runs_and_a_file_of_the_earlier_naming_is_found(tmp_path):
+    app = small_app(tmp_path)
+    for thread in ("con", "nul.x", "com1", "lpt9"):
+        go(app, thread)
+    names = sorted(p.name for p in tmp_path.glob("*.jsonl"))
+    assert names == ["%63om1.jsonl", "%63on.jsonl", "%6Cpt9.jsonl", "%6Eul.x.jsonl"]
+    assert not any(device_name(p.stem) for p in tmp_path.iterdir())  # nor its lock and stop files
+    (tmp_path / "%6Eul.x.jsonl").rename(tmp_path / "nul.x.jsonl")  # as an earlier version named it
+    fresh = small_app(tmp_path)
+    assert fresh.threads() == ["com1", "con", "lpt9", "nul.x"]
+    assert fresh.get_state({"thread_id": "nul.x"}).state.messages[0].content == "hello nul.x"
+    assert not (tmp_path / "nul.x.jsonl").exists()
