@@ -7,7 +7,7 @@ encodes and decodes through `codec` (re-exported here), so all of them keep the 
 
 from __future__ import annotations
 
-import os
+import random
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -55,8 +55,12 @@ MESSAGES = "messages"
 
 
 def new_checkpoint_id(now: int | None = None) -> str:
-    """A fresh, time-ordered checkpoint id."""
-    return f"{now or time.time_ns():020d}-{os.urandom(4).hex()}"
+    """A fresh, time-ordered checkpoint id.
+
+    The random part comes from `random`'s generator, seeded from the OS and reseeded in a
+    forked child, rather than from a system call at every step.
+    """
+    return f"{now or time.time_ns():020d}-{random.getrandbits(32):08x}"
 
 
 class Checkpoint(NamedTuple):
@@ -286,6 +290,8 @@ class BaseCheckpointer(ABC):
 
     async def aconsume_stop(self, thread_id: str) -> bool:
         """True once if a stop was requested for the running thread."""
+        if not self._stops:  # asked at every step: the usual answer without taking the lock
+            return False
         with self._control:
             if thread_id in self._stops:
                 self._stops.discard(thread_id)

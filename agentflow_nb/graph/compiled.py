@@ -84,6 +84,8 @@ class CompiledGraph:
         self.publishers: tuple[BasePublisher, ...] = tuple(publishers)
         self._failing: set[int] = set()  # publishers whose traceback was logged once already
         self._inner_publishers = {path: sub for path, sub in self.walk() if path and sub.publishers}
+        #: Whether any publisher, here or in a subgraph, hears of this graph's runs.
+        self.listened = bool(self.publishers or self._inner_publishers)
         self.plain = _plain(self)
 
     # -- running --------------------------------------------------------------------------
@@ -390,6 +392,7 @@ class CompiledGraph:
 
 
 async def _drain(run: GraphRun) -> dict[str, Any]:
+    run.quiet = True  # only the result is wanted: the steps make no chunks
     async for _ in run:
         pass
     return run.result()

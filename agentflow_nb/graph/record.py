@@ -40,6 +40,9 @@ class Recorder:
         self._shape: tuple[str, ...] = ()  # the frames' paths when it was saved
         self._final: StreamChunk | None = None
         self._error: BaseException | None = None
+        self.quiet = False  # no chunk but the last is wanted (see `GraphRun.quiet`)
+        self._telling = True  # someone hears of each step: a stream, or a publisher
+        self._pending: list[StreamChunk] = []  # chunks made by a step, not yet yielded
 
     @property
     def state(self) -> AgentState | None:
@@ -164,11 +167,20 @@ class Recorder:
         self._final = self._chunk(kind, stack, node, content, data)
 
     async def _emit(self, kind: StreamEventType, event: EventType | None, stack: Stack,
-                    node: str | None, content: str, data: dict[str, Any] | None = None) -> StreamChunk:
-        chunk = self._chunk(kind, stack, node, content, data or {})
-        if event is not None:
-            await self._publish(event, stack.root, node, content, chunk.data)
-        return chunk
+                    node: str | None, content: str, data: dict[str, Any] | None = None) -> None:
+        """Tell the publishers (`event`), and the stream unless the run is `quiet`."""
+        data = data or {}
+        if event is not None and self.graph.listened:
+            await self._publish(event, stack.root, node, content, data)
+        if not self.quiet:
+            self._pending.append(self._chunk(kind, stack, node, content, data))
+
+    def _told(self) -> list[StreamChunk]:
+        """The chunks made since the last call, to yield now."""
+        if not self._pending:
+            return []
+        chunks, self._pending = self._pending, []
+        return chunks
 
     async def _publish_final(self) -> None:
         chunk, state = self._final, self.state
