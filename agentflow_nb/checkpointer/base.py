@@ -254,6 +254,13 @@ class BaseCheckpointer(ABC):
     async def athreads(self) -> list[str]:
         """The ids of every saved thread."""
 
+    async def ahead(self, thread_id: str) -> str | None:
+        """The id of the thread's newest checkpoint when the store knows it at little cost and
+        for sure, else None. A run holding the thread asks, to reuse the state it left at its
+        last pause instead of loading it again; the answer must change as soon as anything,
+        in any process, writes the thread. None (the default) is always correct: the run loads."""
+        return None
+
     @asynccontextmanager
     async def lease(self, thread_id: str) -> AsyncIterator[None]:
         """Hold a thread for one run; a second run of it meanwhile gets `ThreadBusyError`."""

@@ -201,11 +201,22 @@ class GraphRun(Recorder):
             if stack is not None:
                 async for chunk in self._steps(stack):
                     yield chunk
+            self._keep()
         assert self._final is not None
         await self._publish_final()
         yield self._final
         if self._error is not None:
             raise self._error
+
+    def _keep(self) -> None:
+        """Let the graph remember where this run left the thread, while the run still holds it
+        (so it is the newest checkpoint): the next run of the thread need not load it. Only a
+        thread at the root: the frames of subgraphs share lists a copy would part."""
+        last, stack = self._last_saved, self.stack
+        if last is not None and stack is not None and not stack.frames and last.checkpoint_id == self.checkpoint_id:
+            self.graph.keep(self.thread_id, last)
+        else:
+            self.graph.keep(self.thread_id, None)
 
     async def _start(self, input: Mapping[str, Any] | None) -> Stack | None:
         """Load the thread and merge the input; None when there is nothing to run. Input for a
