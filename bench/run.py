@@ -279,6 +279,64 @@ a 10,000-message file thread beside LangGraph's SqliteSaver and a 100,000-messag
 time per MiB of a large last line, `get_state_history(limit=N)` of a 20,000-step thread, and the
 per-step cost at 10 and 10,000 messages for every form a node result can take.
 
+Pause/resume round trip (section 10, `bench/roundtrip.py`, also runnable alone): a one-node loop
+compiled with `interrupt_after` on its node; one round trip is one call resuming the paused thread
+with nothing new, which runs one step and pauses again (a notebook Step, a server resuming an
+approval), against LangGraph (`invoke(None, config)`) and pydantic-graph (`iter_from_persistence`
+then one `next()`), in memory and on file. Burr has no resume-a-paused-run call of this kind
+(an application is rebuilt from its persister), so it is not in that table.
+
+## Where a step's time goes (issue 14)
+
+Profiled with callgrind, whose instruction counts do not depend on the load of a shared machine:
+`python bench/instructions.py` runs the 60-step loop with no persistence under
+`valgrind --tool=callgrind` with 1 and with 6 runs and divides the difference by the 300 extra
+steps; pyinstrument / cProfile on the same loop (`bench/ours.py` `loop("none", 60)`) named the
+functions. Instructions per step:
+
+| | agentflow_nb, sync nodes | agentflow_nb, async nodes | pydantic-graph |
+|---|---:|---:|---:|
+| before (main at the start of issue 14) | 301.7k | - | 117.4k |
+| after | 135.4k | 149.5k | 117.5k |
+
+What the profile showed, and what changed:
+
+- A sync `invoke` built every chunk a stream would get (two `StreamChunk`s a step, frozen
+  dataclasses) and passed each through three nested async generators, one of them created per
+  step; nobody read them. A run that only wants its result (`invoke`) is now *quiet*: the one
+  stepping loop makes no chunk and tells no publisher when there is none, and a node step is a
+  coroutine, not a generator.
+- Five state copies a step through pydantic's `model_copy` (`__copy__`, `copy.copy` of each
+  slot): now four, made directly (`updates.copy_with`, about half the cost each). A flat step's
+  new metadata is set on the state the node's result made instead of copying it again.
+- `isinstance(x, Mapping)` / `inspect.isawaitable` (ABC checks) several times a step: a node's
+  usual result (a dict) is now recognised by its type first; sync routers and sync nodes on a
+  run's private loop are called directly, without a coroutine each.
+- A system call (`os.urandom`) per checkpoint id: now `random.getrandbits` (seeded from the OS,
+  reseeded after a fork).
+- Breakpoint checks through three functions twice a step even with no breakpoint: the decision
+  to pause is now one function, `graph/run.py` `decide(Outcome, breakpoints)`, called at every
+  node boundary that has something to decide (a breakpoint, stepping, a stop, a node's own
+  request).
+- Per sync call, a new event loop (selector, self-pipe, closed again): 65 µs on an idle core,
+  several times that on a loaded one. Each thread now keeps its private loop between calls.
+
+Left per step: four pydantic model instances (about 6k instructions each: the node's copy of
+the state and of its metadata, the state its result makes, the new metadata), the validation of
+the node's result (`validate_assignment`), the checkpoint record, and six short coroutines.
+
+For the round trip the profile showed, besides the event loop: every resume decoded the thread
+again; the file store's lock file was cut and written again at every lease, which ext4 flushes
+to disk when the file is closed (as costly as an fsync: about 2 ms a resume on this machine);
+a run id (`uuid4`) was made for events nobody received; `signal`'s enum conversions twice per
+call. Now a run that ends leaves the graph a private copy of where it left the thread, and the
+next run uses it only while the store says it is still the newest checkpoint
+(`BaseCheckpointer.ahead`: the newest id in memory; for a file, the id this store wrote last if
+the file still has the device, inode, size and modification time it had right after that
+write; the default, used by PostgreSQL, is "don't know", so those runs load). The lock file is
+written over, never cut. What is left in a file round trip is mostly the one fsync of the pause
+(`durable=True`); LangGraph's SqliteSaver commits (and syncs its WAL) more than once per resume.
+
 """
 
 

@@ -105,10 +105,10 @@ class Checkpoint(NamedTuple):
     ) -> Checkpoint:
         """A new checkpoint of `state` in `thread_id` (default: the state's own), its position read
         from `state.execution_meta`. The engine always passes the caller's thread id."""
-        meta = state.execution_meta
+        meta = state.execution_meta.__dict__
         now = time.time_ns()
-        thread = thread_id if thread_id is not None else meta.thread_id or ""
-        return cls(new_checkpoint_id(now), thread, meta.step, meta.current_node, meta.status,
+        thread = thread_id if thread_id is not None else meta["thread_id"] or ""
+        return cls(new_checkpoint_id(now), thread, meta["step"], meta["current_node"], meta["status"],
                    source, parent_id, state, now / 1e9)
 
 

@@ -355,8 +355,11 @@ class CompiledGraph:
         if checkpoint is None:
             return
         kept[thread_id] = checkpoint._replace(state=node_copy(checkpoint.state))
-        if len(kept) > KEPT:
-            del kept[next(iter(kept))]  # the thread kept longest ago
+        while len(kept) > KEPT:  # forget the thread kept longest ago (other threads may be at it too)
+            try:
+                kept.pop(next(iter(kept)), None)
+            except (StopIteration, RuntimeError):
+                break
 
     def new_state(self, thread_id: str, input: Mapping[str, Any] | None = None) -> AgentState:
         """The state a new thread starts from: the initial state given to `StateGraph`, else the

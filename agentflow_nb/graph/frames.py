@@ -106,7 +106,10 @@ class Stack:
         frames = self.frames
         if not frames:  # a flat graph's step: a new state from the node's result takes it in place
             new_meta = copy_with(self.root.execution_meta, meta)
-            return Stack(_with_meta_of(state, new_meta, fresh=state is not self.root))
+            if state is self.root:
+                return Stack(copy_with(state, {"execution_meta": new_meta}))
+            state.__dict__["execution_meta"] = new_meta
+            return Stack(state)
         last = frames[-1]
         talked = state.messages is not last.state.messages
         if talked and len(frames) > 1:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
@@ -42,35 +43,36 @@ def copy_with(model: M, update: Mapping[str, Any] | None = None) -> M:
     the engine copies states and their metadata several times a step, and pydantic's general
     copy costs about twice this one. Keys that are not fields go to the extra fields."""
     cls = type(model)
-    values = model.__dict__.copy()
+    copy = _new(cls)
+    values = copy.__dict__
+    values.update(model.__dict__)
     extra = model.__pydantic_extra__
+    if extra is not None:
+        extra = extra.copy()
     if update:
-        if extra is None:
+        known = cls.__pydantic_fields__
+        if extra is None or update.keys() <= known.keys():  # the usual case: fields only
             values.update(update)
         else:
-            extra = extra.copy()
-            known = cls.__pydantic_fields__
             for name, value in update.items():
                 if name in known:
                     values[name] = value
                 else:
                     extra[name] = value
-        fields_set = model.__pydantic_fields_set__.union(update)
+        _set_fields_set(copy, model.__pydantic_fields_set__.union(update))
     else:
-        fields_set = model.__pydantic_fields_set__.copy()
-        if extra is not None:
-            extra = extra.copy()
+        _set_fields_set(copy, model.__pydantic_fields_set__.copy())
+    _set_extra(copy, extra)
     private = model.__pydantic_private__
-    copy = _new(cls)
-    _set(copy, "__dict__", values)
-    _set(copy, "__pydantic_extra__", extra)
-    _set(copy, "__pydantic_fields_set__", fields_set)
-    _set(copy, "__pydantic_private__", private if private is None else private.copy())
+    _set_private(copy, private if private is None else private.copy())
     return copy
 
 
+# pydantic's own slots, set the way `model_copy` sets them, without `object.__setattr__`'s lookup
 _new = object.__new__
-_set = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def with_meta(state: AgentState, **changes: Any) -> AgentState:
@@ -159,11 +161,25 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
         return state
     new = copy_with(state, update)
     if others and not from_user:  # a node's result: validate field by field, as assignments
+        assign = _assigner(type(new))
         for name, value in others.items():
-            setattr(new, name, value)
+            if assign is not None and name in type(new).__pydantic_fields__:
+                assign(new, name, value)  # what `setattr` ends in for a declared field
+            else:
+                setattr(new, name, value)
     if messages is not None:
         new.__dict__["messages"] = messages
     return new
+
+
+@lru_cache(maxsize=256)
+def _assigner(cls: type[BaseModel]) -> Callable[[BaseModel, str, Any], Any] | None:
+    """The validator pydantic's `setattr` calls for a declared field of `cls` (a schema that
+    validates assignments and is not frozen), to call it without `setattr`'s own dispatch."""
+    config = cls.model_config
+    if not config.get("validate_assignment") or config.get("frozen"):
+        return None
+    return cls.__pydantic_validator__.validate_assignment
 
 
 def _refuse_engine_keys(updates: Mapping[str, Any]) -> None:
