@@ -8,7 +8,7 @@ E2E_STAMP := $(VENV)/.installed-e2e
 BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8888
 
-.PHONY: demo demo-terminal test e2e chromium postgres docs-screenshots bench bench-nested bench-notebook venv clean
+.PHONY: demo demo-terminal test e2e chromium postgres docs-screenshots bench bench-nested bench-roundtrip bench-instructions bench-notebook venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,15 @@ bench: $(BENCH_STAMP) postgres
 # Only the nested-graph section (a step inside a subgraph vs flat, vs LangGraph), printed.
 bench-nested: $(BENCH_STAMP)
 	$(BIN)/python bench/nested.py
+
+bench-roundtrip: $(BENCH_STAMP)
+	$(BIN)/python bench/roundtrip.py
+
+# The engine's own cost in instructions per step (callgrind: independent of the machine's load).
+bench-instructions: $(BENCH_STAMP)
+	@command -v valgrind >/dev/null 2>&1 || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends valgrind; }
+	$(BIN)/python bench/instructions.py
 
 bench-notebook: $(TEST_STAMP)
 	$(BIN)/python bench/notebook_view.py

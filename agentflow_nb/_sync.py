@@ -90,14 +90,23 @@ def _armed(ctrl_c: CtrlC | None) -> Iterator[None]:
     """Catch Ctrl-C as `ctrl_c` says while the body runs: only in the main thread, and only when
     nobody else has taken SIGINT over."""
     main = threading.current_thread() is threading.main_thread()
-    if ctrl_c is None or not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if ctrl_c is None or not main or _getsignal(_SIGINT) is not signal.default_int_handler:
         yield
         return
-    previous = signal.signal(signal.SIGINT, ctrl_c.on_sigint)
+    previous = _signal(_SIGINT, ctrl_c.on_sigint)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _signal(_SIGINT, previous)
+
+
+# `signal`'s own functions, without the module's enum conversions (at every sync call)
+try:
+    from _signal import getsignal as _getsignal
+    from _signal import signal as _signal
+except ImportError:  # another Python than CPython
+    _getsignal, _signal = signal.getsignal, signal.signal
+_SIGINT = int(signal.SIGINT)
 
 
 def free() -> bool:
@@ -120,6 +129,31 @@ def _private() -> asyncio.Runner:
     return asyncio.Runner(loop_factory=_new_private_loop)
 
 
+class _KeptRunner:
+    """A thread's private runner for `run_here`, kept between calls (a new event loop per call,
+    a selector and a self-pipe made and closed, costs more than a short run itself). Its loop
+    is closed when the thread ends and drops it."""
+
+    def __init__(self) -> None:
+        self.runner = _private()
+
+    def __del__(self) -> None:
+        try:
+            self.runner.get_loop().close()
+        except Exception:  # never started, or the interpreter is shutting down
+            pass
+
+
+_kept = threading.local()
+
+
+def _kept_runner() -> asyncio.Runner:
+    kept = getattr(_kept, "runner", None)
+    if kept is None:
+        kept = _kept.runner = _KeptRunner()
+    return kept.runner
+
+
 def blocking_ok() -> bool:
     """True when the running loop is the private loop of one sync call (`run_here`,
     `iterate_here`): nothing else runs on it, so a store may block it instead of paying for a
@@ -140,9 +174,20 @@ async def off_loop(func: Callable[..., T], *args: Any) -> T:
 
 
 def run_here(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
-    """Run `coro` on a private loop in this thread, as `asyncio.run` does (Ctrl-C: see `CtrlC`)."""
-    with _private() as runner, _armed(ctrl_c):
-        result = runner.run(coro)
+    """Run `coro` on this thread's private loop, as `asyncio.run` does (Ctrl-C: see `CtrlC`).
+
+    The loop is kept for the thread's next call. A run that ends by an exception from outside
+    it (a second Ctrl-C) may leave tasks behind: that loop is then closed, its tasks cancelled.
+    """
+    runner = _kept_runner()
+    try:
+        with _armed(ctrl_c):
+            result = runner.run(coro)
+    except BaseException as exc:
+        if not isinstance(exc, Exception) or asyncio.all_tasks(runner.get_loop()):
+            runner.close()
+            _kept.runner = None  # the next call starts a new loop
+        raise
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import tempfile
 from dataclasses import dataclass
@@ -43,6 +44,21 @@ def loop(kind: str, steps: int, folder: Path | None = None):
         else:
             persistence = FileStatePersistence(folder / f"run-{next(_ids)}.json")
         result = GRAPH.run_sync(Step(), state=Count(), persistence=persistence)
+        assert result.output == steps
+        return steps
+
+    return run
+
+
+def loop_async(kind: str, steps: int, folder: Path | None = None):
+    """The same loop run by `asyncio.run(graph.run(...))`, as the other frameworks' async loops are."""
+    if kind == "file":
+        raise ValueError("the async loop is measured without persistence and in memory only")
+
+    def run() -> int:
+        LIMIT[0] = steps
+        persistence = SimpleStatePersistence() if kind == "none" else FullStatePersistence()
+        result = asyncio.run(GRAPH.run(Step(), state=Count(), persistence=persistence))
         assert result.output == steps
         return steps
 

@@ -27,7 +27,17 @@ warnings.filterwarnings("ignore", message=".*deprecated.*")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import burr_peer, langgraph_peer, nested, notebook_view, ours, pg, pydantic_graph_peer, storage  # noqa: E402
+from bench import (  # noqa: E402
+    burr_peer,
+    langgraph_peer,
+    nested,
+    notebook_view,
+    ours,
+    pg,
+    pydantic_graph_peer,
+    roundtrip,
+    storage,
+)
 from bench.harness import median_seconds, per_step, steady_per_step  # noqa: E402
 
 STEPS = 60
@@ -104,6 +114,20 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b > 0 else "-"
 
 
+def engine_goals(loop, async_loop) -> list[str]:
+    """Issue 14: the engine's own cost per step ("none") below pydantic-graph's, sync and async
+    nodes, with the ratio against every peer."""
+    rows = []
+    async_peers = (langgraph_peer, pydantic_graph_peer)
+    for label, table, peers in (("sync nodes", loop, PEERS), ("async nodes", async_loop, async_peers)):
+        mine = table[(ours.NAME, "none")]
+        others = ", ".join(f"{fw.NAME} {ratio(mine, table[(fw.NAME, 'none')])}" for fw in peers)
+        versus = mine / table[(pydantic_graph_peer.NAME, "none")]
+        rows.append(f"| engine's own cost per step (no persistence), {label}: ours / peer ({others}) | "
+                    f"{versus:.2f} of pydantic-graph | below 1 | {'met' if versus < 1 else 'MISSED'} |")
+    return rows
+
+
 def goals(cost, async_cost, grow, more: list[str]) -> list[str]:
     """The issues' goals, each with the number that decides it (`more`: rows made elsewhere)."""
     rows = []
@@ -165,15 +189,18 @@ def report() -> str:
             f"{ratio(cost[(ours.NAME, 'memory')], cost[(fw.NAME, 'memory')])} | "
             f"{ratio(cost[(ours.NAME, 'file')], cost[(fw.NAME, 'file')])} |"
         )
-    async_loop, async_cost = loop_costs((ours, langgraph_peer), ("none", "memory"), "loop_async")
-    lines += ["", "The same loop with an **async** node, run with `ainvoke` (no worker-thread hop for the node):", "",
+    async_peers = (langgraph_peer, pydantic_graph_peer)
+    async_loop, async_cost = loop_costs((ours, *async_peers), ("none", "memory"), "loop_async")
+    lines += ["", "The same loop with an **async** node, run with `asyncio.run(app.ainvoke(...))` (no worker-thread "
+              "hop for the node; pydantic-graph: `asyncio.run(graph.run(...))`):", "",
               "| framework | none | in-memory | in-memory checkpointing |", "|---|---:|---:|---:|"]
-    for fw in (ours, langgraph_peer):
+    for fw in (ours, *async_peers):
         lines.append(f"| {fw.NAME} | {async_loop[(fw.NAME, 'none')] * US:.1f} | "
                      f"{async_loop[(fw.NAME, 'memory')] * US:.1f} | {async_cost[(fw.NAME, 'memory')] * US:.1f} |")
-    lines.append(f"| ours / LangGraph | {ratio(async_loop[(ours.NAME, 'none')], async_loop[(NAME_LG, 'none')])} | "
-                 f"{ratio(async_loop[(ours.NAME, 'memory')], async_loop[(NAME_LG, 'memory')])} | "
-                 f"{ratio(async_cost[(ours.NAME, 'memory')], async_cost[(NAME_LG, 'memory')])} |")
+    for fw in async_peers:
+        lines.append(f"| ours / {fw.NAME} | {ratio(async_loop[(ours.NAME, 'none')], async_loop[(fw.NAME, 'none')])} | "
+                     f"{ratio(async_loop[(ours.NAME, 'memory')], async_loop[(fw.NAME, 'memory')])} | "
+                     f"{ratio(async_cost[(ours.NAME, 'memory')], async_cost[(fw.NAME, 'memory')])} |")
     grow = growth_costs()
     lines += ["", "## 2. Growth: per-step cost when each step appends one message (µs)", "",
               "A thread already holding 10, 1,000 or 10,000 messages is streamed for 60 more steps; the",
@@ -187,6 +214,7 @@ def report() -> str:
                          f"{t[2] / t[0]:.2f} |")
     stored = storage.measure()
     nested_lines, nested_goals = nested.report(nested.nested_costs(rounds=ROUNDS), nested.growth_ratios())
+    trips = roundtrip.measure()
     ours_rt = median_seconds(ours.roundtrip(), 60)
     lg_rt = median_seconds(langgraph_peer.roundtrip(), 60)
     lines += ["", "## 3. Pause at a breakpoint and resume (in-memory), per round trip (µs)", "",
@@ -223,7 +251,9 @@ def report() -> str:
     lines += pg_lines
     lines += ["", *nested_lines]
     lines += ["", *storage.section(stored, number=9)]
-    lines[header:header] = goals(cost, async_cost, grow, pg_goals + nested_goals + storage.goal_rows(stored))
+    lines += ["", *roundtrip.section(trips, number=10)]
+    more = engine_goals(loop, async_loop) + roundtrip.goal_rows(trips) + pg_goals + nested_goals
+    lines[header:header] = goals(cost, async_cost, grow, more + storage.goal_rows(stored))
     return "\n".join(lines) + "\n"
 
 
@@ -248,6 +278,64 @@ Storage (section 9, `bench/storage.py`, also runnable alone: `python bench/stora
 a 10,000-message file thread beside LangGraph's SqliteSaver and a 100,000-message one, opening
 time per MiB of a large last line, `get_state_history(limit=N)` of a 20,000-step thread, and the
 per-step cost at 10 and 10,000 messages for every form a node result can take.
+
+Pause/resume round trip (section 10, `bench/roundtrip.py`, also runnable alone): a one-node loop
+compiled with `interrupt_after` on its node; one round trip is one call resuming the paused thread
+with nothing new, which runs one step and pauses again (a notebook Step, a server resuming an
+approval), against LangGraph (`invoke(None, config)`) and pydantic-graph (`iter_from_persistence`
+then one `next()`), in memory and on file. Burr has no resume-a-paused-run call of this kind
+(an application is rebuilt from its persister), so it is not in that table.
+
+## Where a step's time goes (issue 14)
+
+Profiled with callgrind, whose instruction counts do not depend on the load of a shared machine:
+`python bench/instructions.py` runs the 60-step loop with no persistence under
+`valgrind --tool=callgrind` with 1 and with 6 runs and divides the difference by the 300 extra
+steps; pyinstrument / cProfile on the same loop (`bench/ours.py` `loop("none", 60)`) named the
+functions. Instructions per step:
+
+| | agentflow_nb, sync nodes | agentflow_nb, async nodes | pydantic-graph |
+|---|---:|---:|---:|
+| before (main at the start of issue 14) | 301.7k | - | 117.4k |
+| after | 135.4k | 149.5k | 117.5k |
+
+What the profile showed, and what changed:
+
+- A sync `invoke` built every chunk a stream would get (two `StreamChunk`s a step, frozen
+  dataclasses) and passed each through three nested async generators, one of them created per
+  step; nobody read them. A run that only wants its result (`invoke`) is now *quiet*: the one
+  stepping loop makes no chunk and tells no publisher when there is none, and a node step is a
+  coroutine, not a generator.
+- Five state copies a step through pydantic's `model_copy` (`__copy__`, `copy.copy` of each
+  slot): now four, made directly (`updates.copy_with`, about half the cost each). A flat step's
+  new metadata is set on the state the node's result made instead of copying it again.
+- `isinstance(x, Mapping)` / `inspect.isawaitable` (ABC checks) several times a step: a node's
+  usual result (a dict) is now recognised by its type first; sync routers and sync nodes on a
+  run's private loop are called directly, without a coroutine each.
+- A system call (`os.urandom`) per checkpoint id: now `random.getrandbits` (seeded from the OS,
+  reseeded after a fork).
+- Breakpoint checks through three functions twice a step even with no breakpoint: the decision
+  to pause is now one function, `graph/run.py` `decide(Outcome, breakpoints)`, called at every
+  node boundary that has something to decide (a breakpoint, stepping, a stop, a node's own
+  request).
+- Per sync call, a new event loop (selector, self-pipe, closed again): 65 µs on an idle core,
+  several times that on a loaded one. Each thread now keeps its private loop between calls.
+
+Left per step: four pydantic model instances (about 6k instructions each: the node's copy of
+the state and of its metadata, the state its result makes, the new metadata), the validation of
+the node's result (`validate_assignment`), the checkpoint record, and six short coroutines.
+
+For the round trip the profile showed, besides the event loop: every resume decoded the thread
+again; the file store's lock file was cut and written again at every lease, which ext4 flushes
+to disk when the file is closed (as costly as an fsync: about 2 ms a resume on this machine);
+a run id (`uuid4`) was made for events nobody received; `signal`'s enum conversions twice per
+call. Now a run that ends leaves the graph a private copy of where it left the thread, and the
+next run uses it only while the store says it is still the newest checkpoint
+(`BaseCheckpointer.ahead`: the newest id in memory; for a file, the id this store wrote last if
+the file still has the device, inode, size and modification time it had right after that
+write; the default, used by PostgreSQL, is "don't know", so those runs load). The lock file is
+written over, never cut. What is left in a file round trip is mostly the one fsync of the pause
+(`durable=True`); LangGraph's SqliteSaver commits (and syncs its WAL) more than once per resume.
 
 """
 

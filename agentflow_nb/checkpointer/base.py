@@ -7,7 +7,7 @@ encodes and decodes through `codec` (re-exported here), so all of them keep the 
 
 from __future__ import annotations
 
-import os
+import random
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -55,8 +55,12 @@ MESSAGES = "messages"
 
 
 def new_checkpoint_id(now: int | None = None) -> str:
-    """A fresh, time-ordered checkpoint id."""
-    return f"{now or time.time_ns():020d}-{os.urandom(4).hex()}"
+    """A fresh, time-ordered checkpoint id.
+
+    The random part comes from `random`'s generator, seeded from the OS and reseeded in a
+    forked child, rather than from a system call at every step.
+    """
+    return f"{now or time.time_ns():020d}-{random.getrandbits(32):08x}"
 
 
 class Checkpoint(NamedTuple):
@@ -101,10 +105,10 @@ class Checkpoint(NamedTuple):
     ) -> Checkpoint:
         """A new checkpoint of `state` in `thread_id` (default: the state's own), its position read
         from `state.execution_meta`. The engine always passes the caller's thread id."""
-        meta = state.execution_meta
+        meta = state.execution_meta.__dict__
         now = time.time_ns()
-        thread = thread_id if thread_id is not None else meta.thread_id or ""
-        return cls(new_checkpoint_id(now), thread, meta.step, meta.current_node, meta.status,
+        thread = thread_id if thread_id is not None else meta["thread_id"] or ""
+        return cls(new_checkpoint_id(now), thread, meta["step"], meta["current_node"], meta["status"],
                    source, parent_id, state, now / 1e9)
 
 
@@ -250,6 +254,13 @@ class BaseCheckpointer(ABC):
     async def athreads(self) -> list[str]:
         """The ids of every saved thread."""
 
+    async def ahead(self, thread_id: str) -> str | None:
+        """The id of the thread's newest checkpoint when the store knows it at little cost and
+        for sure, else None. A run holding the thread asks, to reuse the state it left at its
+        last pause instead of loading it again; the answer must change as soon as anything,
+        in any process, writes the thread. None (the default) is always correct: the run loads."""
+        return None
+
     @asynccontextmanager
     async def lease(self, thread_id: str) -> AsyncIterator[None]:
         """Hold a thread for one run; a second run of it meanwhile gets `ThreadBusyError`."""
@@ -286,6 +297,8 @@ class BaseCheckpointer(ABC):
 
     async def aconsume_stop(self, thread_id: str) -> bool:
         """True once if a stop was requested for the running thread."""
+        if not self._stops:  # asked at every step: the usual answer without taking the lock
+            return False
         with self._control:
             if thread_id in self._stops:
                 self._stops.discard(thread_id)

@@ -114,6 +114,9 @@ class FileCheckpointer(BaseCheckpointer):
         self._files: dict[str, Path] = {}
         self._gate = FileLock(self.path / GATE, named=False)
         self._sides: dict[tuple[str, str], Path] = {}
+        #: Per thread, the file's identity right after this store wrote its newest checkpoint
+        #: (a pause, a stop, an end), and that checkpoint's id: see `ahead`.
+        self._tails: dict[str, tuple[tuple[int, ...], str]] = {}
 
     def __repr__(self) -> str:
         return f"FileCheckpointer({str(self.path)!r})"
@@ -188,6 +191,21 @@ class FileCheckpointer(BaseCheckpointer):
         """Sync twin of `arepair`."""
         return run(self.arepair(thread_id, keep, dry_run=dry_run))
 
+    async def ahead(self, thread_id: str) -> str | None:
+        """The newest checkpoint's id if this store wrote it last: the file is the one it wrote,
+        as it left it (same device, inode, size and modification time); else None."""
+        tail = self._tails.get(thread_id)
+        if tail is None:
+            return None
+        return await off_loop(self._head, thread_id, tail)
+
+    def _head(self, thread_id: str, tail: tuple[tuple[int, ...], str]) -> str | None:
+        try:
+            now = _identity(os.stat(self.file_for(thread_id), follow_symlinks=False))
+        except OSError:
+            return None
+        return tail[1] if now == tail[0] else None
+
     async def _acquire(self, thread_id: str) -> None:
         await super()._acquire(thread_id)
         try:
@@ -229,6 +247,10 @@ class FileCheckpointer(BaseCheckpointer):
                 write_all(fd, line)
                 if self.durable and (checkpoint.status in _DURABLE or checkpoint.source != "run"):
                     os.fsync(fd)
+                if checkpoint.status in _DURABLE:  # likely a run's last: the next run may ask `ahead`
+                    self._tails[thread_id] = (_identity(os.fstat(fd)), checkpoint.checkpoint_id)
+                else:
+                    self._tails.pop(thread_id, None)
             finally:
                 if owned:
                     os.close(fd)
@@ -342,6 +364,7 @@ class FileCheckpointer(BaseCheckpointer):
         report = repair_file(path, thread_id, keep, dry_run=dry_run)
         with self._guard:
             self._index.pop(thread_id, None)  # offsets moved
+            self._tails.pop(thread_id, None)
         return report
 
     # -- run control across processes -----------------------------------------------------
@@ -389,6 +412,11 @@ class FileCheckpointer(BaseCheckpointer):
             unlink(stop)
             return True
         return False
+
+
+def _identity(stat: os.stat_result) -> tuple[int, ...]:
+    """What changes when anyone writes, cuts or replaces a file."""
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _entry_of(record: Record, entries: dict[str, _Entry]) -> _Entry | None:

@@ -250,6 +250,16 @@ def _is_open_file(path: Path, fd: int) -> bool:
 
 
 def _write_owner(fd: int) -> None:
-    os.ftruncate(fd, 0)
+    """Write who holds the lock, padded to a fixed width: written over what a former holder
+    left, never cut first (on ext4 a file cut to nothing then written again is flushed to disk
+    when closed, which costs a lock as much as an fsync). Nothing is written when the lock
+    already names this process, as it does when one process runs a thread again and again."""
+    line = f"{os.getpid()} {socket.gethostname()}\n".encode().ljust(_OWNER_WIDTH)
     os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    if os.read(fd, len(line)) == line:
+        return
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, line)
+
+
+_OWNER_WIDTH = 80  # a pid, a host name and padding (readers take the first two words)

@@ -118,6 +118,12 @@ class InMemoryCheckpointer(BaseCheckpointer):
             record = found
         return self._load(record, schema)
 
+    async def ahead(self, thread_id: str) -> str | None:
+        """The newest checkpoint's id: this process holds every thread, so it is always known."""
+        with self._lock:
+            records = self._threads.get(thread_id)
+            return records[-1].head[0] if records else None
+
     async def alist(
         self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
     ) -> list[Checkpoint]:

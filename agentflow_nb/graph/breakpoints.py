@@ -58,6 +58,11 @@ class Breakpoints:
         return cls(_spec(graph, "interrupt_before", before), _spec(graph, "interrupt_after", after),
                    step_mode(step))
 
+    @property
+    def empty(self) -> bool:
+        """No breakpoint and no stepping: then only a stop or a node's own request can pause a run."""
+        return not self.before and not self.after and self.step is None
+
     def fires_before(self, node: str, state: AgentState) -> bool:
         """Whether to pause before `node` runs on `state`."""
         return _fires(self.before, node, state)

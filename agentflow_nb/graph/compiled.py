@@ -21,7 +21,7 @@ from agentflow_nb.graph.frames import Stack, pack, unpack
 from agentflow_nb.graph.paths import join_path, split_path
 from agentflow_nb.graph.run import GraphRun
 from agentflow_nb.graph.subgraph import Subgraph, check_path
-from agentflow_nb.graph.updates import apply_input, new_fields_of, own_thread, with_meta
+from agentflow_nb.graph.updates import apply_input, new_fields_of, node_copy, own_thread, with_meta
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["CompiledGraph"]
 
 log = logging.getLogger("agentflow_nb")
+#: How many threads a compiled graph remembers where its last run left them (see `aload`).
+KEPT = 256
 
 
 class CompiledGraph:
@@ -84,7 +86,10 @@ class CompiledGraph:
         self.publishers: tuple[BasePublisher, ...] = tuple(publishers)
         self._failing: set[int] = set()  # publishers whose traceback was logged once already
         self._inner_publishers = {path: sub for path, sub in self.walk() if path and sub.publishers}
+        #: Whether any publisher, here or in a subgraph, hears of this graph's runs.
+        self.listened = bool(self.publishers or self._inner_publishers)
         self.plain = _plain(self)
+        self._kept: dict[str, Checkpoint] = {}  # per thread: where its last run here ended (see `aload`)
 
     # -- running --------------------------------------------------------------------------
 
@@ -334,9 +339,32 @@ class CompiledGraph:
     # -- used by runs ---------------------------------------------------------------------
 
     async def aload(self, thread_id: str, checkpoint_id: str | None = None) -> Checkpoint | None:
-        """The thread's newest checkpoint (or the one named), frames decoded; None if none."""
+        """The thread's newest checkpoint (or the one named), frames decoded; None if none.
+
+        The newest comes from where this graph's last run of the thread ended when the store
+        confirms that is still the newest (`BaseCheckpointer.ahead`), as a fresh copy: a
+        resume then costs no decoding, and another process's write is always seen.
+        """
+        if checkpoint_id is None:
+            kept = self._kept.get(thread_id)
+            if kept is not None and await self.checkpointer.ahead(thread_id) == kept.checkpoint_id:
+                return kept._replace(state=node_copy(kept.state))
         found = await self.checkpointer.aget(thread_id, checkpoint_id, schema=self.schema)
         return None if found is None else unpack(self, found)
+
+    def keep(self, thread_id: str, checkpoint: Checkpoint | None) -> None:
+        """Remember `checkpoint`, just saved by a run as the thread's newest (a private copy),
+        for `aload`; or, with None, forget the thread. The newest `KEPT` threads are kept."""
+        kept = self._kept
+        kept.pop(thread_id, None)
+        if checkpoint is None:
+            return
+        kept[thread_id] = checkpoint._replace(state=node_copy(checkpoint.state))
+        while len(kept) > KEPT:  # forget the thread kept longest ago (other threads may be at it too)
+            try:
+                kept.pop(next(iter(kept)), None)
+            except (StopIteration, RuntimeError):
+                break
 
     def new_state(self, thread_id: str, input: Mapping[str, Any] | None = None) -> AgentState:
         """The state a new thread starts from: the initial state given to `StateGraph`, else the
@@ -395,6 +423,7 @@ class CompiledGraph:
 
 
 async def _drain(run: GraphRun) -> dict[str, Any]:
+    run.quiet = True  # only the result is wanted: the steps make no chunks
     async for _ in run:
         pass
     return run.result()

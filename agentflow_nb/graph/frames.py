@@ -28,7 +28,7 @@ from agentflow_nb.checkpointer.base import (
     loaded_frames,
 )
 from agentflow_nb.graph.paths import split_path
-from agentflow_nb.graph.updates import with_meta
+from agentflow_nb.graph.updates import copy_with, with_meta
 from agentflow_nb.state import AgentState, ExecutionMeta, Message
 
 if TYPE_CHECKING:
@@ -104,8 +104,12 @@ class Stack:
     def advance(self, state: AgentState, touched: Iterable[str] | None, meta: dict[str, Any]) -> Stack:
         """`replace(state, touched)` and `with_meta(**meta)` at once: where a step leaves the thread."""
         frames = self.frames
-        if not frames:  # a flat graph's step: one copy, nothing else
-            return Stack(with_meta(state, **meta))
+        if not frames:  # a flat graph's step: a new state from the node's result takes it in place
+            new_meta = copy_with(self.root.execution_meta, meta)
+            if state is self.root:
+                return Stack(copy_with(state, {"execution_meta": new_meta}))
+            state.__dict__["execution_meta"] = new_meta
+            return Stack(state)
         last = frames[-1]
         talked = state.messages is not last.state.messages
         if talked and len(frames) > 1:
@@ -254,30 +258,8 @@ def pack_step(saved: AgentState, stack: Stack, touched: frozenset[str]) -> Agent
     log, update[FRAME_KEY] = _log(stack)
     update["messages"] = log
     update["execution_meta"] = stack.root.execution_meta
-    return _copy_with(saved, update)
-
-
-def _copy_with(state: AgentState, update: dict[str, Any]) -> AgentState:
-    """`state.model_copy(update=update)`, made directly: a packed state is only read by stores,
-    and this runs at every step inside a subgraph."""
-    cls = type(state)
-    values = dict(state.__dict__)
-    extra = state.__pydantic_extra__
-    if extra is None:
-        values.update(update)
-    else:
-        extra = dict(extra)
-        for name, value in update.items():
-            if name in cls.model_fields:
-                values[name] = value
-            else:
-                extra[name] = value
-    copy = cls.__new__(cls)
-    object.__setattr__(copy, "__dict__", values)
-    object.__setattr__(copy, "__pydantic_extra__", extra)
-    object.__setattr__(copy, "__pydantic_fields_set__", state.__pydantic_fields_set__ | update.keys())
-    object.__setattr__(copy, "__pydantic_private__", state.__pydantic_private__)
-    return copy
+    # a packed state is only read by stores: no copy of its private values or validation needed
+    return copy_with(saved, update)
 
 
 def _log(stack: Stack) -> tuple[list[Message], dict[str, Any]]:

@@ -10,9 +10,10 @@ from typing import Any
 
 from agentflow_nb.errors import GraphError
 
-__all__ = ["Callee", "PathMap"]
+__all__ = ["Callee", "PathMap", "awaitable"]
 
 PathMap = Mapping[Any, str]
+_PLAIN = frozenset({dict, str, type(None), bool, int})  # results that are never awaitable: no check
 
 
 def _wants_config(func: Callable[..., Any]) -> bool:
@@ -67,13 +68,20 @@ class Callee:
 
     async def call(self, state: Any, config: dict[str, Any], *, in_thread: bool) -> Any:
         """Call with `(state)` or `(state, config)`, awaiting whatever is awaitable."""
-        args: Sequence[Any] = (state, config) if self.wants_config else (state,)
         if self.is_async:
-            result = await self.func(*args)
+            result = await (self.func(state, config) if self.wants_config else self.func(state))
         elif in_thread:
+            args: Sequence[Any] = (state, config) if self.wants_config else (state,)
             result = await asyncio.to_thread(self.func, *args)
         else:
-            result = self.func(*args)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+            result = self.here(state, config)
+        return await result if awaitable(result) else result
+
+    def here(self, state: Any, config: dict[str, Any]) -> Any:
+        """Call a sync body right here, as the run's own step (its result may be `awaitable`)."""
+        return self.func(state, config) if self.wants_config else self.func(state)
+
+
+def awaitable(result: Any) -> bool:
+    """Whether a body's result must be awaited (a sync function may return a coroutine)."""
+    return type(result) not in _PLAIN and inspect.isawaitable(result)

@@ -31,7 +31,7 @@ class Recorder:
         self.graph = graph
         self.config = config
         self.thread_id: str = config["thread_id"]
-        self.run_id = uuid.uuid4().hex
+        self._run_id: str | None = None
         self.recursion_limit = recursion_limit
         #: The thread as the run last left it: the root state and the subgraph frames it is in.
         self.stack: Stack | None = None
@@ -40,6 +40,17 @@ class Recorder:
         self._shape: tuple[str, ...] = ()  # the frames' paths when it was saved
         self._final: StreamChunk | None = None
         self._error: BaseException | None = None
+        self.quiet = False  # no chunk but the last is wanted (see `GraphRun.quiet`)
+        self._telling = True  # someone hears of each step: a stream, or a publisher
+        self._pending: list[StreamChunk] = []  # chunks made by a step, not yet yielded
+        self._last_saved: Checkpoint | None = None  # the newest checkpoint this run saved
+
+    @property
+    def run_id(self) -> str:
+        """This run's id, as events carry it (made when first asked for)."""
+        if self._run_id is None:
+            self._run_id = uuid.uuid4().hex
+        return self._run_id
 
     @property
     def state(self) -> AgentState | None:
@@ -151,6 +162,7 @@ class Recorder:
         await self.graph.checkpointer.aput(checkpoint, changes=changes)
         self._saved, self._shape, self.stack = state, stack.shape, stack
         self.checkpoint_id = checkpoint.checkpoint_id
+        self._last_saved = checkpoint
 
     # -- telling --------------------------------------------------------------------------
 
@@ -164,11 +176,20 @@ class Recorder:
         self._final = self._chunk(kind, stack, node, content, data)
 
     async def _emit(self, kind: StreamEventType, event: EventType | None, stack: Stack,
-                    node: str | None, content: str, data: dict[str, Any] | None = None) -> StreamChunk:
-        chunk = self._chunk(kind, stack, node, content, data or {})
-        if event is not None:
-            await self._publish(event, stack.root, node, content, chunk.data)
-        return chunk
+                    node: str | None, content: str, data: dict[str, Any] | None = None) -> None:
+        """Tell the publishers (`event`), and the stream unless the run is `quiet`."""
+        data = data or {}
+        if event is not None and self.graph.listened:
+            await self._publish(event, stack.root, node, content, data)
+        if not self.quiet:
+            self._pending.append(self._chunk(kind, stack, node, content, data))
+
+    def _told(self) -> list[StreamChunk]:
+        """The chunks made since the last call, to yield now."""
+        if not self._pending:
+            return []
+        chunks, self._pending = self._pending, []
+        return chunks
 
     async def _publish_final(self) -> None:
         chunk, state = self._final, self.state
@@ -179,5 +200,7 @@ class Recorder:
 
     async def _publish(self, kind: EventType, state: AgentState, node: str | None, content: str = "",
                        data: dict[str, Any] | None = None) -> None:
+        if not self.graph.listened:  # nobody to tell: not even a run id is needed
+            return
         await self.graph.emit(kind, state, node=node, content=content, data=data, run_id=self.run_id)
 

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic_core import PydanticSerializationError
 
 from agentflow_nb.checkpointer.base import appended_since
 from agentflow_nb.errors import NodeError, UnknownThreadError, UnsaveableValueError, name_list
-from agentflow_nb.graph.breakpoints import Breakpoints
+from agentflow_nb.graph.breakpoints import Breakpoints, Condition
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
 from agentflow_nb.graph.frames import Frame, Stack
+from agentflow_nb.graph.nodes import awaitable
 from agentflow_nb.graph.paths import join_path, local_name, split_path
 from agentflow_nb.graph.record import _CLEAR, Recorder
 from agentflow_nb.graph.subgraph import Subgraph
@@ -40,17 +41,95 @@ from agentflow_nb.graph.updates import (
     touched,
 )
 from agentflow_nb.publisher.events import EventType
-from agentflow_nb.state import RESUMABLE, AgentState, ExecutionStatus
+from agentflow_nb.state import RESUMABLE, AgentState, ExecutionMeta, ExecutionStatus
 
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
     from agentflow_nb.graph.nodes import Callee
 
-__all__ = ["GraphRun"]
+__all__ = ["GraphRun", "Outcome", "Pause", "decide"]
 
 log = logging.getLogger("agentflow_nb")
 S = ExecutionStatus
-Item = StreamChunk | tuple[Stack, str | None]
+#: Where a step leaves the thread: its stack and the next node (None: the run ends there).
+Moved = tuple[Stack, str | None]
+
+
+class Outcome(NamedTuple):
+    """A node boundary: everything `decide` looks at.
+
+    Attributes:
+        after: False before the node at `path` runs; True once it (or the subgraph there) ran.
+        path: the node's path (`"WRITER/REVIEW"` inside subgraph `WRITER`).
+        state: the state breakpoint conditions see: the one the node gets, or the one it left.
+        depth: how many subgraphs deep the node is.
+        entered: (before) the node is the first of a subgraph the run just entered.
+        resumed: (before) the run was paused right here: its breakpoint does not fire again.
+        stop: (before) a stop was requested (`stop()`, Ctrl-C).
+        request: (after) the pause the node asked for with `set_interrupt`, if any.
+    """
+
+    after: bool
+    path: str
+    state: AgentState
+    depth: int = 0
+    entered: bool = False
+    resumed: bool = False
+    stop: bool = False
+    request: ExecutionMeta | None = None
+
+
+class Pause(NamedTuple):
+    """Why a run pauses: `kind` is what the `interrupted` event's data says (`"before"`,
+    `"after"`, `"node"`: the node asked, `"stop"`), `reason` its `interrupt_reason`."""
+
+    kind: Literal["before", "after", "node", "stop"]
+    reason: str
+
+
+def decide(at: Outcome, breakpoints: Breakpoints, start_depth: int = 0) -> Pause | None:
+    """Whether a run pauses at a node boundary, and why; None: go on.
+
+    Before a node: its `interrupt_before` breakpoint (not when the run resumes from that very
+    pause), stepping into a subgraph, then a requested stop. After a node: its own
+    `set_interrupt`, then its `interrupt_after` breakpoint and stepping (`config["step"]`,
+    `start_depth` being how deep the run started).
+
+    Raises:
+        NodeError: a breakpoint's condition raised (the run then ends in `ERROR`).
+    """
+    path = at.path
+    if not at.after:
+        if not at.resumed:
+            if _holds(breakpoints.before, at):
+                return Pause("before", f"interrupt_before: {path}")
+            if at.entered and breakpoints.steps_into():
+                return Pause("before", f"step: {path}")
+        return Pause("stop", "stop requested") if at.stop else None
+    if at.request is not None:
+        return Pause("node", at.request.interrupt_reason or f"{path} asked to pause")
+    fired = _holds(breakpoints.after, at)
+    if breakpoints.step is not None and breakpoints.steps_after(at.depth, start_depth):
+        return Pause("after", f"step: {path}")
+    return Pause("after", f"interrupt_after: {path}") if fired else None
+
+
+def _holds(points: Mapping[str, Condition | None], at: Outcome) -> bool:
+    """Whether a breakpoint in `points` fires at `at`; its condition's exception becomes a
+    `NodeError`."""
+    if at.path not in points:
+        return False
+    condition = points[at.path]
+    if condition is None:
+        return True
+    try:
+        return bool(condition(at.state))
+    except Exception as exc:
+        error = NodeError(
+            f"the breakpoint condition on `{at.path}` raised {type(exc).__name__}: {exc}",
+            node=at.path, thread_id=at.state.execution_meta.thread_id,
+        )
+        raise error from exc
 
 
 class GraphRun(Recorder):
@@ -71,6 +150,8 @@ class GraphRun(Recorder):
         #: loop that serves this run alone (the sync twins' private loop): on a shared loop a
         #: slow node would hold up every other run and `stop()`.
         self.inline_sync_nodes = False
+        #: Nobody reads the chunks before the last one (`invoke`): the steps make none.
+        self.quiet = False
         self._stop_asked = False
         self._start_depth = 0  # how deep in subgraphs the run began: where "step over/out" stop
 
@@ -120,11 +201,22 @@ class GraphRun(Recorder):
             if stack is not None:
                 async for chunk in self._steps(stack):
                     yield chunk
+            self._keep()
         assert self._final is not None
         await self._publish_final()
         yield self._final
         if self._error is not None:
             raise self._error
+
+    def _keep(self) -> None:
+        """Let the graph remember where this run left the thread, while the run still holds it
+        (so it is the newest checkpoint): the next run of the thread need not load it. Only a
+        thread at the root: the frames of subgraphs share lists a copy would part."""
+        last, stack = self._last_saved, self.stack
+        if last is not None and stack is not None and not stack.frames and last.checkpoint_id == self.checkpoint_id:
+            self.graph.keep(self.thread_id, last)
+        else:
+            self.graph.keep(self.thread_id, None)
 
     async def _start(self, input: Mapping[str, Any] | None) -> Stack | None:
         """Load the thread and merge the input; None when there is nothing to run. Input for a
@@ -160,10 +252,13 @@ class GraphRun(Recorder):
         return stack
 
     async def _steps(self, stack: Stack) -> AsyncIterator[StreamChunk]:
+        """Step from node to node until the run pauses, stops, fails or ends. Each boundary
+        goes through `decide`; the chunks a step made are yielded as soon as it made them."""
         meta = stack.root.execution_meta
-        skip_before = bool(meta.next_node) and meta.status in (S.INTERRUPTED_BEFORE, S.ERROR, S.STOPPED)
+        resumed = bool(meta.next_node) and meta.status in (S.INTERRUPTED_BEFORE, S.ERROR, S.STOPPED)
         stack = stack.with_meta(status=S.RUNNING, **_CLEAR)
         self._start_depth = len(stack.frames)
+        self._telling = not self.quiet or self.graph.listened
         prefix = stack.prefix
         try:
             node = local_name(meta.next_node, prefix) or await self._route(
@@ -174,68 +269,79 @@ class GraphRun(Recorder):
         steps = 0
         entered = False  # the loop just entered a subgraph: `node` is its first node
         graph = stack.frames[-1].graph if stack.frames else self.graph  # the graph `node` is in
+        checkpointer = self.graph.checkpointer
+        may_pause = not self.breakpoints.empty  # breakpoints or stepping: `decide` at every boundary
         while True:
             if node == END:
                 if not stack.frames:
                     break
-                following: str | None = None
-                async for item in self._leave(stack):
-                    if isinstance(item, StreamChunk):
-                        yield item
-                    else:
-                        stack, following = item
-                if following is None:  # the run paused, stopped or failed there
+                moved = await self._leave(stack)
+                if self._pending:
+                    for chunk in self._told():
+                        yield chunk
+                if moved is None or moved[1] is None:  # the run paused, stopped or failed there
                     return
-                node, entered = following, False
+                (stack, node), entered = moved, False
                 graph = stack.frames[-1].graph if stack.frames else self.graph
                 continue
             path = join_path(stack.prefix, node) if stack.frames else node
-            if not skip_before:
-                fired = await self._check(self.breakpoints.fires_before, path, stack, next_node=path)
-                if fired is None:
+            stop = self._stop_asked or await checkpointer.aconsume_stop(self.thread_id)
+            if stop or may_pause:  # else `decide` has nothing to look at
+                at = Outcome(False, path, stack.current, len(stack.frames), entered=entered, resumed=resumed, stop=stop)
+                try:
+                    pause = decide(at, self.breakpoints, self._start_depth)
+                except NodeError as exc:
+                    await self._fail(stack, path, exc, next_node=path)
                     return
-                if fired or (entered and self.breakpoints.steps_into()):
-                    label = "interrupt_before" if fired else "step"
-                    await self._pause(stack, path, "before", f"{label}: {path}", next_node=path)
+                if pause is not None:
+                    await self._pause_before(stack, path, pause)
                     return
-            skip_before = entered = False
-            if self._stop_asked or await self.graph.checkpointer.aconsume_stop(self.thread_id):
-                await self._stop(stack, path)
-                return
+            resumed = entered = False
             spec = graph.nodes[node]
             if type(spec) is Subgraph:
-                step = self._enter(stack, path, spec)
+                moved = await self._enter(stack, path, spec)
             elif steps < self.recursion_limit:
-                step = self._run_node(node, path, spec, stack)
+                if self._telling:
+                    await self._emit(StreamEventType.NODE_START, EventType.NODE_START, stack, path, f"{path} started")
+                    for chunk in self._told():
+                        yield chunk
+                moved = await self._run_node(node, path, spec, stack)
             else:
                 await self._fail(stack, path, self._recursion_error(), next_node=path)
                 return
-            following = None
-            async for item in step:
-                if isinstance(item, StreamChunk):
-                    yield item
-                else:
-                    stack, following = item
-            if following is None:  # the run paused, stopped or failed in that node
+            if self._pending:
+                for chunk in self._told():
+                    yield chunk
+            if moved is None or moved[1] is None:  # the run paused, stopped or failed in that node
                 return
             if type(spec) is Subgraph:
                 entered, graph = True, spec.graph
             else:
                 steps += 1
-            node = following
+            stack, node = moved
         if stack.root.execution_meta.status is not S.COMPLETED:  # resumed with nothing left to run
             stack = stack.with_meta(status=S.COMPLETED, next_node=None)
             await self._save(stack)
         self._finish_completed(stack)
 
-    async def _run_node(self, node: str, path: str, callee: Callee, stack: Stack) -> AsyncIterator[Item]:
-        """Run `node` (at `path`), save where it leaves the thread, then yield its chunks and
-        `(stack, next node)` (next node None when the run ends here)."""
-        yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, stack, path, f"{path} started")
+    async def _pause_before(self, stack: Stack, path: str, pause: Pause) -> None:
+        """Pause or stop before the node at `path`, as `decide` said."""
+        if pause.kind == "stop":
+            await self._stop(stack, path)
+        else:
+            await self._pause(stack, path, pause.kind, pause.reason, next_node=path)
+
+    async def _run_node(self, node: str, path: str, callee: Callee, stack: Stack) -> Moved | None:
+        """Run `node` (at `path`) and settle where it leaves the thread (see `_done`)."""
         current = stack.current
         working = node_copy(current)
         try:
-            result = await callee.call(working, self.config, in_thread=not self.inline_sync_nodes)
+            if callee.is_async or not self.inline_sync_nodes:
+                result = await callee.call(working, self.config, in_thread=not self.inline_sync_nodes)
+            else:  # a sync body on the run's private loop: called right here
+                result = callee.here(working, self.config)
+                if awaitable(result):
+                    result = await result
             new_state, goto = apply_result(path, self.thread_id, current, result)
             hint = touched(current, result)
             request = interrupt_request(working, result)
@@ -243,75 +349,65 @@ class GraphRun(Recorder):
                 self._resolve(stack, node, goto, None, what="Command(goto=...)")
         except Exception as exc:
             await self._fail(stack, path, exc, next_node=path)
-            return
-        if request is not None and request.status is S.INTERRUPTED_BEFORE:
-            reason = request.interrupt_reason or f"{path} asked to pause"
-            await self._pause(stack, path, "node", reason, next_node=path, request=request)
-            return
-        stack, following = await self._done(stack, stack, new_state, node, path, hint.fields, again=path,
-                                             goto=goto, request=request, hint=hint)
-        if stack is None:
-            return
-        now = stack.current.messages
-        fresh = hint.kept if hint.kept is not None else appended_since(current.messages, now)
-        for message in now[fresh or 0 :]:
-            data = {"role": message.role, "message_id": message.message_id}
-            yield await self._emit(StreamEventType.MESSAGE, None, stack, path, message.content, data)
-        yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, stack, path, f"{path} finished")
-        yield stack, following
+            return None
+        moved = await self._done(stack, stack, new_state, node, path, hint.fields, again=path,
+                                 goto=goto, request=request, hint=hint)
+        if moved is not None and self._telling:
+            after = moved[0]
+            now = after.current.messages
+            fresh = hint.kept if hint.kept is not None else appended_since(current.messages, now)
+            for message in now[fresh or 0 :]:
+                data = {"role": message.role, "message_id": message.message_id}
+                await self._emit(StreamEventType.MESSAGE, None, after, path, message.content, data)
+            await self._emit(StreamEventType.NODE_END, EventType.NODE_END, after, path, f"{path} finished")
+        return moved
 
     async def _done(
         self, before: Stack, base: Stack, state: AgentState, node: str, path: str, touched: Iterable[str] | None,
-        *, again: str, goto: str | None = None, request: Any = None, hint: Touched | None = None,
-    ) -> tuple[Stack | None, str | None]:
-        """`node` (at `path`) finished, leaving `state` at the level of `base`: where that leaves
-        the thread, saved or paused at, and the next node. `(None, None)` when saving failed; the
-        thread then stays at `before`, to go on with `again`."""
+        *, again: str, goto: str | None = None, request: ExecutionMeta | None = None, hint: Touched | None = None,
+    ) -> Moved | None:
+        """`node` (at `path`) finished, leaving `state` at the level of `base`: `decide` whether
+        to pause there, else route and save. Returns the stack and the next node (None when the
+        run ends at this node), or None when the node's result is not kept: it asked to run
+        again (`set_interrupt(..., INTERRUPTED_BEFORE)`) or saving failed; the thread then
+        stays at `before`, to go on with `again`."""
         stack = base.advance(state, touched, {
             "status": S.RUNNING, "current_node": path, "next_node": goto and join_path(base.prefix, goto),
             "step": base.root.execution_meta.step + 1, **_CLEAR,
         })
+        following = goto and join_path(stack.prefix, goto)
         try:
-            following = await self._settle(node, path, stack, goto, request, hint)
+            pause = None if request is None and self.breakpoints.empty else decide(  # else nothing to look at
+                Outcome(True, path, stack.current, len(stack.frames), request=request),
+                self.breakpoints, self._start_depth)
+        except NodeError as exc:
+            await self._fail(stack, path, exc, next_node=following)
+            return self.stack or stack, None
+        try:
+            if pause is None:
+                try:
+                    target = goto or await self._route(node, stack)
+                except Exception as exc:
+                    await self._fail(stack, path, exc, next_node=None)
+                    return self.stack or stack, None
+                if target == END and not stack.frames:  # one checkpoint for the last step, marked completed
+                    stack = stack.with_meta(status=S.COMPLETED, next_node=None)
+                await self._save(stack, hint=hint)
+                return stack, target
+            if request is not None and request.status is S.INTERRUPTED_BEFORE:
+                await self._pause(before, path, pause.kind, pause.reason, next_node=again, request=request)
+                return None
+            await self._pause(stack, path, pause.kind, pause.reason, next_node=following, request=request)
         except (PydanticSerializationError, UnsaveableValueError) as exc:
             await self._fail(before, path, self._unsaveable(path, exc), next_node=again)
-            return None, None
-        return self.stack or stack, following
-
-    async def _settle(
-        self, node: str, path: str, stack: Stack, goto: str | None, request: Any, hint: Touched | None
-    ) -> str | None:
-        """After `node` (at `path`) ran, or the subgraph there ended: pause, or route and save.
-        The next node, or None if the run ends."""
-        following = goto and join_path(stack.prefix, goto)
-        if request is not None:
-            reason = request.interrupt_reason or f"{path} asked to pause"
-            await self._pause(stack, path, "node", reason, next_node=following, request=request)
             return None
-        fired = await self._check(self.breakpoints.fires_after, path, stack, next_node=following)
-        if fired is None:
-            return None
-        breakpoints = self.breakpoints
-        stepped = breakpoints.step is not None and breakpoints.steps_after(len(stack.frames), self._start_depth)
-        if fired or stepped:
-            label = "step" if stepped else "interrupt_after"
-            await self._pause(stack, path, "after", f"{label}: {path}", next_node=following)
-            return None
-        try:
-            target = goto or await self._route(node, stack)
-        except Exception as exc:
-            await self._fail(stack, path, exc, next_node=None)
-            return None
-        if target == END and not stack.frames:  # one checkpoint for the last step, already marked completed
-            stack = stack.with_meta(status=S.COMPLETED, next_node=None)
-        await self._save(stack, hint=hint)
-        return target
+        return self.stack or stack, None
 
     # -- subgraphs ------------------------------------------------------------------------
 
-    async def _enter(self, stack: Stack, path: str, spec: Subgraph) -> AsyncIterator[Item]:
+    async def _enter(self, stack: Stack, path: str, spec: Subgraph) -> Moved | None:
         """Start the subgraph node at `path`: a new frame, and the subgraph's first node."""
-        yield await self._emit(StreamEventType.NODE_START, EventType.NODE_START, stack, path, f"{path} started")
+        await self._emit(StreamEventType.NODE_START, EventType.NODE_START, stack, path, f"{path} started")
         try:
             state = spec.start(stack.current, self.thread_id)
             state = state.model_copy(update={"execution_meta": stack.root.execution_meta})
@@ -319,10 +415,10 @@ class GraphRun(Recorder):
             first = await self._route(START, inner)
         except Exception as exc:
             await self._fail(stack, path, exc, next_node=path)
-            return
-        yield inner, first
+            return None
+        return inner, first
 
-    async def _leave(self, stack: Stack) -> AsyncIterator[Item]:
+    async def _leave(self, stack: Stack) -> Moved | None:
         """The innermost subgraph reached its END: pass its results to the parent, and go on
         there as after any node."""
         parent, frame = stack.pop()
@@ -334,12 +430,11 @@ class GraphRun(Recorder):
             state, _ = apply_result(path, self.thread_id, parent.current, updates)
         except Exception as exc:
             await self._fail(stack, path, exc, next_node=retry)
-            return
-        after, following = await self._done(stack, parent, state, node, path, updates.keys(), again=retry)
-        if after is None:
-            return
-        yield await self._emit(StreamEventType.NODE_END, EventType.NODE_END, after, path, f"{path} finished")
-        yield after, following
+            return None
+        moved = await self._done(stack, parent, state, node, path, updates.keys(), again=retry)
+        if moved is not None:
+            await self._emit(StreamEventType.NODE_END, EventType.NODE_END, moved[0], path, f"{path} finished")
+        return moved
 
     # -- routing --------------------------------------------------------------------------
 
@@ -355,7 +450,13 @@ class GraphRun(Recorder):
                     node=path, thread_id=self.thread_id,
                 )
             return targets[0]
-        key = await branch.router.call(stack.current, self.config, in_thread=False)
+        router = branch.router
+        if router.is_async:
+            key = await router.call(stack.current, self.config, in_thread=False)
+        else:  # routers are quick: called right here, with no coroutine of their own
+            key = router.here(stack.current, self.config)
+            if awaitable(key):
+                key = await key
         return self._resolve(stack, source, key, branch.path_map, what=f"router `{branch.router.name}`")
 
     def _resolve(
@@ -376,16 +477,3 @@ class GraphRun(Recorder):
             f"{what} of `{path}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
             node=path, thread_id=self.thread_id,
         )
-
-    async def _check(self, fires: Any, node: str, stack: Stack, *, next_node: str | None) -> bool | None:
-        """Evaluate a breakpoint; None when its condition raised (the run then ends in ERROR)."""
-        try:
-            return bool(fires(node, stack.current))
-        except Exception as exc:
-            error = NodeError(
-                f"the breakpoint condition on `{node}` raised {type(exc).__name__}: {exc}",
-                node=node, thread_id=self.thread_id,
-            )
-            error.__cause__ = exc
-            await self._fail(stack, node, error, next_node=next_node)
-            return None

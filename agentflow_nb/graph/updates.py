@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Any, NamedTuple, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from agentflow_nb.checkpointer.base import FRAME_KEY, appended_since
 from agentflow_nb.errors import NodeError, UnknownFieldError, did_you_mean
@@ -17,6 +18,7 @@ from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Messa
 __all__ = [
     "apply_input",
     "apply_result",
+    "copy_with",
     "new_fields_of",
     "interrupt_request",
     "node_copy",
@@ -27,6 +29,7 @@ __all__ = [
     "with_meta",
 ]
 
+M = TypeVar("M", bound=BaseModel)
 _MESSAGES = TypeAdapter(list[Message])
 _ENGINE_FIELDS = ("execution_meta",)
 _RETURN_KINDS = (
@@ -35,10 +38,46 @@ _RETURN_KINDS = (
 )
 
 
+def copy_with(model: M, update: Mapping[str, Any] | None = None) -> M:
+    """`model.model_copy(update=update)` (a shallow copy, nothing validated), made directly:
+    the engine copies states and their metadata several times a step, and pydantic's general
+    copy costs about twice this one. Keys that are not fields go to the extra fields."""
+    cls = type(model)
+    copy = _new(cls)
+    values = copy.__dict__
+    values.update(model.__dict__)
+    extra = model.__pydantic_extra__
+    if extra is not None:
+        extra = extra.copy()
+    if update:
+        known = cls.__pydantic_fields__
+        if extra is None or update.keys() <= known.keys():  # the usual case: fields only
+            values.update(update)
+        else:
+            for name, value in update.items():
+                if name in known:
+                    values[name] = value
+                else:
+                    extra[name] = value
+        _set_fields_set(copy, model.__pydantic_fields_set__.union(update))
+    else:
+        _set_fields_set(copy, model.__pydantic_fields_set__.copy())
+    _set_extra(copy, extra)
+    private = model.__pydantic_private__
+    _set_private(copy, private if private is None else private.copy())
+    return copy
+
+
+# pydantic's own slots, set the way `model_copy` sets them, without `object.__setattr__`'s lookup
+_new = object.__new__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
 def with_meta(state: AgentState, **changes: Any) -> AgentState:
     """A shallow copy of `state` with new execution metadata (the old one is left as it was)."""
-    meta = state.execution_meta.model_copy(update=changes)
-    return state.model_copy(update={"execution_meta": meta})
+    return copy_with(state, {"execution_meta": copy_with(state.execution_meta, changes)})
 
 
 def own_thread(state: AgentState, thread_id: str) -> AgentState:
@@ -49,22 +88,28 @@ def own_thread(state: AgentState, thread_id: str) -> AgentState:
 
 
 _IMMUTABLE = (int, float, str, bool, bytes, type(None), enum.Enum, frozenset)
+_SCALARS = frozenset({int, float, str, bool, type(None)})  # the common immutable types, tested first
+_NOTHING: dict[str, Any] = {}
+_NOT_FIELDS = frozenset({"messages"})
+_META = frozenset({"execution_meta"})
 
 
 def node_copy(state: AgentState, meta: ExecutionMeta | None = None) -> AgentState:
     """The copy a node receives: mutable fields deep-copied; messages (immutable) shared.
     `meta`: the metadata the node sees instead of the state's own (a fresh copy)."""
     update: dict[str, Any] = {"messages": list(state.messages),
-                              "execution_meta": meta or state.execution_meta.model_copy()}
-    for name, value in _fields(state):
-        if name not in update and not isinstance(value, _IMMUTABLE):
-            update[name] = copy.deepcopy(value)
-    return state.model_copy(update=update)
+                              "execution_meta": meta or copy_with(state.execution_meta)}
+    for values in (state.__dict__, state.__pydantic_extra__ or _NOTHING):
+        for name, value in values.items():
+            if type(value) not in _SCALARS and name not in update and not isinstance(value, _IMMUTABLE):
+                update[name] = copy.deepcopy(value)
+    return copy_with(state, update)
 
 
 def _fields(state: AgentState) -> Iterable[tuple[str, Any]]:
-    for name in type(state).model_fields:
-        yield name, getattr(state, name)
+    values = state.__dict__
+    for name in type(state).__pydantic_fields__:
+        yield name, values[name]
     if state.model_extra:
         yield from state.model_extra.items()
 
@@ -114,17 +159,36 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
     messages = _append(state, updates["messages"] or [], from_user=from_user) if "messages" in updates else None
     if not others and messages is state.messages:  # every message was there already
         return state
-    new = state.model_copy(update=update) if update else state.model_copy()
+    new = copy_with(state, update)
     if others and not from_user:  # a node's result: validate field by field, as assignments
+        assign = _assigner(type(new))
         for name, value in others.items():
-            setattr(new, name, value)
+            if assign is not None and name in type(new).__pydantic_fields__:
+                assign(new, name, value)  # what `setattr` ends in for a declared field
+            else:
+                setattr(new, name, value)
     if messages is not None:
         new.__dict__["messages"] = messages
     return new
 
 
+@lru_cache(maxsize=256)
+def _assigner(cls: type[BaseModel]) -> Callable[[BaseModel, str, Any], Any] | None:
+    """The validator pydantic's `setattr` calls for a declared field of `cls` (a schema that
+    validates assignments and is not frozen), to call it without `setattr`'s own dispatch."""
+    config = cls.model_config
+    if not config.get("validate_assignment") or config.get("frozen"):
+        return None
+    return cls.__pydantic_validator__.validate_assignment
+
+
 def _refuse_engine_keys(updates: Mapping[str, Any]) -> None:
     """Refuse keys the engine keeps for itself (`execution_meta`, the frames of subgraphs)."""
+    for name in updates:  # at every step: a plain loop, with nothing built unless a key is bad
+        if type(name) is not str or name[:1] == FRAME_KEY or name in _ENGINE_FIELDS:
+            break
+    else:
+        return
     bad = [name for name in updates if name in _ENGINE_FIELDS or str(name).startswith(FRAME_KEY)]
     if not bad:
         return
@@ -201,9 +265,12 @@ def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:
     for candidate in (result, working):
         if isinstance(candidate, AgentState):
             meta = candidate.execution_meta
-            if meta.status in (ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER):
+            if meta.status in _PAUSES:
                 return meta
     return None
+
+
+_PAUSES = frozenset({ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER})
 
 
 class Touched(NamedTuple):
@@ -215,12 +282,14 @@ class Touched(NamedTuple):
 
 def touched(before: AgentState, result: Any) -> Touched:
     """What `result` can change in `before`: every kind but a whole state only appends messages."""
+    if type(result) is dict:  # the usual result: checked first, by type
+        return Touched(frozenset(result) - _NOT_FIELDS | _META, len(before.messages))
     if isinstance(result, Command):
         result = result.update
     if isinstance(result, AgentState):
         return Touched(None, None)
     keys = frozenset(k for k in result if k != "messages") if isinstance(result, Mapping) else frozenset()
-    return Touched(keys | {"execution_meta"}, len(before.messages))
+    return Touched(keys | _META, len(before.messages))
 
 
 def apply_result(
@@ -232,6 +301,8 @@ def apply_result(
         NodeError: the node returned something a node may not return.
         pydantic.ValidationError: a dict update does not fit the schema.
     """
+    if type(result) is dict:  # the usual result: checked first, by type
+        return _apply_updates(before, result, from_user=False), None
     if isinstance(result, Command):
         state, _ = apply_result(node, thread_id, before, result.update)
         return state, result.goto
@@ -246,7 +317,7 @@ def apply_result(
     if isinstance(result, Message):
         result = [result]
     if isinstance(result, list) and all(isinstance(m, Message) for m in result):
-        return before.model_copy(update={"messages": before.messages + result}), None
+        return copy_with(before, {"messages": before.messages + result}), None
     raise NodeError(
         f"node `{node}` returned a `{type(result).__name__}`; a node may return {_RETURN_KINDS}",
         node=node,
@@ -257,7 +328,7 @@ def apply_result(
 def _from_returned_state(before: AgentState, returned: AgentState) -> AgentState:
     """Take a returned state's fields; the engine keeps its own execution metadata."""
     if type(returned) is type(before):
-        return returned.model_copy(update={"execution_meta": before.execution_meta})
+        return copy_with(returned, {"execution_meta": before.execution_meta})
     values = {name: value for name, value in _fields(returned) if name not in _ENGINE_FIELDS}
     messages = values.pop("messages")
     merged = _apply_updates(before, values, from_user=False)

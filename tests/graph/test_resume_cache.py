@@ -1,0 +1,138 @@
+"""A resume reuses the state its graph's last run left, only while the store confirms that is
+still the thread's newest checkpoint: whatever else wrote the thread is always seen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agentflow_nb import END, START, AgentState, FileCheckpointer, InMemoryCheckpointer, StateGraph
+from agentflow_nb.checkpointer.base import BaseCheckpointer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Count(AgentState):
+    counter: int = 0
+    seen: list[int] = []
+
+
+def build(checkpointer: BaseCheckpointer):
+    """A loop that pauses after every step."""
+    graph = StateGraph(Count)
+    graph.add_node("STEP", lambda s: {"counter": s.counter + 1, "seen": [*s.seen, s.counter]})
+    graph.add_edge(START, "STEP")
+    graph.add_conditional_edges("STEP", lambda s: "STEP" if s.counter < 1000 else END, {"STEP": "STEP", END: END})
+    return graph.compile(checkpointer=checkpointer, interrupt_after=["STEP"])
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    from agentflow_nb import FileCheckpointer
+    from tests.graph.test_resume_cache import build
+    app = build(FileCheckpointer(sys.argv[1]))
+    config = {"thread_id": "t"}
+    if sys.argv[2] == "edit":
+        app.update_state(config, {"counter": 100})
+    else:
+        app.invoke({}, config)
+    print(app.get_state(config).state.counter)
+""")
+
+
+def child(folder: Path, what: str) -> int:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(folder), what], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.parametrize("what, written, then", [("edit", 100, 101), ("run", 3, 4)])
+def test_another_process_writing_the_thread_between_pause_and_resume_is_seen(tmp_path, what, written, then):
+    app = build(FileCheckpointer(tmp_path))
+    config = {"thread_id": "t"}
+    assert app.invoke({"counter": 0}, config)["state"].counter == 1
+    assert app.invoke({}, config)["state"].counter == 2  # this process's own pause, resumed
+    assert child(tmp_path, what) == written  # another process edits the thread, or runs a step of it
+    result = app.invoke({}, config)
+    assert result["state"].counter == then
+    assert app.get_state(config).state.counter == then
+    reread = build(FileCheckpointer(tmp_path)).get_state(config)
+    assert reread.checkpoint_id == result["checkpoint_id"] and reread.state.counter == then
+
+
+def test_a_thread_file_put_back_as_it_was_is_seen(tmp_path):
+    app = build(FileCheckpointer(tmp_path))
+    config = {"thread_id": "t"}
+    app.invoke({"counter": 0}, config)
+    file = next(tmp_path.glob("*.jsonl"))
+    earlier = tmp_path / "earlier"
+    shutil.copyfile(file, earlier)
+    app.invoke({}, config)
+    app.invoke({}, config)
+    shutil.copyfile(earlier, file)  # the same file (inode), written back by hand
+    assert app.invoke({}, config)["state"].counter == 2
+
+
+def test_another_graph_on_the_same_store_is_seen():
+    store = InMemoryCheckpointer()
+    app, other = build(store), build(store)
+    config = {"thread_id": "t"}
+    app.invoke({"counter": 0}, config)
+    other.update_state(config, {"counter": 50})
+    assert app.invoke({}, config)["state"].counter == 51
+    other.invoke({}, config)  # 52, by the other graph
+    assert app.invoke({}, config)["state"].counter == 53
+
+
+def test_another_store_on_the_same_folder_in_this_process_is_seen(tmp_path):
+    app, other = build(FileCheckpointer(tmp_path)), build(FileCheckpointer(tmp_path))
+    config = {"thread_id": "t"}
+    app.invoke({"counter": 0}, config)
+    other.update_state(config, {"counter": 7})
+    assert app.invoke({}, config)["state"].counter == 8
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_changing_a_result_state_changes_nothing_saved_or_resumed(tmp_path, kind):
+    app = build(InMemoryCheckpointer() if kind == "memory" else FileCheckpointer(tmp_path))
+    config = {"thread_id": "t"}
+    result = app.invoke({"counter": 0}, config)
+    result["state"].counter = 999  # the caller's object: the thread must not see this
+    result["state"].seen.append(999)
+    result["state"].execution_meta.step = 999
+    loaded = app.get_state(config).state
+    loaded.seen.append(998)  # nor a loaded copy changed
+    resumed = app.invoke({}, config)["state"]
+    assert resumed.counter == 2 and resumed.seen == [0, 1] and resumed.execution_meta.step == 2
+    assert app.get_state(config).state.seen == [0, 1]
+
+
+def test_time_travel_still_loads_the_checkpoint_named(tmp_path):
+    app = build(FileCheckpointer(tmp_path))
+    config = {"thread_id": "t"}
+    first = app.invoke({"counter": 0}, config)["checkpoint_id"]
+    app.invoke({}, config)
+    assert app.get_state({**config, "checkpoint_id": first}).state.counter == 1
+    assert app.get_state(config).state.counter == 2
+
+
+def test_the_store_says_the_head_only_when_it_knows_it(tmp_path):
+    store = FileCheckpointer(tmp_path)
+    app = build(store)
+    config = {"thread_id": "t"}
+    result = app.invoke({"counter": 0}, config)
+    assert app.get_state(config).checkpoint_id == result["checkpoint_id"]
+    assert asyncio.run(store.ahead("t")) == result["checkpoint_id"]
+    file = next(tmp_path.glob("*.jsonl"))
+    stat = file.stat()
+    os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # touched: the store no longer vouches for it
+    assert asyncio.run(store.ahead("t")) is None
+    assert asyncio.run(FileCheckpointer(tmp_path).ahead("t")) is None  # a store that wrote nothing
+    assert asyncio.run(InMemoryCheckpointer().ahead("t")) is None
