@@ -231,8 +231,9 @@ class GraphRun(Recorder):
             )
         if latest is None and not input:
             raise UnknownThreadError(self.thread_id)
-        loaded = stack = Stack(graph.new_state(self.thread_id, input))
-        if latest is not None:  # a copied thread file still names its old thread: this run's wins
+        if latest is None:  # only a new thread is built from the input (it may supply required fields)
+            loaded = stack = Stack(graph.new_state(self.thread_id, input))
+        else:  # a copied thread file still names its old thread: this run's wins
             loaded = stack = Stack(own_thread(latest.state, self.thread_id), latest.frames)
             self._remember(stack, latest.checkpoint_id)
             if stack.root.execution_meta.status is S.COMPLETED:

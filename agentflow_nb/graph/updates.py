@@ -327,6 +327,8 @@ def apply_result(
 
 def _from_returned_state(before: AgentState, returned: AgentState) -> AgentState:
     """Take a returned state's fields; the engine keeps its own execution metadata."""
+    if returned.__pydantic_extra__:  # an extra set by `setattr` must not pass for a subgraph's frame
+        _refuse_engine_keys(returned.__pydantic_extra__)
     if type(returned) is type(before):
         return copy_with(returned, {"execution_meta": before.execution_meta})
     values = {name: value for name, value in _fields(returned) if name not in _ENGINE_FIELDS}

@@ -7,7 +7,7 @@ import json
 import pydantic
 import pytest
 
-from agentflow_nb import ExecutionStatus, FileCheckpointer, GraphError, Message, StateGraph
+from agentflow_nb import END, START, ExecutionStatus, FileCheckpointer, GraphError, Message, NodeError, StateGraph
 from agentflow_nb.checkpointer.base import loaded_frames
 from tests.graph.nested_graphs import Doc, go, resume, supervisor, writer_graph
 
@@ -195,3 +195,19 @@ def test_leaving_a_subgraph_with_its_own_conversation_rewrites_no_message(tmp_pa
         lines = {line["node"]: line for line in map(json.loads, saver.file_for("t").read_text().splitlines())}
         assert lines["SUB/THINK"]["mfrom"] == 50 and len(lines["SUB/THINK"]["messages"]) == 3
         assert lines["SUB"]["mfrom"] == 50 and lines["SUB"]["messages"] == []  # cut back, not rewritten
+
+
+def test_a_returned_state_carrying_a_reserved_field_name_is_a_node_error_and_the_thread_still_loads(saver):
+    def sneaky(state):
+        setattr(state, "/", {"n": 5})
+        return state
+
+    graph = StateGraph(Doc)
+    graph.add_node("A", sneaky)
+    graph.add_node("B", lambda s: None)
+    graph.add_edge(START, "A").add_edge("A", "B").add_edge("B", END)
+    app = graph.compile(checkpointer=saver)
+    with pytest.raises(NodeError, match=r"field names starting with `/` are reserved"):
+        app.invoke({"topic": "owls"}, config=T)
+    saved = app.get_state(T)
+    assert saved.status is ExecutionStatus.ERROR and "/" not in (saved.state.model_extra or {})

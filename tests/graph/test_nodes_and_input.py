@@ -13,6 +13,7 @@ from agentflow_nb import (
     Message,
     NodeError,
     StateGraph,
+    UnknownFieldError,
     UnknownThreadError,
 )
 from agentflow_nb.state import AgentState
@@ -311,3 +312,14 @@ def test_a_schema_with_a_required_field_starts_a_thread_from_the_first_input(sav
     with pytest.raises(pydantic.ValidationError, match="customer"):
         app.invoke({"messages": [Message.text_message("hi")]}, config={"thread_id": "u"})
     assert app.get_state({"thread_id": "u"}) is None
+
+
+def test_a_thread_with_a_required_field_resumes_and_takes_edits_without_it(saver):
+    app = single(lambda s: f"hello {s.customer}", state_cls=Ticket, checkpointer=saver, interrupt_before=["NODE"])
+    config = {"thread_id": "t"}
+    assert app.invoke({"customer": "ana"}, config=config)["status"] is ExecutionStatus.INTERRUPTED_BEFORE
+    app.update_state(config, {"customer": "bo"})
+    assert app.invoke({}, config=config)["messages"][-1].content == "hello bo"
+    assert app.invoke({"messages": [Message.text_message("again")]}, config=config)["state"].customer == "bo"
+    with pytest.raises(UnknownFieldError, match="did you mean `customer`"):
+        app.invoke({"custmer": "cy"}, config=config)
