@@ -211,7 +211,8 @@ WITH top AS (
     SELECT seq, base_seq FROM {s}.checkpoints WHERE thread_id = %(thread)s
     ORDER BY seq DESC LIMIT %(limit)s
 )
-SELECT {_COLUMNS} FROM {s}.checkpoints c
+SELECT {_COLUMNS}, (SELECT head FROM {s}.threads WHERE thread_id = %(thread)s)
+FROM {s}.checkpoints c
 WHERE c.thread_id = %(thread)s AND c.seq >= (SELECT min(base_seq) FROM top)
 ORDER BY c.seq"""
         self.list_messages = f"""
