@@ -315,3 +315,7 @@ def test_history_of_a_thread_whose_head_row_was_deleted_is_an_error(make_pg, pg_
             fresh.get_state_history(config, limit=limit)
     with pytest.raises(CorruptCheckpointError, match="thread `gone` has head checkpoint"):
         fresh.get_state_history({"thread_id": "gone"})
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'DELETE FROM "{saver.schema}".threads WHERE thread_id = %s', ("t",))
+    with pytest.raises(CorruptCheckpointError, match=f"thread `t` has checkpoints in `{saver.schema}.checkpoints` but no row"):
+        fresh.get_state_history(config)

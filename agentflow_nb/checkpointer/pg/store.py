@@ -542,6 +542,11 @@ def _statuses(status: Any) -> list[str] | None:
 def _check_head(newest: Row, head: str | None, thread_id: str, schema_name: str) -> None:
     """History must start at the thread's head: when the newest row listed is not it, the head
     row was deleted (or the thread row edited), and listing the older rows would hide that."""
+    if head is None:
+        raise CorruptCheckpointError(
+            f"thread `{thread_id}` has checkpoints in `{schema_name}.checkpoints` but no row in "
+            f"`{schema_name}.threads` (deleted or edited by hand); restore the row from a backup"
+        )
     if newest.checkpoint_id != head:
         raise CorruptCheckpointError(
             f"thread `{thread_id}` has head checkpoint `{head}`, but the newest row in "
