@@ -319,3 +319,33 @@ def test_history_of_a_thread_whose_head_row_was_deleted_is_an_error(make_pg, pg_
         conn.execute(f'DELETE FROM "{saver.schema}".threads WHERE thread_id = %s', ("t",))
     with pytest.raises(CorruptCheckpointError, match=f"thread `t` has checkpoints in `{saver.schema}.checkpoints` but no row"):
         fresh.get_state_history(config)
+
+
+def test_history_read_while_another_process_prunes_is_whole(make_pg, pg_dsn):
+    """History reads rows, then their messages: a prune committed in between (by another
+    store, on its own connection) must neither cut messages short nor look like damage."""
+    saver = make_pg()
+    steps = MAX_CHAIN + 8
+    app = loop_app(saver, steps, talk=True)
+    config = {"thread_id": "t", "recursion_limit": 3 * steps}
+    app.invoke({"counter": 0}, config=config)
+    replay = app.get_state_history(config)[-3]  # counter 2: a branch, on a new message log, whose
+    app.invoke({"note": "b"}, config={**config, "checkpoint_id": replay.checkpoint_id})  # head is far
+    [(logs,)] = query(pg_dsn, f'SELECT count(DISTINCT log) FROM "{saver.schema}".messages')  # from log 1
+    pruner, pruned = make_pg(saver.schema), []
+
+    class PruneBetweenReads:
+        """`saver.sql`, but reading `list_messages` (between history's two reads) prunes first."""
+
+        def __getattr__(self, name):
+            if name == "list_messages" and not pruned:
+                pruned.append(pruner.prune(config, keep_last=1))
+            return getattr(saver.sql, name)
+
+    reader = make_pg(saver.schema)
+    reader.sql = PruneBetweenReads()
+    history = loop_app(reader, steps, talk=True).get_state_history(config)
+    assert pruned[0] > 0 and len(history) >= 2 * steps
+    assert all(len(c.state.messages) == c.state.counter for c in history)
+    assert len(app.get_state_history(config)) < len(history)  # the prune did commit, and it took
+    assert query(pg_dsn, f'SELECT count(DISTINCT log) FROM "{saver.schema}".messages')[0][0] < logs  # a log

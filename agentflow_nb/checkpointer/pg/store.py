@@ -314,6 +314,9 @@ class PgCheckpointer(BaseCheckpointer):
             return []
 
         def read(cur: Any) -> tuple[list[tuple[Any, ...]], dict[int, list[str]]]:
+            # Both reads see one snapshot: a prune committed between them would otherwise take
+            # away the messages of rows already read, which then look damaged.
+            cur.execute(self.sql.snapshot_reads)
             cur.execute(self.sql.list_rows, {"thread": thread_id, "limit": limit})
             rows = cur.fetchall()
             top = [split(r)[0] for r in (rows[-limit:] if limit is not None else rows)]
@@ -324,7 +327,7 @@ class PgCheckpointer(BaseCheckpointer):
             cur.execute(self.sql.list_messages, logs)
             return rows, dict(cur.fetchall())
 
-        records, logs = self.db.run(read)
+        records, logs = self.db.transaction(read)
         if not records:
             self._headless(thread_id)  # no rows at all, though the thread names a head: damage
             return []
