@@ -319,6 +319,10 @@ def test_history_of_a_thread_whose_head_row_was_deleted_is_an_error(make_pg, pg_
         conn.execute(f'DELETE FROM "{saver.schema}".threads WHERE thread_id = %s', ("t",))
     with pytest.raises(CorruptCheckpointError, match=f"thread `t` has checkpoints in `{saver.schema}.checkpoints` but no row"):
         fresh.get_state_history(config)
+    before = query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints')
+    with pytest.raises(CorruptCheckpointError, match=f"thread `t` has checkpoints .* but its row in `{saver.schema}.threads`"):
+        fresh.invoke({"counter": 0}, config=config)  # looks new, but its seqs are taken: never a mix
+    assert query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints') == before
 
 
 def test_history_read_while_another_process_prunes_is_whole(make_pg, pg_dsn):

@@ -215,7 +215,16 @@ class PgCheckpointer(BaseCheckpointer):
 
         fields_only, append, branch = self._writes
         statement = branch if plan.params["copy_log"] is not None else append if plan.params["bodies"] else fields_only
-        rows = self.db.write(statement, params)
+        try:
+            rows = self.db.write(statement, params)
+        except self.db.psycopg.errors.UniqueViolation as exc:
+            # A new head's seq is taken already: the thread's row was deleted or reset by hand
+            # while its checkpoints stayed. The statement saved nothing.
+            raise CorruptCheckpointError(
+                f"thread `{thread_id}` has checkpoints in `{self.schema}.checkpoints` but its row in "
+                f"`{self.schema}.threads` is gone or was reset (edited by hand), so checkpoint "
+                f"`{checkpoint.checkpoint_id}` cannot be saved after them; restore the row from a backup"
+            ) from exc
         if not rows:
             seq = self._refused(thread_id, checkpoint.checkpoint_id, plan.expected, owner)
         else:
