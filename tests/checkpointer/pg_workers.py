@@ -3,6 +3,8 @@
     pg_workers slow DSN SCHEMA THREAD [listen|nolisten]   run a slow 12-node graph; prints
                                                           "node N" as each node starts
     pg_workers setup DSN SCHEMA GO_FILE                   wait until GO_FILE exists, then setup()
+    pg_workers resume_own DSN SCHEMA THREAD               resume `own_conversation_app` on THREAD;
+                                                          prints each conversation after the run
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from agentflow_nb import Message, PgCheckpointer
+from agentflow_nb import END, START, AgentState, Message, PgCheckpointer, StateGraph
+from agentflow_nb.checkpointer.base import BaseCheckpointer
+from agentflow_nb.graph.compiled import CompiledGraph
 from tests.checkpointer import workers
 
 SLOW_NODES = 12
@@ -37,6 +41,32 @@ def slow(dsn: str, schema: str, thread: str, mode: str = "listen") -> dict:
         return {"status": final.status.value, "step": final.step}
 
 
+def own_conversation_app(saver: BaseCheckpointer) -> CompiledGraph:
+    """A WRITER subgraph keeping its own conversation (`share_messages=False`), which pauses
+    before its REVIEW node after CRITIC said "inner note"; the root then says "done"."""
+    inner = StateGraph(AgentState)
+    inner.add_node("CRITIC", lambda s: "inner note")
+    inner.add_node("REVIEW", lambda s: f"review of {len(s.messages)}")
+    inner.add_edge(START, "CRITIC").add_edge("CRITIC", "REVIEW").add_edge("REVIEW", END)
+    outer = StateGraph(AgentState)
+    outer.add_node("WRITER", inner.compile(interrupt_before=["REVIEW"]), share_messages=False)
+    outer.add_node("DONE", lambda s: f"done after {len(s.messages)}")
+    outer.add_edge(START, "WRITER").add_edge("WRITER", "DONE").add_edge("DONE", END)
+    return outer.compile(checkpointer=saver)
+
+
+def resume_own(dsn: str, schema: str, thread: str) -> dict:
+    """Resume `own_conversation_app` on a thread paused in WRITER; what each checkpoint holds."""
+    with PgCheckpointer(dsn, schema=schema) as saver:
+        app = own_conversation_app(saver)
+        config = {"thread_id": thread}
+        app.invoke({}, config=config)
+        history = app.get_state_history(config)
+        return {"status": history[0].status.value,
+                "root": [[m.content for m in c.state.messages] for c in history],
+                "writer": [[m.content for m in c.state_at("WRITER").messages] for c in history if c.frames]}
+
+
 def setup(dsn: str, schema: str, go_file: str) -> dict:
     """Wait for the signal, then migrate: several of these start at once."""
     saver = PgCheckpointer(dsn, schema=schema)
@@ -50,5 +80,5 @@ def setup(dsn: str, schema: str, go_file: str) -> dict:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    result = {"slow": slow, "setup": setup}[command](*args)
+    result = {"slow": slow, "setup": setup, "resume_own": resume_own}[command](*args)
     print(json.dumps(result), flush=True)

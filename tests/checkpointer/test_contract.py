@@ -390,3 +390,26 @@ def test_a_delta_that_cuts_the_messages_short_keeps_the_prefix(saver):
     assert contents(cut) == ["m0", "m1", "m2"]
     assert contents(grown) == ["m0", "m1", "m2", "m-new"]
     assert [len(c.state.messages) for c in run(saver.alist("t", schema=Notes))] == [4, 3, 5]
+
+
+def test_a_subgraph_with_its_own_conversation_keeps_it_apart_paused_and_after(saver):
+    """`share_messages=False`: while the thread waits inside WRITER, the root's conversation and
+    WRITER's are loaded apart, by `get_state` and by history alike; the resumed run goes on
+    with each conversation as it was, and the root never receives WRITER's messages."""
+    from tests.checkpointer.pg_workers import own_conversation_app
+
+    app = own_conversation_app(saver)
+    config = {"thread_id": "t"}
+    app.invoke({"messages": [Message.text_message("hi")]}, config=config)
+    conversations = lambda cp: ([m.content for m in cp.state.messages],  # noqa: E731
+                                [m.content for m in cp.state_at("WRITER").messages])
+    paused = app.get_state(config)
+    assert paused.node == "WRITER/REVIEW" and conversations(paused) == (["hi"], ["inner note"])
+    assert conversations(app.get_state_history(config)[0]) == (["hi"], ["inner note"])
+    assert conversations(app.get_state(config | {"checkpoint_id": paused.checkpoint_id})) == (["hi"], ["inner note"])
+    app.invoke({}, config=config)
+    done = app.get_state(config)
+    assert done.status is ExecutionStatus.COMPLETED and not done.frames
+    assert [m.content for m in done.state.messages] == ["hi", "done after 1"]
+    reviewed = next(c for c in app.get_state_history(config) if c.node == "WRITER/REVIEW")
+    assert conversations(reviewed) == (["hi"], ["inner note", "review of 1"])

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,8 +24,10 @@ from agentflow_nb import (
 )
 from agentflow_nb.checkpointer.pg import CorruptCheckpointError
 from agentflow_nb.checkpointer.pg.sql import MAX_CHAIN
+from tests.checkpointer.pg_workers import own_conversation_app
 from tests.conftest import build_approval_agent
 
+ROOT = Path(__file__).resolve().parents[2]
 START_INPUT = {"messages": [Message.text_message("refund 30")]}
 
 
@@ -243,3 +249,107 @@ def test_an_edit_naming_no_field_is_refused_and_errors_name_only_the_callers_thr
         app.invoke(None, config={"thread_id": "carol"})
     for error in (typo.value, unknown.value):
         assert "alice" not in str(error)
+
+
+def test_a_subgraphs_own_conversation_stays_apart_when_another_process_resumes(make_pg, pg_dsn):
+    saver = make_pg()
+    app = own_conversation_app(saver)
+    config = {"thread_id": "t"}
+    app.invoke({"messages": [Message.text_message("hi")]}, config=config)
+    paused = app.get_state(config)
+    assert [m.content for m in paused.state_at("WRITER").messages] == ["inner note"]
+    done = subprocess.run([sys.executable, "-m", "tests.checkpointer.pg_workers", "resume_own", pg_dsn,
+                           saver.schema, "t"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["status"] == "completed" and seen["root"][0] == ["hi", "done after 1"]
+    assert all(root in (["hi"], ["hi", "done after 1"]) for root in seen["root"][1:])  # never WRITER's
+    assert seen["writer"] == [["inner note", "review of 1"], ["inner note"], ["inner note"]]
+    fresh = own_conversation_app(make_pg(saver.schema))  # and as this process reads it back
+    assert [m.content for m in fresh.get_state(config).state.messages] == ["hi", "done after 1"]
+    assert [m.content for m in fresh.get_state(config | {"checkpoint_id": paused.checkpoint_id})
+            .state_at("WRITER").messages] == ["inner note"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("DELETE FROM {s}.messages WHERE idx = 0", "names 3 messages, but .* rebuilds 2"),
+        ("UPDATE {s}.checkpoints SET n = n + 2 WHERE checkpoint_id = %(head)s", "names 5 messages, but .* rebuilds 3"),
+    ],
+)
+def test_message_rows_deleted_or_a_forged_count_are_an_error_never_a_shorter_conversation(
+    make_pg, pg_dsn, damage, problem
+):
+    saver = make_pg()
+    app = loop_app(saver, 2, talk=True)
+    config = {"thread_id": "t", "recursion_limit": 20}
+    app.invoke({"messages": [Message.text_message("start")]}, config=config)
+    head = app.get_state(config)
+    assert len(head.state.messages) == 3
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(damage.format(s=f'"{saver.schema}"'), {"head": head.checkpoint_id})
+    fresh = loop_app(make_pg(saver.schema), 2, talk=True)  # a new process: nothing cached
+    before = query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints')
+    reads = (lambda: fresh.get_state(config), lambda: fresh.invoke({}, config=config),
+             lambda: fresh.get_state_history(config, limit=1))
+    for read in reads:
+        with pytest.raises(CorruptCheckpointError, match=f"checkpoint `{head.checkpoint_id}`.*{problem}"):
+            read()
+    assert query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints') == before  # nothing saved
+
+
+def test_history_of_a_thread_whose_head_row_was_deleted_is_an_error(make_pg, pg_dsn):
+    saver = make_pg()
+    app = loop_app(saver, 3)
+    config = {"thread_id": "t", "recursion_limit": 20}
+    app.invoke({"counter": 0}, config=config)
+    app.invoke({"counter": 0}, config={"thread_id": "gone", "recursion_limit": 20})
+    head = app.get_state(config)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'DELETE FROM "{saver.schema}".checkpoints WHERE checkpoint_id = %s', (head.checkpoint_id,))
+        conn.execute(f'DELETE FROM "{saver.schema}".checkpoints WHERE thread_id = %s', ("gone",))
+    fresh = loop_app(make_pg(saver.schema), 3)
+    for limit in (None, 1, 2):
+        with pytest.raises(CorruptCheckpointError, match=f"head checkpoint `{head.checkpoint_id}`"):
+            fresh.get_state_history(config, limit=limit)
+    with pytest.raises(CorruptCheckpointError, match="thread `gone` has head checkpoint"):
+        fresh.get_state_history({"thread_id": "gone"})
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'DELETE FROM "{saver.schema}".threads WHERE thread_id = %s', ("t",))
+    with pytest.raises(CorruptCheckpointError, match=f"thread `t` has checkpoints in `{saver.schema}.checkpoints` but no row"):
+        fresh.get_state_history(config)
+    before = query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints')
+    with pytest.raises(CorruptCheckpointError, match=f"thread `t` has checkpoints .* but its row in `{saver.schema}.threads`"):
+        fresh.invoke({"counter": 0}, config=config)  # looks new, but its seqs are taken: never a mix
+    assert query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints') == before
+
+
+def test_history_read_while_another_process_prunes_is_whole(make_pg, pg_dsn):
+    """History reads rows, then their messages: a prune committed in between (by another
+    store, on its own connection) must neither cut messages short nor look like damage."""
+    saver = make_pg()
+    steps = MAX_CHAIN + 8
+    app = loop_app(saver, steps, talk=True)
+    config = {"thread_id": "t", "recursion_limit": 3 * steps}
+    app.invoke({"counter": 0}, config=config)
+    replay = app.get_state_history(config)[-3]  # counter 2: a branch, on a new message log, whose
+    app.invoke({"note": "b"}, config={**config, "checkpoint_id": replay.checkpoint_id})  # head is far
+    [(logs,)] = query(pg_dsn, f'SELECT count(DISTINCT log) FROM "{saver.schema}".messages')  # from log 1
+    pruner, pruned = make_pg(saver.schema), []
+
+    class PruneBetweenReads:
+        """`saver.sql`, but reading `list_messages` (between history's two reads) prunes first."""
+
+        def __getattr__(self, name):
+            if name == "list_messages" and not pruned:
+                pruned.append(pruner.prune(config, keep_last=1))
+            return getattr(saver.sql, name)
+
+    reader = make_pg(saver.schema)
+    reader.sql = PruneBetweenReads()
+    history = loop_app(reader, steps, talk=True).get_state_history(config)
+    assert pruned[0] > 0 and len(history) >= 2 * steps
+    assert all(len(c.state.messages) == c.state.counter for c in history)
+    assert len(app.get_state_history(config)) < len(history)  # the prune did commit, and it took
+    assert query(pg_dsn, f'SELECT count(DISTINCT log) FROM "{saver.schema}".messages')[0][0] < logs  # a log

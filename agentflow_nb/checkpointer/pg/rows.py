@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from agentflow_nb.checkpointer.base import Checkpoint, decode_state
+from agentflow_nb.checkpointer.codec import split_messages
+from agentflow_nb.checkpointer.packed import FRAME_KEY, loaded_frames
 from agentflow_nb.errors import AgentflowError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
@@ -117,13 +119,21 @@ def fields_of(links: Sequence[Row]) -> dict[str, str]:
 def build(
     row: Row,
     fields: dict[str, str],
-    messages: Sequence[str],
+    messages: Sequence[str] | str,
     *,
     thread_id: str,
     schema: type[AgentState],
     schema_name: str,
 ) -> Checkpoint:
-    """The `Checkpoint` of `row`, its state validated through `schema` (no imports, no calls)."""
+    """The `Checkpoint` of `row`, its state validated through `schema` (no imports, no calls).
+
+    `messages` is the JSON text of each message, or all of them joined by commas (as the load
+    statement returns them, so that a long conversation is one value, not one per message).
+    """
+    if isinstance(messages, str):
+        # A thread paused in subgraphs keeps their conversations after the root's in one log:
+        # it is split there by count, so it needs its messages one by one.
+        messages = split_messages(messages.encode()) if FRAME_KEY in fields else [messages] if messages else []
     try:
         state = decode_state(schema, fields, messages)
         status = ExecutionStatus(row.status)
@@ -132,6 +142,14 @@ def build(
             f"checkpoint `{row.checkpoint_id}` (step {row.step}) of thread `{thread_id}` in "
             f"`{schema_name}.checkpoints` does not load as `{schema.__name__}`: {exc}"
         ) from exc
+    rebuilt = len(state.messages) + sum(len(frame.messages or ()) for frame in loaded_frames(state))
+    if rebuilt != row.n:  # message rows deleted, or `n` forged: never load a conversation cut short
+        raise CorruptCheckpointError(
+            f"checkpoint `{row.checkpoint_id}` (step {row.step}) of thread `{thread_id}` in "
+            f"`{schema_name}.checkpoints` names {row.n} messages, but `{schema_name}.messages` rebuilds "
+            f"{rebuilt} (rows deleted or edited by hand); restore the rows from a backup, or load an "
+            "earlier checkpoint by its id"
+        )
     return Checkpoint(
         checkpoint_id=row.checkpoint_id, thread_id=thread_id, step=row.step, node=row.node, status=status,
         source=row.source,  # type: ignore[arg-type]

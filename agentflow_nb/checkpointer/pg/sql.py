@@ -211,7 +211,8 @@ WITH top AS (
     SELECT seq, base_seq FROM {s}.checkpoints WHERE thread_id = %(thread)s
     ORDER BY seq DESC LIMIT %(limit)s
 )
-SELECT {_COLUMNS} FROM {s}.checkpoints c
+SELECT {_COLUMNS}, (SELECT head FROM {s}.threads WHERE thread_id = %(thread)s)
+FROM {s}.checkpoints c
 WHERE c.thread_id = %(thread)s AND c.seq >= (SELECT min(base_seq) FROM top)
 ORDER BY c.seq"""
         self.list_messages = f"""
@@ -220,6 +221,8 @@ FROM {s}.messages m JOIN unnest(%(logs)s::bigint[], %(ns)s::integer[]) AS w(log,
   ON m.log = w.log AND m.idx < w.n
 WHERE m.thread_id = %(thread)s
 GROUP BY m.log"""
+        #: First in a transaction of several reads that must agree (history's rows and messages).
+        self.snapshot_reads = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
         self.threads_all = f"SELECT thread_id FROM {s}.threads WHERE head IS NOT NULL ORDER BY thread_id"
         self.threads_with = (
             f"SELECT thread_id FROM {s}.threads WHERE head IS NOT NULL AND status = ANY(%s) ORDER BY thread_id"

@@ -215,7 +215,16 @@ class PgCheckpointer(BaseCheckpointer):
 
         fields_only, append, branch = self._writes
         statement = branch if plan.params["copy_log"] is not None else append if plan.params["bodies"] else fields_only
-        rows = self.db.write(statement, params)
+        try:
+            rows = self.db.write(statement, params)
+        except self.db.psycopg.errors.UniqueViolation as exc:
+            # A new head's seq is taken already: the thread's row was deleted or reset by hand
+            # while its checkpoints stayed. The statement saved nothing.
+            raise CorruptCheckpointError(
+                f"thread `{thread_id}` has checkpoints in `{self.schema}.checkpoints` but its row in "
+                f"`{self.schema}.threads` is gone or was reset (edited by hand), so checkpoint "
+                f"`{checkpoint.checkpoint_id}` cannot be saved after them; restore the row from a backup"
+            ) from exc
         if not rows:
             seq = self._refused(thread_id, checkpoint.checkpoint_id, plan.expected, owner)
         else:
@@ -268,8 +277,7 @@ class PgCheckpointer(BaseCheckpointer):
         target, extra = split(records[-1])
         rows = {row.checkpoint_id: checked(row, thread_id, self.schema) for row, _ in map(split, records)}
         links = chain(target, rows, thread_id, self.schema)
-        messages = [extra[0]] if extra[0] else []
-        loaded = build(target, fields_of(links), messages, thread_id=thread_id, schema=schema,
+        loaded = build(target, fields_of(links), extra[0] or "", thread_id=thread_id, schema=schema,
                        schema_name=self.schema)
         tip = (target.checkpoint_id, target.seq) if checkpoint_id is None else None
         self._seen(thread_id, tip, {target.checkpoint_id: meta_of(target)})
@@ -315,9 +323,12 @@ class PgCheckpointer(BaseCheckpointer):
             return []
 
         def read(cur: Any) -> tuple[list[tuple[Any, ...]], dict[int, list[str]]]:
+            # Both reads see one snapshot: a prune committed between them would otherwise take
+            # away the messages of rows already read, which then look damaged.
+            cur.execute(self.sql.snapshot_reads)
             cur.execute(self.sql.list_rows, {"thread": thread_id, "limit": limit})
             rows = cur.fetchall()
-            top = [Row._make(r) for r in rows[-limit:]] if limit is not None else [Row._make(r) for r in rows]
+            top = [split(r)[0] for r in (rows[-limit:] if limit is not None else rows)]
             wanted: dict[int, int] = {}
             for row in top:
                 wanted[row.log] = max(wanted.get(row.log, 0), row.n)
@@ -325,10 +336,12 @@ class PgCheckpointer(BaseCheckpointer):
             cur.execute(self.sql.list_messages, logs)
             return rows, dict(cur.fetchall())
 
-        records, logs = self.db.run(read)
+        records, logs = self.db.transaction(read)
         if not records:
+            self._headless(thread_id)  # no rows at all, though the thread names a head: damage
             return []
-        rows = [checked(Row._make(r), thread_id, self.schema) for r in records]
+        rows = [checked(split(r)[0], thread_id, self.schema) for r in records]
+        _check_head(rows[-1], records[-1][-1], thread_id, self.schema)
         top = rows[-limit:] if limit is not None else rows
         fields = _fields_by_id(rows)
         by_id = {row.checkpoint_id: row for row in rows}
@@ -536,6 +549,22 @@ def _statuses(status: Any) -> list[str] | None:
             )
         values.append(value)
     return values
+
+
+def _check_head(newest: Row, head: str | None, thread_id: str, schema_name: str) -> None:
+    """History must start at the thread's head: when the newest row listed is not it, the head
+    row was deleted (or the thread row edited), and listing the older rows would hide that."""
+    if head is None:
+        raise CorruptCheckpointError(
+            f"thread `{thread_id}` has checkpoints in `{schema_name}.checkpoints` but no row in "
+            f"`{schema_name}.threads` (deleted or edited by hand); restore the row from a backup"
+        )
+    if newest.checkpoint_id != head:
+        raise CorruptCheckpointError(
+            f"thread `{thread_id}` has head checkpoint `{head}`, but the newest row in "
+            f"`{schema_name}.checkpoints` is `{newest.checkpoint_id}` (rows deleted or edited by hand); "
+            "restore the rows from a backup, or load an earlier checkpoint by its id"
+        )
 
 
 def _fields_by_id(rows: list[Row]) -> dict[str, dict[str, str]]:
