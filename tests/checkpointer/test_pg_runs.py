@@ -225,3 +225,23 @@ def test_ainvoke_on_the_callers_loop_and_invoke_inside_a_running_loop(make_pg):
     paused, inside, finished = asyncio.run(on_my_loop())
     assert paused["interrupted"] and inside["interrupted"]
     assert [r["status"] for r in finished] == [ExecutionStatus.COMPLETED] * 2
+
+
+def test_a_connection_on_a_descriptor_above_1023_still_writes(make_pg):
+    """select() cannot watch a descriptor numbered 1024 or more; a busy process reaches that."""
+    import resource  # POSIX, as is the server these tests start
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        saver = make_pg()
+        app = build_approval_agent(saver)
+        result = app.invoke(START_INPUT, config={"thread_id": "high-fd"})
+        assert result["status"] is ExecutionStatus.INTERRUPTED_BEFORE
+        saved = app.get_state({"thread_id": "high-fd"})
+        assert saved.status is ExecutionStatus.INTERRUPTED_BEFORE and saved.state.messages == result["messages"]
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

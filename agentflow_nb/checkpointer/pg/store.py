@@ -8,14 +8,14 @@ and the messages, in one statement. See `sql.py` for the tables.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from agentflow_nb import _sync
+from agentflow_nb._sync import off_loop
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
 from agentflow_nb.checkpointer.pg import wire
 from agentflow_nb.checkpointer.pg.db import Database
@@ -40,7 +40,6 @@ from agentflow_nb.state import AgentState, ExecutionStatus
 __all__ = ["PgCheckpointer"]
 
 log = logging.getLogger("agentflow_nb")
-T = TypeVar("T")
 MiB = 1024 * 1024
 _KNOWN_THREADS = 4096  # threads whose head this store remembers
 _KNOWN_METAS = 16  # checkpoints remembered per thread (writers only need the newest)
@@ -162,11 +161,6 @@ class PgCheckpointer(BaseCheckpointer):
 
     # -- sync over async: blocking calls stay off shared event loops -------------------------
 
-    async def _off(self, work: Callable[..., T], *args: Any) -> T:
-        if _sync.blocking_ok():  # the private loop of one sync call: no one else to hold up
-            return work(*args)
-        return await asyncio.to_thread(work, *args)
-
     # -- what this store knows of each thread ------------------------------------------------
 
     def _seen(self, thread_id: str, tip: tuple[str | None, int] | None, metas: Mapping[str, Meta] = {}) -> None:
@@ -203,7 +197,7 @@ class PgCheckpointer(BaseCheckpointer):
     async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
         """Save `checkpoint`: the fields `changes` names and the new messages, after checking
         the thread's head and this run's lease (one statement)."""
-        await self._off(self._put, checkpoint, changes)
+        await off_loop(self._put, checkpoint, changes)
 
     def _put(self, checkpoint: Checkpoint, changes: StateChanges | None) -> None:
         self._ensure()
@@ -263,7 +257,7 @@ class PgCheckpointer(BaseCheckpointer):
         schema: type[AgentState] = AgentState,
     ) -> Checkpoint | None:
         """The newest checkpoint (or the one named), read with its chain in one statement."""
-        return await self._off(self._get, thread_id, checkpoint_id, schema)
+        return await off_loop(self._get, thread_id, checkpoint_id, schema)
 
     def _get(self, thread_id: str, checkpoint_id: str | None, schema: type[AgentState]) -> Checkpoint | None:
         with self._known_lock:
@@ -315,7 +309,7 @@ class PgCheckpointer(BaseCheckpointer):
         self, thread_id: str, *, schema: type[AgentState] = AgentState, limit: int | None = None
     ) -> list[Checkpoint]:
         """The thread's checkpoints, newest first; `limit` is applied in SQL."""
-        return await self._off(self._list, thread_id, schema, limit)
+        return await off_loop(self._list, thread_id, schema, limit)
 
     def _list(self, thread_id: str, schema: type[AgentState], limit: int | None) -> list[Checkpoint]:
         self._ensure()
@@ -359,7 +353,7 @@ class PgCheckpointer(BaseCheckpointer):
     async def athreads(self, *, status: Any = None) -> list[str]:
         """Ids of the saved threads, sorted; `status` keeps only threads whose newest checkpoint
         has that status (an `ExecutionStatus`, its value, or several of them)."""
-        return await self._off(self.threads, status)
+        return await off_loop(self.threads, status)
 
     def threads(self, status: Any = None) -> list[str]:
         """Sync twin of `athreads`, e.g. `threads(status=ExecutionStatus.INTERRUPTED_BEFORE)`
@@ -381,7 +375,7 @@ class PgCheckpointer(BaseCheckpointer):
     async def _acquire(self, thread_id: str) -> None:
         await super()._acquire(thread_id)
         try:
-            await self._off(self._acquire_lease, thread_id)
+            await off_loop(self._acquire_lease, thread_id)
         except BaseException:
             await super()._release(thread_id)
             raise
@@ -424,7 +418,7 @@ class PgCheckpointer(BaseCheckpointer):
 
     async def _release(self, thread_id: str) -> None:
         try:
-            await self._off(self._release_lease, thread_id)
+            await off_loop(self._release_lease, thread_id)
         finally:
             await super()._release(thread_id)
 
@@ -441,7 +435,7 @@ class PgCheckpointer(BaseCheckpointer):
 
     async def ais_running(self, thread_id: str) -> bool:
         """True while a run in any process holds the thread's lease."""
-        return await super().ais_running(thread_id) or await self._off(self._leased, thread_id)
+        return await super().ais_running(thread_id) or await off_loop(self._leased, thread_id)
 
     def _leased(self, thread_id: str) -> bool:
         self._ensure()
@@ -457,7 +451,7 @@ class PgCheckpointer(BaseCheckpointer):
         the request is written on the thread's row and announced with `NOTIFY`."""
         if await super().arequest_stop(thread_id):
             return True
-        return await self._off(self._request_stop, thread_id)
+        return await off_loop(self._request_stop, thread_id)
 
     def _request_stop(self, thread_id: str) -> bool:
         self._ensure()
@@ -475,7 +469,7 @@ class PgCheckpointer(BaseCheckpointer):
         owner = self.leases.take_stop(thread_id)
         if owner is None:
             return False
-        await self._off(self.db.run, lambda cur: cur.execute(self.sql.clear_stop, (thread_id, owner)))
+        await off_loop(self.db.run, lambda cur: cur.execute(self.sql.clear_stop, (thread_id, owner)))
         return True
 
     # -- retention ---------------------------------------------------------------------------
@@ -492,7 +486,7 @@ class PgCheckpointer(BaseCheckpointer):
         if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
             raise ValueError(f"keep_last must be a whole number >= 1, got `{keep_last!r}`")
         async with self.lease(thread_id):
-            removed = await self._off(self._prune, thread_id, keep_last)
+            removed = await off_loop(self._prune, thread_id, keep_last)
         return removed
 
     def prune(self, config: Mapping[str, Any], keep_last: int) -> int:

@@ -106,18 +106,30 @@ def _text(value: Any, key: str) -> bytes | None:
     raise TypeError(f"parameter `{key}` is a `{kind.__name__}`; expected str, int, float, bool or None")
 
 
+def _wait_socket(sock: int, *, write: bool = False) -> bool:
+    """Block until `sock` is readable (or, with `write`, writable); True when readable. poll
+    where there is one: select cannot watch a descriptor numbered 1024 or more, which a busy
+    process reaches. Either wait is interrupted by Ctrl-C."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | (select.POLLOUT if write else 0))
+        events = poller.poll()
+        return any(event & (select.POLLIN | select.POLLERR | select.POLLHUP) for _, event in events)
+    readable, _, _ = select.select([sock], [sock] if write else [], [])
+    return bool(readable)
+
+
 def _wait(conn: Any) -> Any:
     """Send what is queued and wait for the statement's last result (libpq's async protocol)."""
     pgconn = conn.pgconn
     sock = pgconn.socket
     try:
         while pgconn.flush():  # 1: more to send; the server may need us to read first
-            readable, _, _ = select.select([sock], [sock], [])
-            if readable:
+            if _wait_socket(sock, write=True):
                 pgconn.consume_input()
         pgconn.consume_input()
         while pgconn.is_busy():
-            select.select([sock], [], [])
+            _wait_socket(sock)
             pgconn.consume_input()
         result = last = pgconn.get_result()
         while last is not None:
