@@ -15,8 +15,8 @@ errors and resumes therefore work alike at every depth, and positions are node p
 from __future__ import annotations
 
 import logging
-from types import CoroutineType
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Iterable, Mapping
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic_core import PydanticSerializationError
