@@ -209,13 +209,27 @@ def run(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
     with _armed(ctrl_c):  # armed before the run starts: a press at its very start is graceful too
         future = asyncio.run_coroutine_threadsafe(coro, loop())
         try:
-            result = future.result()
+            result = _wait(future, polling=ctrl_c is not None)
         except BaseException:
             future.cancel()  # e.g. KeyboardInterrupt in the caller: do not leave the run going
             raise
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
     return result
+
+
+#: How long a wait for the background loop blocks at most while Ctrl-C is armed (seconds).
+_POLL = 0.05
+
+
+def _wait(future: concurrent.futures.Future[T], *, polling: bool) -> T:
+    """`future.result()`. With `polling` (Ctrl-C armed) the wait ends often: a signal that lands
+    just as a blocking wait begins is only handled when that wait ends (CPython), and a run
+    that waits for its Ctrl-C (a node that ends once the press was seen) would wait forever."""
+    if polling:
+        while not concurrent.futures.wait((future,), timeout=_POLL).done:
+            pass
+    return future.result()
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:

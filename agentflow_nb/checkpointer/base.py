@@ -63,6 +63,9 @@ def new_checkpoint_id(now: int | None = None) -> str:
     return f"{now or time.time_ns():020d}-{random.getrandbits(32):08x}"
 
 
+_tuple_new = tuple.__new__
+
+
 class Checkpoint(NamedTuple):
     """One saved step of a thread; immutable. Loads hand out fresh copies of `state`."""
 
@@ -108,8 +111,9 @@ class Checkpoint(NamedTuple):
         meta = state.execution_meta.__dict__
         now = time.time_ns()
         thread = thread_id if thread_id is not None else meta["thread_id"] or ""
-        return cls(new_checkpoint_id(now), thread, meta["step"], meta["current_node"], meta["status"],
-                   source, parent_id, state, now / 1e9)
+        # made at every step: the tuple directly, without the named tuple's `__new__` in Python
+        return _tuple_new(cls, (new_checkpoint_id(now), thread, meta["step"], meta["current_node"], meta["status"],
+                                source, parent_id, state, now / 1e9, ()))
 
 
 class StateChanges:
@@ -294,6 +298,12 @@ class BaseCheckpointer(ABC):
                 return False
             self._stops.add(thread_id)
             return True
+
+    def stop_may_be_pending(self) -> bool:
+        """False when `aconsume_stop` would surely answer False, known with no await: this
+        process keeps the run control (the default) and no stop is asked. The engine asks at
+        every step, and awaits `aconsume_stop` only on True."""
+        return bool(self._stops) or type(self).aconsume_stop is not BaseCheckpointer.aconsume_stop
 
     async def aconsume_stop(self, thread_id: str) -> bool:
         """True once if a stop was requested for the running thread."""

@@ -15,7 +15,8 @@ errors and resumes therefore work alike at every depth, and positions are node p
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Iterable, Mapping
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic_core import PydanticSerializationError
@@ -46,6 +47,7 @@ from agentflow_nb.state import RESUMABLE, AgentState, ExecutionMeta, ExecutionSt
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
     from agentflow_nb.graph.nodes import Callee
+    from agentflow_nb.graph.state_graph import Branch
 
 __all__ = ["GraphRun", "Outcome", "Pause", "decide"]
 
@@ -154,6 +156,7 @@ class GraphRun(Recorder):
         self.quiet = False
         self._stop_asked = False
         self._start_depth = 0  # how deep in subgraphs the run began: where "step over/out" stop
+        self._may_pause = True  # a breakpoint or stepping: `decide` at every node boundary
 
     def __aiter__(self) -> GraphRun:
         return self
@@ -271,7 +274,7 @@ class GraphRun(Recorder):
         entered = False  # the loop just entered a subgraph: `node` is its first node
         graph = stack.frames[-1].graph if stack.frames else self.graph  # the graph `node` is in
         checkpointer = self.graph.checkpointer
-        may_pause = not self.breakpoints.empty  # breakpoints or stepping: `decide` at every boundary
+        may_pause = self._may_pause = not self.breakpoints.empty  # breakpoints or stepping: `decide` everywhere
         while True:
             if node == END:
                 if not stack.frames:
@@ -286,7 +289,8 @@ class GraphRun(Recorder):
                 graph = stack.frames[-1].graph if stack.frames else self.graph
                 continue
             path = join_path(stack.prefix, node) if stack.frames else node
-            stop = self._stop_asked or await checkpointer.aconsume_stop(self.thread_id)
+            stop = self._stop_asked or (
+                checkpointer.stop_may_be_pending() and await checkpointer.aconsume_stop(self.thread_id))
             if stop or may_pause:  # else `decide` has nothing to look at
                 at = Outcome(False, path, stack.current, len(stack.frames), entered=entered, resumed=resumed, stop=stop)
                 try:
@@ -337,11 +341,13 @@ class GraphRun(Recorder):
         current = stack.current
         working = node_copy(current)
         try:
-            if callee.is_async or not self.inline_sync_nodes:
-                result = await callee.call(working, self.config, in_thread=not self.inline_sync_nodes)
-            else:  # a sync body on the run's private loop: called right here
+            if not callee.is_async and not self.inline_sync_nodes:
+                result = await callee.call(working, self.config, in_thread=True)
+            else:  # an async body, or a sync one on the run's private loop: called right here
                 result = callee.here(working, self.config)
-                if awaitable(result):
+                if callee.is_async:
+                    result = await result
+                if awaitable(result):  # what `Callee.call` awaits too
                     result = await result
             new_state, goto = apply_result(path, self.thread_id, current, result)
             hint = touched(current, result)
@@ -378,7 +384,7 @@ class GraphRun(Recorder):
         })
         following = goto and join_path(stack.prefix, goto)
         try:
-            pause = None if request is None and self.breakpoints.empty else decide(  # else nothing to look at
+            pause = None if request is None and not self._may_pause else decide(  # else nothing to look at
                 Outcome(True, path, stack.current, len(stack.frames), request=request),
                 self.breakpoints, self._start_depth)
         except NodeError as exc:
@@ -387,7 +393,9 @@ class GraphRun(Recorder):
         try:
             if pause is None:
                 try:
-                    target = goto or await self._route(node, stack)
+                    target = goto or self._next(node, stack)
+                    if type(target) is CoroutineType:  # an async router's answer
+                        target = await target
                 except Exception as exc:
                     await self._fail(stack, path, exc, next_node=None)
                     return self.stack or stack, None
@@ -440,6 +448,13 @@ class GraphRun(Recorder):
     # -- routing --------------------------------------------------------------------------
 
     async def _route(self, source: str, stack: Stack) -> str:
+        """The node after `source`, by its edge or its router."""
+        target = self._next(source, stack)
+        return await target if type(target) is CoroutineType else target
+
+    def _next(self, source: str, stack: Stack) -> str | Coroutine[Any, Any, str]:
+        """`_route` with no coroutine of its own for an edge or a sync router (the usual case,
+        at every step): their answer comes at once; an async router's as a coroutine to await."""
         graph = stack.frames[-1].graph if stack.frames else self.graph
         branch = graph.branches.get(source)
         if branch is None:
@@ -453,12 +468,15 @@ class GraphRun(Recorder):
             return targets[0]
         router = branch.router
         if router.is_async:
-            key = await router.call(stack.current, self.config, in_thread=False)
-        else:  # routers are quick: called right here, with no coroutine of their own
-            key = router.here(stack.current, self.config)
-            if awaitable(key):
-                key = await key
-        return self._resolve(stack, source, key, branch.path_map, what=f"router `{branch.router.name}`")
+            return self._resolved(stack, source, router.call(stack.current, self.config, in_thread=False), branch)
+        key = router.here(stack.current, self.config)  # routers are quick: called right here
+        if awaitable(key):
+            return self._resolved(stack, source, key, branch)
+        return self._resolve(stack, source, key, branch.path_map, what=f"router `{router.name}`")
+
+    async def _resolved(self, stack: Stack, source: str, key: Awaitable[Any], branch: Branch) -> str:
+        """`_resolve` the key an async router (or a sync one returning an awaitable) gives."""
+        return self._resolve(stack, source, await key, branch.path_map, what=f"router `{branch.router.name}`")
 
     def _resolve(
         self, stack: Stack, source: str, key: Any, path_map: dict[Any, str] | None, *, what: str

@@ -161,15 +161,72 @@ def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: 
         return state
     new = copy_with(state, update)
     if others and not from_user:  # a node's result: validate field by field, as assignments
-        assign = _assigner(type(new))
-        for name, value in others.items():
-            if assign is not None and name in type(new).__pydantic_fields__:
-                assign(new, name, value)  # what `setattr` ends in for a declared field
-            else:
-                setattr(new, name, value)
+        _assign_all(new, others)
     if messages is not None:
         new.__dict__["messages"] = messages
     return new
+
+
+def _assign_all(new: AgentState, values: Mapping[str, Any]) -> None:
+    """Set a node's results on `new` (a fresh copy) as `setattr` would, validating each. A value
+    that is exactly of a plain field's type (see `_plain_fields`) is one validation would keep
+    as it is: it is stored directly, as pydantic stores it."""
+    cls = type(new)
+    assign = _assigner(cls)
+    if assign is None:
+        for name, value in values.items():
+            setattr(new, name, value)
+        return
+    plain, fields = _plain_fields(cls), cls.__pydantic_fields__
+    for name, value in values.items():
+        kinds = plain.get(name)
+        if kinds is not None and type(value) in kinds:
+            new.__dict__[name] = value
+            new.__pydantic_fields_set__.add(name)
+        elif name in fields:
+            assign(new, name, value)  # what `setattr` ends in for a declared field
+        else:
+            setattr(new, name, value)
+
+
+#: Core schema types whose validator returns a value of exactly this Python type unchanged.
+_PASSED = {"int": (int,), "bool": (bool,), "float": (float,), "str": (str,)}
+#: Model settings under which a str may still be changed or refused.
+_STR_SETTINGS = ("str_strip_whitespace", "str_to_lower", "str_to_upper", "str_max_length", "str_min_length")
+
+
+@lru_cache(maxsize=256)
+def _plain_fields(cls: type[BaseModel]) -> dict[str, tuple[type, ...]]:
+    """Per declared field of `cls` that pydantic validates by its type alone (int, bool, float,
+    str, optionally None; no constraint, validator or frozen flag, in a model with no model
+    validator), the exact types its validation keeps unchanged. Anything else: not listed,
+    validated as usual."""
+    schema = cls.__pydantic_core_schema__
+    if schema.get("type") != "model" or schema["schema"].get("type") != "model-fields":
+        return {}  # model validators wrap the model: every assignment goes through them
+    config = schema.get("config") or {}
+    plain = {}
+    for name, field in schema["schema"]["fields"].items():
+        kinds = None if field.get("frozen") else _kinds(field["schema"], config)
+        if kinds:
+            plain[name] = kinds
+    return plain
+
+
+def _kinds(schema: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[type, ...] | None:
+    if schema["type"] == "default":
+        schema = schema["schema"]
+    nullable = schema["type"] == "nullable"
+    if nullable:
+        schema = schema["schema"]
+    kind = schema["type"]
+    if kind not in _PASSED or schema.keys() - {"type", "metadata", "strict"}:
+        return None  # constraints, validators, or a type validation may convert
+    if kind == "str" and any(config.get(key) is not None and config.get(key) is not False for key in _STR_SETTINGS):
+        return None
+    if kind == "float" and config.get("allow_inf_nan") is False:  # NaN and infinities are refused
+        return None
+    return _PASSED[kind] + ((type(None),) if nullable else ())
 
 
 @lru_cache(maxsize=256)
@@ -260,14 +317,13 @@ def new_fields_of(config: Mapping[str, Any]) -> Iterable[str] | bool:
 
 def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:
     """The pause a node asked for with `set_interrupt`, on its copy or on what it returned."""
-    if isinstance(result, Command):
-        result = result.update
-    for candidate in (result, working):
-        if isinstance(candidate, AgentState):
-            meta = candidate.execution_meta
-            if meta.status in _PAUSES:
-                return meta
-    return None
+    if type(result) is not dict:  # the usual result, a dict, holds no metadata: not looked at
+        if isinstance(result, Command):
+            result = result.update
+        if isinstance(result, AgentState) and result.execution_meta.status in _PAUSES:
+            return result.execution_meta
+    meta = working.execution_meta  # the node's own copy: always a state
+    return meta if meta.status in _PAUSES else None
 
 
 _PAUSES = frozenset({ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER})
@@ -280,10 +336,13 @@ class Touched(NamedTuple):
     kept: int | None  # the messages before this index are the old ones, as they were (None: unknown)
 
 
+_tuple_new = tuple.__new__
+
+
 def touched(before: AgentState, result: Any) -> Touched:
     """What `result` can change in `before`: every kind but a whole state only appends messages."""
-    if type(result) is dict:  # the usual result: checked first, by type
-        return Touched(frozenset(result) - _NOT_FIELDS | _META, len(before.messages))
+    if type(result) is dict:  # the usual result: checked first, by type; the tuple made directly
+        return _tuple_new(Touched, (frozenset(result) - _NOT_FIELDS | _META, len(before.messages)))
     if isinstance(result, Command):
         result = result.update
     if isinstance(result, AgentState):

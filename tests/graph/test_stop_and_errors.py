@@ -194,3 +194,28 @@ def test_astop_from_the_same_event_loop_as_astream():
 
     seen = asyncio.run(scenario())
     assert seen[-1] == "stopped" and calls == ["N0", "N1"]
+
+
+def test_a_store_with_its_own_stop_requests_is_asked_at_every_boundary():
+    """The engine skips awaiting `aconsume_stop` only for the default in-process run control;
+    a store that keeps stop requests elsewhere (a file, a database) is still asked each step."""
+    from agentflow_nb import InMemoryCheckpointer
+
+    class RemoteStops(InMemoryCheckpointer):
+        asked = 0
+
+        async def aconsume_stop(self, thread_id: str) -> bool:
+            RemoteStops.asked += 1
+            return RemoteStops.asked == 3  # a stop another process asked for, seen at the third boundary
+
+    calls: list[str] = []
+    graph = StateGraph()
+    for name in ("A", "B", "C", "D"):
+        graph.add_node(name, lambda s, name=name: calls.append(name))
+    graph.add_edge(START, "A").add_edge("A", "B").add_edge("B", "C").add_edge("C", "D").add_edge("D", END)
+    store = RemoteStops()
+    assert store.stop_may_be_pending() and not InMemoryCheckpointer().stop_may_be_pending()
+    app = graph.compile(checkpointer=store)
+    result = app.invoke({"messages": []}, config={"thread_id": "t"})
+    assert result["status"] is S.STOPPED and calls == ["A", "B"]
+    assert app.invoke({}, config={"thread_id": "t"})["status"] is S.COMPLETED and calls == ["A", "B", "C", "D"]
