@@ -359,7 +359,11 @@ class CompiledGraph:
         kept.pop(thread_id, None)
         if checkpoint is None:
             return
-        kept[thread_id] = checkpoint._replace(state=node_copy(checkpoint.state))
+        state = node_copy(checkpoint.state)
+        # messages are frozen but their metadata dicts are not: the run's caller holds the same
+        # message objects, and an edit of one's metadata must not reach the next resume
+        state.__dict__["messages"] = [m.model_copy(deep=True) if m.metadata else m for m in state.messages]
+        kept[thread_id] = checkpoint._replace(state=state)
         while len(kept) > KEPT:  # forget the thread kept longest ago (other threads may be at it too)
             try:
                 kept.pop(next(iter(kept)), None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentflow_nb import END, START, AgentState, FileCheckpointer, InMemoryCheckpointer, StateGraph
+from agentflow_nb import END, START, AgentState, FileCheckpointer, InMemoryCheckpointer, Message, StateGraph
 from agentflow_nb.checkpointer.base import BaseCheckpointer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,3 +136,20 @@ def test_the_store_says_the_head_only_when_it_knows_it(tmp_path):
     assert asyncio.run(store.ahead("t")) is None
     assert asyncio.run(FileCheckpointer(tmp_path).ahead("t")) is None  # a store that wrote nothing
     assert asyncio.run(InMemoryCheckpointer().ahead("t")) is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_editing_a_returned_messages_metadata_changes_nothing_saved_or_resumed(tmp_path, kind):
+    graph = StateGraph(AgentState)
+    graph.add_node("A", lambda s: Message.text_message("a", role="assistant", tag="orig", notes=["n"]))
+    graph.add_node("B", lambda s: None)
+    graph.add_edge(START, "A").add_edge("A", "B").add_edge("B", END)
+    app = graph.compile(checkpointer=InMemoryCheckpointer() if kind == "memory" else FileCheckpointer(tmp_path),
+                        interrupt_after=["A"])
+    config = {"thread_id": "t"}
+    said = app.invoke({"messages": [Message.text_message("hi")]}, config)["messages"][-1]
+    said.metadata["tag"] = "changed"  # messages are frozen, their metadata dicts are not
+    said.metadata["notes"].append("more")
+    resumed = app.invoke({}, config)["messages"][-1]
+    assert resumed.metadata == {"tag": "orig", "notes": ["n"]}
+    assert app.get_state(config).state.messages[-1].metadata == {"tag": "orig", "notes": ["n"]}
