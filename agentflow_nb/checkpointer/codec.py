@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
 
-from agentflow_nb.checkpointer.packed import FRAME_KEY, attach_frames, split_packed
+from agentflow_nb.checkpointer.packed import FRAME_KEY, Layout, attach_frames, split_packed
 from agentflow_nb.checkpointer.values import check_field, check_message, unserializable
 from agentflow_nb.state import AgentState, ExecutionMeta
 
@@ -67,9 +67,7 @@ def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
     if not has_custom_serializers(schema):  # each value serializes as itself: the fast path
         texts = {}
         for name, value in _present(state, names):
-            text = _json(name, value)
-            check_field(schema, name, value, text, custom=False)
-            texts[name] = text.decode()
+            texts[name] = _checked_json(schema, name, value).decode()
         return texts
     present = dict(_present(state, names))
     # a packed thread's frame keys are not the model's fields: their values serialize as themselves
@@ -82,9 +80,7 @@ def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
     for name, text in texts.items():
         check_field(schema, name, present[name], text, custom=True)
     for name, value in frames.items():
-        text = _json(name, value)
-        check_field(schema, name, value, text, custom=False)
-        texts[name] = text.decode()
+        texts[name] = _checked_json(schema, name, value).decode()
     return texts
 
 
@@ -101,6 +97,9 @@ def freeze_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
         return {name: text.encode() for name, text in encode_fields(state, names).items()}
     frozen = {}
     for name, value in _present(state, names):
+        if type(value) is Layout:
+            frozen[name] = _layout_json(schema, value)
+            continue
         kept = _frozen(name, value)
         check_field(schema, name, value, kept if type(kept) is bytes else None, custom=False)
         frozen[name] = kept
@@ -122,6 +121,31 @@ def _frozen(name: str, value: Any) -> Any:
     if kind is ExecutionMeta and value.interrupt_data is None:  # its other fields are immutable
         return dict(value.__dict__)
     return _json(name, value)
+
+
+def _checked_json(schema: type[AgentState], name: str, value: Any) -> bytes:
+    """`value`'s JSON, refused if it would not load back as it is."""
+    if type(value) is Layout:
+        return _layout_json(schema, value)
+    text = _json(name, value)
+    check_field(schema, name, value, text, custom=False)
+    return text
+
+
+#: Each distinct subgraph layout written, checked once (a step inside a subgraph mostly keeps it).
+_layouts: dict[tuple[Any, ...], bytes] = {}
+
+
+def _layout_json(schema: type[AgentState], layout: Layout) -> bytes:
+    """The JSON of the engine's layout of a packed state, checked the first time it is seen."""
+    text = _layouts.get(layout.key)
+    if text is None:
+        text = _json(FRAME_KEY, layout)
+        check_field(schema, FRAME_KEY, layout, text, custom=False)
+        if len(_layouts) >= 1024:  # a thread whose conversation grows makes a new one each step
+            _layouts.clear()
+        _layouts[layout.key] = text
+    return text
 
 
 def _json(name: str, value: Any) -> bytes:
@@ -229,7 +253,21 @@ def _gc_paused() -> Iterator[None]:
         with _gc_lock:
             _gc_pausers -= 1
             if _gc_pausers == 0 and _gc_pause_state[0]:
-                gc.enable()
+                _enable_promoting()
 
 
 _gc_pause_state = [False]  # whether the collector was on when the first decoder paused it
+
+
+def _enable_promoting() -> None:
+    """Turn the collector back on, with what was built meanwhile counted as old. Enabled
+    plainly, its first pass would walk every object of the new state at once (40% of opening
+    a 10,000-message thread); `freeze` then `unfreeze` moves them to the oldest generation
+    without walking them, where later full passes see them as any long-lived object. Only
+    when the process has frozen nothing itself, as `unfreeze` would release that, too."""
+    if gc.get_freeze_count():
+        gc.enable()
+        return
+    gc.freeze()
+    gc.enable()
+    gc.unfreeze()

@@ -21,6 +21,7 @@ from agentflow_nb.state import AgentState, ExecutionMeta
 __all__ = [
     "FRAME_KEY",
     "CorruptLayout",
+    "Layout",
     "RawFrame",
     "attach_frames",
     "layout_messages",
@@ -38,6 +39,20 @@ class RawFrame(NamedTuple):
     fields: dict[str, str]  # field name -> JSON text (neither messages nor execution_meta)
     messages: list[str] | None  # JSON text per message of its own conversation; None: shares its parent's
     changed: tuple[str, ...] | None  # the fields its nodes changed so far (None: any of them)
+
+
+class Layout(dict):  # type: ignore[type-arg]
+    """The layout (`/`) of a packed state as the engine makes it: `{"n": <the root's message
+    count>, "frames": [{"path", "own", "changed"}, ...]}`, never changed once made. `key`
+    says what it holds in hashable form, so that a store checks and writes each distinct
+    layout once (`codec.layout_json`) rather than walking it at every step."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, n: int, frames: tuple[tuple[str, int | None, tuple[str, ...] | None], ...]) -> None:
+        super().__init__(n=n, frames=[{"path": p, "own": o, "changed": None if c is None else list(c)}
+                                      for p, o, c in frames])
+        self.key = (n, frames)
 
 
 class _FramedMeta(ExecutionMeta):

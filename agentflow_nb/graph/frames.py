@@ -27,6 +27,7 @@ from agentflow_nb.checkpointer.base import (
     has_custom_serializers,
     loaded_frames,
 )
+from agentflow_nb.checkpointer.packed import Layout
 from agentflow_nb.graph.paths import split_path
 from agentflow_nb.graph.updates import copy_with, with_meta
 from agentflow_nb.state import AgentState, ExecutionMeta, Message
@@ -115,10 +116,10 @@ class Stack:
         if talked and len(frames) > 1:
             return self.replace(state, touched, meta=meta)
         # a step in the innermost subgraph that left the conversation alone, or one level down
-        update: dict[str, Any] = {"execution_meta": self.root.execution_meta.model_copy(update=meta)}
+        update: dict[str, Any] = {"execution_meta": copy_with(self.root.execution_meta, meta)}
         if talked and last.shares_messages:
             update["messages"] = state.messages
-        root = self.root.model_copy(update=update)
+        root = copy_with(self.root, update)
         state = _with_meta_of(state, root.execution_meta, fresh=state is not last.state)
         frame = Frame(last.path, state, last.graph, last.shares_messages, _union(last.changed, touched))
         return Stack(root, (*frames[:-1], frame), self.shape)
@@ -206,7 +207,7 @@ def _with_meta_of(state: AgentState, meta: ExecutionMeta, *, fresh: bool) -> Age
     """`state` with the thread's metadata `meta` (shared: metadata is only ever replaced, never
     changed in place). A `fresh` state (made for this step, held by nobody else) gets it in place."""
     if not fresh:
-        return state.model_copy(update={"execution_meta": meta})
+        return copy_with(state, {"execution_meta": meta})
     state.__dict__["execution_meta"] = meta
     return state
 
@@ -262,7 +263,7 @@ def pack_step(saved: AgentState, stack: Stack, touched: frozenset[str]) -> Agent
     return copy_with(saved, update)
 
 
-def _log(stack: Stack) -> tuple[list[Message], dict[str, Any]]:
+def _log(stack: Stack) -> tuple[list[Message], Layout]:
     """The message log (the root's conversation, then each frame's own) and the layout."""
     root = stack.root
     log = root.messages
@@ -272,14 +273,19 @@ def _log(stack: Stack) -> tuple[list[Message], dict[str, Any]]:
         if not frame.shares_messages:
             own = len(frame.state.messages)
             log = log + frame.state.messages  # a copy, only for a subgraph with its own conversation
-        layout.append(_entry(frame.path, own, frame.changed))
-    return log, {"n": len(root.messages), "frames": layout}
+        layout.append((frame.path, own, _sorted(frame.changed)))
+    return log, _layout(len(root.messages), tuple(layout))
+
+
+@lru_cache(maxsize=256)
+def _layout(n: int, frames: tuple[tuple[str, int | None, tuple[str, ...] | None], ...]) -> Layout:
+    """One layout object per content (shared: nothing changes a `Layout`)."""
+    return Layout(n, frames)
 
 
 @lru_cache(maxsize=1024)
-def _entry(path: str, own: int | None, changed: frozenset[str] | None) -> dict[str, Any]:
-    """A frame's layout entry (shared: nothing changes these dicts)."""
-    return {"path": path, "own": own, "changed": None if changed is None else sorted(changed)}
+def _sorted(changed: frozenset[str] | None) -> tuple[str, ...] | None:
+    return None if changed is None else tuple(sorted(changed))
 
 
 def _values(state: AgentState, key: str) -> dict[str, Any]:

@@ -135,3 +135,62 @@ def test_decoding_a_large_state_pauses_the_collector_and_gives_it_back(monkeypat
         assert not gc.isenabled()  # one that was off stays off
     finally:
         gc.enable()
+
+
+def test_a_large_state_comes_back_counted_as_old_and_an_apps_frozen_objects_stay_frozen(monkeypatch):
+    import gc
+    import weakref
+
+    from agentflow_nb import Message
+    from agentflow_nb.checkpointer import codec
+
+    monkeypatch.setattr(codec, "GC_PAUSE_BYTES", 1000)
+    texts = [Message.text_message(f"message {i}").model_dump_json() for i in range(200)]
+    state = codec.decode_state(AgentState, {}, texts)
+    # moved to the oldest generation without a pass over them: nothing of the state is young
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    young = {id(o) for o in gc.get_objects(generation=0)}
+    assert not any(id(m) in young or id(m.metadata) in young for m in state.messages)
+
+    class Node:
+        pass
+
+    gc.freeze()  # an application's own frozen objects (e.g. before fork) are not released
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        assert len(codec.decode_state(AgentState, {}, texts).messages) == 200
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
+    cycle = Node()
+    cycle.me = cycle  # garbage with a cycle is still collected after a decode
+    gone = weakref.ref(cycle)
+    del cycle
+    codec.decode_state(AgentState, {}, texts)
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_subgraph_layout_is_written_as_its_dict_and_checked_even_when_its_like_was_seen():
+    import json
+
+    from agentflow_nb import UnsaveableValueError
+    from agentflow_nb.checkpointer import codec
+    from agentflow_nb.checkpointer.packed import FRAME_KEY, Layout, split_packed
+
+    layout = Layout(2, (("WRITER", None, ("draft",)), ("WRITER/CRITIC", 1, None)))
+    plain = {"n": 2, "frames": [{"path": "WRITER", "own": None, "changed": ["draft"]},
+                                {"path": "WRITER/CRITIC", "own": 1, "changed": None}]}
+    state = AgentState().model_copy(update={FRAME_KEY: layout})
+    for _ in range(2):  # the second time from the store of checked layouts
+        text = codec.encode_fields(state)[FRAME_KEY]
+        assert json.loads(text) == plain
+        assert codec.thaw(codec.freeze_fields(state)[FRAME_KEY]) == text
+    root, messages, frames = split_packed({FRAME_KEY: text}, ["m0", "m1", "m2"])
+    assert messages == ["m0", "m1"] and [(f.path, f.messages) for f in frames] == [("WRITER", None),
+                                                                                  ("WRITER/CRITIC", ["m2"])]
+    bad = AgentState().model_copy(update={FRAME_KEY: Layout(2, (("WRITER\ud800", None, ("draft",)),))})
+    for write in (codec.encode_fields, codec.freeze_fields):
+        with pytest.raises(UnsaveableValueError, match="lone surrogate"):
+            write(bad)
