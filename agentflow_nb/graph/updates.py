@@ -345,8 +345,8 @@ def touched(before: AgentState, result: Any) -> Touched:
         return _tuple_new(Touched, (frozenset(result) - _NOT_FIELDS | _META, len(before.messages)))
     if isinstance(result, Command):
         result = result.update
-    if isinstance(result, AgentState):
-        return Touched(None, None)
+    if isinstance(result, AgentState):  # any field; the messages walked once, here, for all who ask
+        return Touched(None, appended_since(before.messages, result.messages))
     keys = frozenset(k for k in result if k != "messages") if isinstance(result, Mapping) else frozenset()
     return Touched(keys | _META, len(before.messages))
 
