@@ -47,7 +47,7 @@ class Segments(NamedTuple):
     """A checkpoint's messages as raw JSON pieces: `text` (`count` messages) after those of `before`."""
 
     before: Segments | None
-    text: bytes
+    text: bytes | memoryview
     count: int
 
     def pieces(self) -> list[Segments]:
@@ -59,9 +59,9 @@ class Segments(NamedTuple):
             node = node.before
         return found[::-1]
 
-    def join(self) -> bytes:
-        """All the pieces, in order, as the contents of one JSON array."""
-        return b",".join(piece.text for piece in self.pieces())
+    def texts(self) -> list[bytes | memoryview]:
+        """The text of each piece, in order: the contents of one JSON array, once joined by commas."""
+        return [piece.text for piece in self.pieces()]
 
     def take(self, keep: int) -> Segments | None:
         """The first `keep` messages (a step that cut the conversation short kept only those);
@@ -77,14 +77,14 @@ class Segments(NamedTuple):
         return kept
 
 
-def _first_messages(text: bytes, count: int) -> bytes:
+def _first_messages(text: bytes | memoryview, count: int) -> bytes:
     """The JSON text of the first `count` messages of `text` (comma-separated messages).
 
     Raises:
         CorruptRecord: `text` is not UTF-8 JSON as far as those messages go.
     """
     try:
-        source = text.decode()
+        source = bytes(text).decode()
         decoder = json.JSONDecoder()
         end = 0
         for _ in range(count):
@@ -190,14 +190,15 @@ class ThreadFile:
         self.torn = self.size - self.end  # bytes of a torn last line (0: none)
 
     def read(self, start: int, end: int) -> list[Record]:
-        """The records of the lines in [start, end); `start` must be a line start."""
+        """The records of the lines in [start, end); `start` must be a line start. Their messages
+        are views of the bytes read (see `parse_record`)."""
         self.handle.seek(start)
         data = self.handle.read(end - start)
         return [self.parse(raw, start + pos) for pos, raw in iter_lines(data)]
 
-    def parse(self, raw: bytes, offset: int) -> Record:
-        if self.unterminated and offset + len(raw) == self.size and not raw.endswith(b"\n"):
-            raw += b"\n"  # as `cut_torn_tail` completes it before anything is appended
+    def parse(self, raw: bytes | memoryview, offset: int) -> Record:
+        if self.unterminated and offset + len(raw) == self.size and raw[-1:] != b"\n":
+            raw = bytes(raw) + b"\n"  # as `cut_torn_tail` completes it before anything is appended
         try:
             return parse_record(raw, offset)
         except CorruptRecord as exc:
@@ -308,7 +309,7 @@ def rebuild(file: ThreadFile, chains: Chains, record: Record, schema: type[Agent
     """`record`'s checkpoint, its state rebuilt through `schema`; one that does not load is damage."""
     parts = chains.parts(record)
     try:
-        state = decode_parts(schema, parts.fields, parts.messages.join() if parts.messages else b"")
+        state = decode_parts(schema, parts.fields, parts.messages.texts() if parts.messages else [])
     except ValidationError as exc:
         raise file.damage(record.offset, f"checkpoint `{record.id}` does not load as `{schema.__name__}` "
                           f"({_first_error(exc)}); if the state schema changed since it was saved, "

@@ -13,13 +13,13 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from pydantic_core import PydanticSerializationError, to_json
+from pydantic_core import CoreConfig, PydanticSerializationError, SchemaValidator, to_json
 
 from agentflow_nb.checkpointer.packed import FRAME_KEY, Layout, attach_frames, split_packed
 from agentflow_nb.checkpointer.values import check_field, check_message, unserializable
@@ -199,13 +199,21 @@ def decode_state(
     return _validate(schema, _document(fields, ",".join(messages)))
 
 
-def decode_parts(schema: type[AgentState], fields: Mapping[str, str], messages: bytes) -> AgentState:
+def decode_parts(
+    schema: type[AgentState], fields: Mapping[str, str], messages: bytes | Sequence[bytes | memoryview]
+) -> AgentState:
     """Rebuild a state through `schema` from field texts and the raw contents of its messages
-    array (as `message_bytes` writes them, taken from a file without parsing them first)."""
+    array (as `message_bytes` writes them, taken from a file without parsing them first), in one
+    piece or in several that join with commas (each step's new messages)."""
+    pieces = [messages] if isinstance(messages, bytes) else [piece for piece in messages if piece]
     if FRAME_KEY in fields:  # a packed thread: its frames take their messages one by one
-        return decode_state(schema, fields, split_messages(messages))
+        return decode_state(schema, fields, split_messages(b",".join(pieces)))
     head = "".join(f"{json.dumps(name)}:{text}," for name, text in fields.items())
-    return _validate(schema, b"".join((b"{", head.encode(), b'"messages":[', messages, b"]}")))
+    document = [b"{" + head.encode() + b'"messages":[']
+    for piece in pieces:  # joined once: a long conversation is copied once more, not per piece
+        document += (piece, b",")
+    document[-1] = b"]}" if pieces else document[-1] + b"]}"
+    return _validate(schema, b"".join(document))
 
 
 def split_messages(messages: bytes) -> list[str]:
@@ -228,10 +236,42 @@ _gc_pausers = 0
 
 
 def _validate(schema: type[AgentState], text: str | bytes) -> AgentState:
+    validate = _json_validator(schema)
     if len(text) < GC_PAUSE_BYTES:
-        return schema.model_validate_json(text)
+        return validate(text)
     with _gc_paused():
-        return schema.model_validate_json(text)
+        return validate(text)
+
+
+def _json_validator(schema: type[AgentState]) -> Callable[[str | bytes], AgentState]:
+    """`schema`'s own validator, built again from its core schema without the string cache.
+
+    The cache keeps each distinct short string of a document once, which pays when the same
+    values repeat; a thread's messages hardly repeat (ids, texts, timestamps), and looking each
+    one up cost a sixth of opening a 10,000-message thread. The core schema is the model's, so
+    it validates exactly as `model_validate_json` does (built again when the model is rebuilt);
+    a schema not complete yet (a forward reference) goes through `model_validate_json`, which
+    says what is missing."""
+    own = schema.__dict__.get("__pydantic_validator__")
+    known = _validators.get(schema)
+    if known is not None and known[0] is own:
+        return known[1]
+    validate: Callable[[str | bytes], AgentState] = schema.model_validate_json
+    if schema.__pydantic_complete__:
+        try:
+            config = CoreConfig(cache_strings="none")
+            validate = SchemaValidator(schema.__pydantic_core_schema__, config).validate_json
+        except Exception:  # noqa: BLE001 - a schema pydantic-core builds only its own way
+            validate = schema.model_validate_json
+    with _validators_lock:
+        if len(_validators) >= 256:  # schemas made on the fly (tests, notebooks): keep the newest
+            _validators.pop(next(iter(_validators)))
+        _validators[schema] = (own, validate)
+    return validate
+
+
+_validators: dict[type[AgentState], tuple[object, Callable[[str | bytes], AgentState]]] = {}
+_validators_lock = threading.Lock()
 
 
 @contextmanager

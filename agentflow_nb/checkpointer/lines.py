@@ -76,11 +76,13 @@ def line_number(handle: BinaryIO, offset: int) -> int:
     return count + 1
 
 
-def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(offset, line) of each line of `data`, line ends included (the last may have none)."""
+def iter_lines(data: bytes) -> Iterator[tuple[int, memoryview]]:
+    """(offset, line) of each line of `data`, line ends included (the last may have none); each
+    line a view of `data`, not a copy (a snapshot of a long thread is megabytes)."""
+    view = memoryview(data)
     pos = 0
     while pos < len(data):
         end = data.find(b"\n", pos)
         end = len(data) if end < 0 else end + 1
-        yield pos, data[pos:end]
+        yield pos, view[pos:end]
         pos = end

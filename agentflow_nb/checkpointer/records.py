@@ -59,7 +59,7 @@ class TornRecord(CorruptRecord):
 @dataclass(frozen=True, slots=True)
 class Record:
     """One parsed line. `fields` are JSON text per field; `messages` is the raw JSON text of
-    the new messages, comma-separated (empty when there are none)."""
+    the new messages, comma-separated (empty when there are none), as a view of the bytes read."""
 
     offset: int
     size: int
@@ -76,7 +76,7 @@ class Record:
     mfrom: int
     fields: dict[str, str]
     drop: tuple[str, ...]
-    messages: bytes
+    messages: bytes | memoryview
 
     def head(self) -> dict[str, Any]:
         """The envelope values of this record, as `encode_line` takes them."""
@@ -121,45 +121,57 @@ def encode_line(head: dict[str, Any], fields: dict[str, str], messages: bytes) -
 def verifies(raw: bytes) -> bool:
     """Whether `raw`, one line with or without its line end, passes its checksum: a complete
     record (a torn write cannot pass it), even if a last line lost only its final newline."""
-    line = raw[:-1] if raw.endswith(b"\n") else raw
-    line = line[:-1] if line.endswith(b"\r") else line
+    line = memoryview(raw)
+    line = line[:-1] if line[-1:] == b"\n" else line
+    line = line[:-1] if line[-1:] == b"\r" else line
     if _V2.match(line) is None and _V1.match(line) is None:
         return False
-    return zlib.crc32(b"{" + line[_SUM_END:]) == int(line[8:16], 16)
+    return _crc(line) == int(line[8:16].tobytes(), 16)
 
 
-def parse_record(raw: bytes, offset: int) -> Record:
+def _crc(line: memoryview) -> int:
+    """The checksum of a line's object without its `sum` member (no copy of the line)."""
+    return zlib.crc32(line[_SUM_END:], _CRC_BRACE)
+
+
+_CRC_BRACE = zlib.crc32(b"{")
+
+
+def parse_record(raw: bytes | memoryview, offset: int) -> Record:
     """Check and parse one line (its line end included) read at byte `offset`.
+
+    A long conversation is copied once, not per step of the check: the line is read through a
+    view, and the record's messages are a view of the same bytes.
 
     Raises:
         TornRecord: the line has no line end.
         CorruptRecord: the checksum does not match, or the record is malformed.
         UnsafeRecordError: the record has unknown keys or another version.
     """
-    if not raw.endswith(b"\n"):
+    view = memoryview(raw)
+    if view[-1:] != b"\n":
         raise TornRecord("it has no line end (a write that never finished)")
-    line = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+    line = view[:-2] if view[-2:] == b"\r\n" else view[:-1]
     v2 = _V2.match(line)
     if v2 is None and _V1.match(line) is None:
-        if line.startswith(b'{"sum":"') and b'"v":' in line[:_SUM_END + 8]:
+        if line[:8] == b'{"sum":"' and b'"v":' in line[: _SUM_END + 8].tobytes():
             raise UnsafeRecordError("it is not a version-1 or version-2 checkpoint")
         raise CorruptRecord("it has no checksum")
-    body = b"{" + line[_SUM_END:]
-    if zlib.crc32(body) != int(line[8:16], 16):
+    if _crc(line) != int(line[8:16].tobytes(), 16):
         raise CorruptRecord("it fails its checksum")
     if v2 is not None:
         data, messages = _split_v2(line, v2)
     else:
-        data = _loads(body)
+        data = _loads(b"{" + line[_SUM_END:])
         messages = _v1_messages(data.get("messages"))
     return _record(data, messages, offset, len(raw))
 
 
-def _split_v2(line: bytes, match: re.Match[bytes]) -> tuple[dict[str, Any], bytes]:
+def _split_v2(line: memoryview, match: re.Match[bytes]) -> tuple[dict[str, Any], memoryview]:
     """The envelope and fields (parsed) and the messages (as they are) of a version-2 line."""
     end = len(line) - 2
     start = end - int(match.group(2))
-    if not line.endswith(b"]}") or start < match.end() or line[start - len(_MESSAGES) : start] != _MESSAGES:
+    if line[-2:] != b"]}" or start < match.end() or line[start - len(_MESSAGES) : start] != _MESSAGES:
         raise CorruptRecord("its messages are not where its `mlen` says")
     data = _loads(b"{" + line[match.end() : start - len(_MESSAGES)] + b"}")
     data["v"], data["mlen"] = 2, end - start
@@ -182,7 +194,7 @@ def _v1_messages(messages: Any) -> bytes:
     return json.dumps(messages, separators=(",", ":"))[1:-1].encode()
 
 
-def _record(data: dict[str, Any], messages: bytes, offset: int, size: int) -> Record:
+def _record(data: dict[str, Any], messages: bytes | memoryview, offset: int, size: int) -> Record:
     unknown = set(data) - ENVELOPE
     if unknown:
         raise UnsafeRecordError(f"it has unknown keys {sorted(unknown)}")

@@ -103,13 +103,18 @@ def test_decoding_a_large_state_pauses_the_collector_and_gives_it_back(monkeypat
     monkeypatch.setattr(codec, "GC_PAUSE_BYTES", 1000)
     texts = [Message.text_message(f"message {i}").model_dump_json() for i in range(100)]
     seen = []
-    real = AgentState.model_validate_json.__func__
+    real = codec._json_validator
 
-    def spy(cls, text, **kwargs):
-        seen.append(gc.isenabled())
-        return real(cls, text, **kwargs)
+    def spy(schema):
+        validate = real(schema)
 
-    monkeypatch.setattr(AgentState, "model_validate_json", classmethod(spy))
+        def spied(text):
+            seen.append(gc.isenabled())
+            return validate(text)
+
+        return spied
+
+    monkeypatch.setattr(codec, "_json_validator", spy)
     assert gc.isenabled()
     assert len(codec.decode_state(AgentState, {}, texts).messages) == 100
     assert len(codec.decode_state(AgentState, {}, texts[:1]).messages) == 1  # small: left alone
@@ -194,3 +199,27 @@ def test_a_subgraph_layout_is_written_as_its_dict_and_checked_even_when_its_like
     for write in (codec.encode_fields, codec.freeze_fields):
         with pytest.raises(UnsaveableValueError, match="lone surrogate"):
             write(bad)
+
+
+def test_a_loaded_state_goes_through_the_schemas_validators_also_after_the_schema_is_rebuilt(tmp_path):
+    from agentflow_nb import FileCheckpointer
+    from agentflow_nb.errors import CheckpointCorruptError
+
+    class Ticket(AgentState):
+        amount: int = 0
+
+        @pydantic.field_validator("amount")
+        @classmethod
+        def _at_most_100(cls, value: int) -> int:
+            if value > 100:
+                raise ValueError("too large for this schema")
+            return value
+
+    saver = FileCheckpointer(tmp_path)
+    asyncio.run(saver.aput(Checkpoint.of(Ticket.model_construct(amount=500, messages=[]), thread_id="t")))
+    with pytest.raises(CheckpointCorruptError, match="does not load as `Ticket`.*amount.*too large"):
+        asyncio.run(FileCheckpointer(tmp_path).aget("t", schema=Ticket))
+    Ticket.model_fields["amount"].annotation = str  # a schema changed and rebuilt in place
+    Ticket.model_rebuild(force=True)
+    with pytest.raises(CheckpointCorruptError, match="amount.*string"):  # the rebuilt schema is the one used
+        asyncio.run(FileCheckpointer(tmp_path).aget("t", schema=Ticket))
