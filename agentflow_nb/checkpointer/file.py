@@ -5,9 +5,9 @@ full snapshot whenever the deltas since the last one outgrow it, so a step costs
 changed and a resume reads one snapshot plus the deltas after it. Lines carry a checksum; a
 torn last line (a crash mid-write) is skipped with a warning and cut by the next run, any other
 damage stops the thread with `CheckpointCorruptError` until it is repaired (`repair`). A lock
-file per thread (`locks.FileLock`: flock, msvcrt or an exclusive file) keeps a second process
-from running the same thread, and a `.stop` file carries `stop()` across processes. No thread,
-lock or stop file is ever opened through a symbolic link.
+file per thread keeps a second process from running the same thread, and a `.stop` file carries
+`stop()` across processes (`holding`). No thread, lock or stop file is ever opened through a
+symbolic link.
 
 The async methods do their file work off the event loop (in a worker thread), except on the
 private loop a sync `invoke` runs in its caller's thread, where nothing else waits.
@@ -16,7 +16,6 @@ private loop a sync `invoke` runs in its caller's thread, where nothing else wai
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,43 +23,33 @@ from pathlib import Path
 from typing import NamedTuple
 
 from agentflow_nb._sync import off_loop, run
-from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
-from agentflow_nb.checkpointer.chains import (
-    CheckpointWarning,
-    ThreadFile,
-    cut_torn_tail,
-    has_record,
-    line_number,
-    rebuild,
-)
+from agentflow_nb.checkpointer.base import Checkpoint, StateChanges
+from agentflow_nb.checkpointer.chains import CheckpointWarning, ThreadFile, has_record, line_number, rebuild
 from agentflow_nb.checkpointer.codec import encode_fields, message_bytes
-from agentflow_nb.checkpointer.locks import FileLock
+from agentflow_nb.checkpointer.holding import Appender, HeldThreads
 from agentflow_nb.checkpointer.paths import (
     SUFFIX,
-    file_name,
     fsync_folder,
+    identity,
     migrate_legacy_names,
     open_file,
     present,
     reader,
-    refuse_link,
     thread_of,
-    touch,
-    unlink,
     write_all,
 )
 from agentflow_nb.checkpointer.records import Record, encode_record
 from agentflow_nb.checkpointer.repair import Keep, RepairReport, repair_file
-from agentflow_nb.errors import ThreadBusyError
 from agentflow_nb.state import AgentState, ExecutionStatus
 
 __all__ = ["CheckpointWarning", "FileCheckpointer"]
 
-#: A lock every run and stop probe of the folder holds for the moment it takes or tests a
-#: thread's lock, so that a probe never makes a run find its thread momentarily locked.
-GATE = ".agentflow-gate"
 #: Deltas may add up to this many bytes (or the snapshot's size, if larger) before a new one.
 SNAPSHOT_MIN_BYTES = 64 * 1024
+#: Threads whose offsets (what a delta needs of its parent) a store keeps: the most recently used.
+KEEP_THREADS = 256
+#: Offsets kept per thread (its newest checkpoints: a delta's parent is nearly always the newest).
+KEEP_ENTRIES = 1024
 _DURABLE = frozenset(
     {ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER, ExecutionStatus.STOPPED,
      ExecutionStatus.ERROR, ExecutionStatus.COMPLETED}
@@ -76,7 +65,7 @@ class _Entry(NamedTuple):
     since: int  # bytes of deltas since that snapshot, this record included
 
 
-class FileCheckpointer(BaseCheckpointer):
+class FileCheckpointer(HeldThreads):
     """Saves threads under `path`, one `<thread_id>.jsonl` file each.
 
     Args:
@@ -102,40 +91,15 @@ class FileCheckpointer(BaseCheckpointer):
     any_loop = True
 
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        migrate_legacy_names(self.path)
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        migrate_legacy_names(folder)
+        super().__init__(folder)
         self.durable = durable
-        self._guard = threading.Lock()
-        self._index: dict[str, dict[str, _Entry]] = {}
-        self._append_fds: dict[str, int] = {}
-        self._locks: dict[str, FileLock] = {}
-        self._files: dict[str, Path] = {}
-        self._gate = FileLock(self.path / GATE, named=False)
-        self._sides: dict[tuple[str, str], Path] = {}
-        #: Per thread, the file's identity right after this store wrote its newest checkpoint
-        #: (a pause, a stop, an end), and that checkpoint's id: see `ahead`.
-        self._tails: dict[str, tuple[tuple[int, ...], str]] = {}
+        self._index: dict[str, dict[str, _Entry]] = {}  # most recently used thread last
 
     def __repr__(self) -> str:
         return f"FileCheckpointer({str(self.path)!r})"
-
-    def file_for(self, thread_id: str) -> Path:
-        """The JSONL file of a thread: its id percent-encoded, upper-case letters too, so that
-        ids differing only in case get different files on case-insensitive disks."""
-        known = self._files.get(thread_id)
-        if known is None:
-            known = self._files[thread_id] = self.path / f"{file_name(thread_id)}{SUFFIX}"
-        return known
-
-    def _side(self, thread_id: str, suffix: str) -> Path:
-        """The thread's `.lock` or `.stop` file (asked for at every step: kept)."""
-        key = (thread_id, suffix)
-        side = self._sides.get(key)
-        if side is None:
-            side = self._sides[key] = self.file_for(thread_id).with_suffix(suffix)
-        return side
 
     # -- the interface: file work off the event loop ----------------------------------------
 
@@ -191,54 +155,13 @@ class FileCheckpointer(BaseCheckpointer):
         """Sync twin of `arepair`."""
         return run(self.arepair(thread_id, keep, dry_run=dry_run))
 
-    async def ahead(self, thread_id: str) -> str | None:
-        """The newest checkpoint's id if this store wrote it last: the file is the one it wrote,
-        as it left it (same device, inode, size and modification time); else None."""
-        tail = self._tails.get(thread_id)
-        if tail is None:
-            return None
-        return await off_loop(self._head, thread_id, tail)
-
-    def _head(self, thread_id: str, tail: tuple[tuple[int, ...], str]) -> str | None:
-        try:
-            now = _identity(os.stat(self.file_for(thread_id), follow_symlinks=False))
-        except OSError:
-            return None
-        return tail[1] if now == tail[0] else None
-
-    async def _acquire(self, thread_id: str) -> None:
-        await super()._acquire(thread_id)
-        try:
-            await off_loop(self._lock, thread_id)
-        except BaseException:
-            await self._release(thread_id)
-            raise
-
-    async def _release(self, thread_id: str) -> None:
-        await off_loop(self._unlock, thread_id)
-        await super()._release(thread_id)
-
-    async def ais_running(self, thread_id: str) -> bool:
-        """True while a run in this or another process holds the thread."""
-        return await super().ais_running(thread_id) or await off_loop(self._held_elsewhere, thread_id)
-
-    async def arequest_stop(self, thread_id: str) -> bool:
-        """Ask the run holding the thread, in any process, to stop at its next node boundary."""
-        if await super().arequest_stop(thread_id):
-            return True
-        return await off_loop(self._held_elsewhere, thread_id, True)
-
-    async def aconsume_stop(self, thread_id: str) -> bool:
-        """True once per stop request, from this process or another."""
-        return await super().aconsume_stop(thread_id) or await off_loop(self._take_stop_file, thread_id)
-
     # -- writing --------------------------------------------------------------------------
 
     def _put(self, checkpoint: Checkpoint, changes: StateChanges | None) -> None:
         thread_id, state = checkpoint.thread_id, checkpoint.state
         path = self.file_for(thread_id)
         with self._guard:
-            entries = self._index.setdefault(thread_id, {})
+            entries = self._entries(thread_id)
             parent = entries.get(checkpoint.parent_id or "") if changes is not None else None
             fd, owned = self._open_append(thread_id, path)
             try:
@@ -248,13 +171,15 @@ class FileCheckpointer(BaseCheckpointer):
                 if self.durable and (checkpoint.status in _DURABLE or checkpoint.source != "run"):
                     os.fsync(fd)
                 if checkpoint.status in _DURABLE:  # likely a run's last: the next run may ask `ahead`
-                    self._tails[thread_id] = (_identity(os.fstat(fd)), checkpoint.checkpoint_id)
+                    self._tails[thread_id] = (identity(os.fstat(fd)), checkpoint.checkpoint_id)
                 else:
                     self._tails.pop(thread_id, None)
             finally:
                 if owned:
                     os.close(fd)
-            entries[checkpoint.checkpoint_id] = entry
+            _note(entries, checkpoint.checkpoint_id, entry)
+        if checkpoint.status is ExecutionStatus.RUNNING and thread_id in self._locks:
+            self._probe_stop(thread_id)  # the run goes on: it asks at its next node boundary
 
     def _line(
         self,
@@ -283,18 +208,37 @@ class FileCheckpointer(BaseCheckpointer):
         )
         return line, _Entry(n, offset, len(line), 0)
 
+    def _entries(self, thread_id: str) -> dict[str, _Entry]:
+        """The thread's offsets, now its most recently used (the caller holds `_guard`); the
+        least recently used thread's are forgotten beyond `KEEP_THREADS` (its next step after
+        a forgotten parent writes a snapshot: a larger line, nothing lost)."""
+        entries = self._index.pop(thread_id, None)
+        if entries is None:
+            entries = {}
+            if len(self._index) >= KEEP_THREADS:
+                gone = next(iter(self._index))
+                del self._index[gone]
+                self._tails.pop(gone, None)
+        self._index[thread_id] = entries
+        return entries
+
     def _open_append(self, thread_id: str, path: Path) -> tuple[int, bool]:
-        fd = self._append_fds.get(thread_id)
-        if fd is not None:
-            return fd, False
+        """The thread file open for appending, and whether the caller closes it. A run's is kept
+        (one open per run; between runs, see `KEEP_OPEN`); a file kept from an earlier run is
+        used only once `_settle` found it is still the file at `path`."""
+        held = thread_id in self._locks
+        kept = self._appenders.get(thread_id)
+        if kept is not None and held:
+            return kept.fd, False
         created = not present(path)
         fd = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         if created and self.durable:
             fsync_folder(self.path)
-        if thread_id in self._locks:  # held for a run: keep it open until the run ends
-            self._append_fds[thread_id] = fd
-            return fd, False
-        return fd, True
+        if not held:
+            return fd, True
+        opened = os.fstat(fd)
+        self._appenders[thread_id] = Appender(fd, (opened.st_dev, opened.st_ino))
+        return fd, False
 
     # -- reading --------------------------------------------------------------------------
 
@@ -351,11 +295,11 @@ class FileCheckpointer(BaseCheckpointer):
     def _remember(self, thread_id: str, records: list[Record]) -> None:
         """Note what a writer needs to append deltas after the records read."""
         with self._guard:
-            entries = self._index.setdefault(thread_id, {})
+            entries = self._entries(thread_id)
             for record in records:
                 entry = _entry_of(record, entries)
                 if entry is not None:
-                    entries[record.id] = entry
+                    _note(entries, record.id, entry)
 
     def _repair(self, thread_id: str, keep: Keep, dry_run: bool) -> RepairReport:
         path = self.file_for(thread_id)
@@ -365,58 +309,18 @@ class FileCheckpointer(BaseCheckpointer):
         with self._guard:
             self._index.pop(thread_id, None)  # offsets moved
             self._tails.pop(thread_id, None)
+            self._as_left.discard(thread_id)
+            self._close_appender(thread_id)  # the file was replaced
         return report
 
-    # -- run control across processes -----------------------------------------------------
-
-    def _lock(self, thread_id: str) -> None:
-        lock = FileLock(self._side(thread_id, ".lock"))
-        with self._gate.hold():  # a stop probe never holds the lock while we try it
-            if not lock.acquire(blocking=False):
-                owner = lock.owner()
-                raise ThreadBusyError(thread_id, f" in another process{f' ({owner})' if owner else ''}")
-            self._locks[thread_id] = lock
-            unlink(self._side(thread_id, ".stop"))  # a request left over from an earlier run
-        cut_torn_tail(self.file_for(thread_id))
-
-    def _unlock(self, thread_id: str) -> None:
-        with self._guard:
-            append_fd = self._append_fds.pop(thread_id, None)
-        if append_fd is not None:
-            os.close(append_fd)
-        lock = self._locks.pop(thread_id, None)
-        if lock is not None:
-            unlink(self._side(thread_id, ".stop"))
-            lock.release()
-
-    def _held_elsewhere(self, thread_id: str, then_stop: bool = False) -> bool:
-        """Whether another process (or another store on this folder) runs the thread; with
-        `then_stop`, also leave it a stop request. Takes the thread's lock for a moment to tell,
-        always inside the gate, where no run is taking it."""
-        path = self._side(thread_id, ".lock")
-        refuse_link(path)
-        if not path.exists():  # every holder creates the lock file
-            return False
-        probe = FileLock(path)
-        with self._gate.hold():
-            if probe.acquire(blocking=False):
-                probe.release()
-                return False
-            if then_stop:
-                touch(self._side(thread_id, ".stop"))
-            return True
-
-    def _take_stop_file(self, thread_id: str) -> bool:
-        stop = self._side(thread_id, ".stop")
-        if os.path.lexists(stop):
-            unlink(stop)
-            return True
-        return False
 
 
-def _identity(stat: os.stat_result) -> tuple[int, ...]:
-    """What changes when anyone writes, cuts or replaces a file."""
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+def _note(entries: dict[str, _Entry], checkpoint_id: str, entry: _Entry) -> None:
+    """Add an offset, forgetting the oldest half beyond `KEEP_ENTRIES` (each kept dict stays small)."""
+    entries[checkpoint_id] = entry
+    if len(entries) > 2 * KEEP_ENTRIES:
+        for old in list(entries)[:KEEP_ENTRIES]:
+            del entries[old]
 
 
 def _entry_of(record: Record, entries: dict[str, _Entry]) -> _Entry | None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from agentflow_nb.checkpointer.paths import open_file
+from agentflow_nb.checkpointer.paths import identity, open_file
 
 __all__ = ["UNOWNED_GRACE", "WAIT_LIMIT", "FileLock", "backend"]
 
@@ -209,7 +209,7 @@ class FileLock:
         except FileNotFoundError:  # another process took it over first
             return
         try:
-            if _identity(os.lstat(aside)) != _identity(seen):
+            if identity(os.lstat(aside)) != identity(seen):
                 try:
                     os.link(aside, self.path)  # never over the lock of yet another holder
                 except FileExistsError:
@@ -233,10 +233,6 @@ def _alive(pid: int) -> bool:
     except (OSError, ValueError, OverflowError):  # alive but not ours, or no way to tell
         return True
     return True
-
-
-def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _is_open_file(path: Path, fd: int) -> bool:

@@ -28,6 +28,7 @@ __all__ = [
     "SUFFIX",
     "file_name",
     "fsync_folder",
+    "identity",
     "migrate_legacy_names",
     "open_file",
     "present",
@@ -195,6 +196,12 @@ def _unsafe(path: Path, info: os.stat_result) -> UnsafeFileError:
         "files, since a planted link could make a run write to any file. Remove it (and, if it "
         "pointed at a thread you want, copy that file in its place)."
     )
+
+
+def identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when anyone writes, cuts or replaces a file: device, inode, size and
+    modification time."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def fsync_folder(path: Path) -> None:
