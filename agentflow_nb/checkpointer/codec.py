@@ -26,18 +26,29 @@ from agentflow_nb.checkpointer.values import check_field, check_message, unseria
 from agentflow_nb.state import AgentState, ExecutionMeta
 
 __all__ = [
+    "compact",
     "decode_parts",
     "decode_state",
     "encode_fields",
     "encode_messages",
     "freeze_fields",
     "has_custom_serializers",
+    "json_name",
     "message_bytes",
     "split_messages",
     "thaw",
 ]
 
 MESSAGES = "messages"
+#: JSON text without spaces (`json.dumps(value, separators=(",", ":"))` without making an
+#: encoder at each call, as `dumps` does for any argument but the defaults).
+compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@lru_cache(maxsize=4096)
+def json_name(name: str) -> str:
+    """A field name as JSON text (names repeat at every step: each is encoded once)."""
+    return json.dumps(name)
 
 
 def encode_messages(state: AgentState, start: int = 0) -> list[str]:
@@ -76,7 +87,7 @@ def encode_fields(state: AgentState, names: Iterable[str] | None = None) -> dict
         dumped = state.model_dump(mode="json", include=set(present)) if present else {}
     except PydanticSerializationError as exc:
         raise unserializable("the state", state, exc) from None
-    texts = {name: json.dumps(value, separators=(",", ":")) for name, value in dumped.items()}
+    texts = {name: compact(value) for name, value in dumped.items()}
     for name, text in texts.items():
         check_field(schema, name, present[name], text, custom=True)
     for name, value in frames.items():
@@ -208,7 +219,7 @@ def decode_parts(
     pieces = [messages] if isinstance(messages, bytes) else [piece for piece in messages if piece]
     if FRAME_KEY in fields:  # a packed thread: its frames take their messages one by one
         return decode_state(schema, fields, split_messages(b",".join(pieces)))
-    head = "".join(f"{json.dumps(name)}:{text}," for name, text in fields.items())
+    head = "".join(f"{json_name(name)}:{text}," for name, text in fields.items())
     document = [b"{" + head.encode() + b'"messages":[']
     for piece in pieces:  # joined once: a long conversation is copied once more, not per piece
         document += (piece, b",")
@@ -220,11 +231,11 @@ def split_messages(messages: bytes) -> list[str]:
     """The JSON text of each message in the raw contents of a messages array."""
     if not messages:
         return []
-    return [json.dumps(m, separators=(",", ":")) for m in json.loads(b"[" + messages + b"]")]
+    return [compact(m) for m in json.loads(b"[" + messages + b"]")]
 
 
 def _document(fields: Mapping[str, str], messages: str) -> str:
-    parts = [f"{json.dumps(name)}:{text}" for name, text in fields.items()]
+    parts = [f"{json_name(name)}:{text}" for name, text in fields.items()]
     parts.append(f'"{MESSAGES}":[{messages}]')
     return "{" + ",".join(parts) + "}"
 

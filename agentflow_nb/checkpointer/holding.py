@@ -55,10 +55,11 @@ class HeldThreads(BaseCheckpointer):
         self.path = path
         self._guard = threading.Lock()
         self._locks: dict[str, FileLock] = {}
-        self._gate = FileLock(self.path / GATE, named=False)
+        self._gate = FileLock(self.path / GATE, named=False, keep_open=True)
         self._files: dict[str, Path] = {}
         self._sides: dict[tuple[str, str], Path] = {}
         self._appenders: dict[str, Appender] = {}  # most recently used thread last
+        self._lock_files: dict[str, FileLock] = {}  # kept between runs, as `_appenders`
         weakref.finalize(self, _close_all, self._appenders)  # a store dropped closes what it kept
         #: Per thread, the file's identity right after this store wrote its newest checkpoint
         #: (a pause, a stop, an end), and that checkpoint's id: see `ahead`.
@@ -147,10 +148,14 @@ class HeldThreads(BaseCheckpointer):
     # -- on the files (off the event loop) ----------------------------------------------
 
     def _lock(self, thread_id: str) -> None:
-        lock = FileLock(self._side(thread_id, ".lock"))
+        with self._guard:
+            lock = self._lock_files.pop(thread_id, None)
+        if lock is None:
+            lock = FileLock(self._side(thread_id, ".lock"), keep_open=KEEP_OPEN > 0)
         with self._gate.hold():  # a stop probe never holds the lock while we try it
             if not lock.acquire(blocking=False):
                 owner = lock.owner()
+                lock.close()
                 raise ThreadBusyError(thread_id, f" in another process{f' ({owner})' if owner else ''}")
             self._locks[thread_id] = lock
             unlink(self._side(thread_id, ".stop"))  # a request left over from an earlier run
@@ -177,22 +182,27 @@ class HeldThreads(BaseCheckpointer):
         cut_torn_tail(path)
 
     def _unlock(self, thread_id: str) -> None:
-        """Let the thread go, keeping its append file for its next run (`KEEP_OPEN`). A stop
-        request that came too late for the run is left to the next one's `_lock` to remove."""
+        """Let the thread go, keeping its append and lock files open for its next run
+        (`KEEP_OPEN` threads at most). A stop request that came too late for the run is left to
+        the next one's `_lock` to remove."""
+        lock = self._locks.pop(thread_id, None)
+        if lock is not None:
+            lock.release()
         with self._guard:
             self._as_left.discard(thread_id)
             self._probed.discard(thread_id)
             kept = self._appenders.pop(thread_id, None)
             if kept is not None:
                 self._appenders[thread_id] = kept  # now the most recently used
+            if lock is not None and lock.keep_open:
+                self._lock_files[thread_id] = lock
             while len(self._appenders) > KEEP_OPEN:
-                oldest = next((t for t in self._appenders if t not in self._locks or t == thread_id), None)
+                oldest = next((t for t in self._appenders if t not in self._locks), None)
                 if oldest is None:
                     break
                 self._close_appender(oldest)
-        lock = self._locks.pop(thread_id, None)
-        if lock is not None:
-            lock.release()
+            while len(self._lock_files) > KEEP_OPEN:
+                self._lock_files.pop(next(iter(self._lock_files))).close()
 
     def _close_appender(self, thread_id: str) -> None:
         kept = self._appenders.pop(thread_id, None)

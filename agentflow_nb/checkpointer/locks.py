@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,14 +58,18 @@ class FileLock:
 
     The owner's process id is written into the lock so that errors can name it (`owner()`),
     unless `named=False` (a lock only ever held for a moment, where the write would cost more
-    than the hold).
+    than the hold). With `keep_open` (flock only), the lock file stays open between holds, so
+    taking the lock again costs one `lstat` (is the file at `path` still the one open?) instead
+    of an open and a close; `close()` or dropping the object closes it.
     """
 
-    def __init__(self, path: Path, *, named: bool = True) -> None:
+    def __init__(self, path: Path, *, named: bool = True, keep_open: bool = False) -> None:
         self.path = path
         self.named = named
         self.kind = backend()
+        self.keep_open = keep_open and self.kind == "fcntl"
         self._fd: int | None = None
+        self._kept: tuple[int, tuple[int, int], weakref.finalize] | None = None  # fd, device and inode
         self._threads = threading.Lock()  # `hold` from several threads of this process
 
     @property
@@ -94,6 +100,9 @@ class FileLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        if self._kept is not None and self._kept[0] == fd:
+            _module("fcntl").flock(fd, _module("fcntl").LOCK_UN)  # the file stays open for the next hold
+            return
         if self.kind == "msvcrt":
             msvcrt = _module("msvcrt")
             os.lseek(fd, 0, os.SEEK_SET)
@@ -103,6 +112,12 @@ class FileLock:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
         os.close(fd)  # closing also drops a flock
+
+    def close(self) -> None:
+        """Close the lock file kept open between holds (the lock must not be held)."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            kept[2]()  # closes it, once
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -126,18 +141,38 @@ class FileLock:
 
     def _flock(self, blocking: bool) -> int | None:
         fcntl = _module("fcntl")
-        fd = open_file(self.path, os.O_RDWR | os.O_CREAT)
+        fd = self._kept_fd()
+        if fd is None:
+            fd = open_file(self.path, os.O_RDWR | os.O_CREAT)
+            if self.keep_open:
+                opened = os.fstat(fd)
+                self._kept = (fd, (opened.st_dev, opened.st_ino), weakref.finalize(self, _close_quietly, fd))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
+            if self._kept is None:
+                os.close(fd)
             return None
         except BaseException:
-            os.close(fd)
+            self.close() if self._kept is not None else os.close(fd)
             raise
         if self.named:
             _write_owner(fd)
         return fd
+
+    def _kept_fd(self) -> int | None:
+        """The lock file kept open, while it is still the file at `path` (not removed or
+        replaced meanwhile, nor a link put there: then it is closed, and None)."""
+        if self._kept is None:
+            return None
+        try:
+            now = os.lstat(self.path)
+        except FileNotFoundError:
+            now = None
+        if now is None or not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != self._kept[1]:
+            self.close()
+            return None
+        return self._kept[0]
 
     def _poll(self, attempt: Callable[[], int | None], blocking: bool) -> int | None:
         """Try `attempt` until it takes the lock; once without `blocking`, else until `WAIT_LIMIT`."""
@@ -220,6 +255,11 @@ class FileLock:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(aside)
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentflow_nb.checkpointer.base import Checkpoint
+from agentflow_nb.checkpointer.codec import compact, json_name
 from agentflow_nb.errors import UnsafeRecordError
 from agentflow_nb.state import ExecutionStatus
 
@@ -108,10 +109,10 @@ def encode_record(
 
 def encode_line(head: dict[str, Any], fields: dict[str, str], messages: bytes) -> bytes:
     """A version-2 line from its envelope values, field texts and raw messages."""
-    field_text = ",".join(f"{json.dumps(name)}:{text}" for name, text in fields.items())
+    field_text = ",".join(f"{json_name(name)}:{text}" for name, text in fields.items())
     body = b"".join((
         b'{"v":2,"mlen":%d,' % len(messages),
-        json.dumps(head, separators=(",", ":"))[1:-1].encode(),
+        compact(head)[1:-1].encode(),
         f',"fields":{{{field_text}}}'.encode(),
         _MESSAGES, messages, b"]}",
     ))
@@ -191,7 +192,7 @@ def _loads(text: bytes) -> dict[str, Any]:
 def _v1_messages(messages: Any) -> bytes:
     if not isinstance(messages, list):
         raise CorruptRecord("`messages` is not a list")
-    return json.dumps(messages, separators=(",", ":"))[1:-1].encode()
+    return compact(messages)[1:-1].encode()
 
 
 def _record(data: dict[str, Any], messages: bytes | memoryview, offset: int, size: int) -> Record:
@@ -259,4 +260,4 @@ def _short(value: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return compact(value)

@@ -139,3 +139,22 @@ def test_a_stop_from_another_store_reaches_a_shared_loop_run_at_its_next_node_bo
     assert not (tmp_path / "t.stop").exists()  # used once
     resumed = asyncio.run(app.ainvoke({}, {"thread_id": "t"}))
     assert resumed["status"] is ExecutionStatus.COMPLETED and resumed["state"].counter == 10
+
+
+@pytest.mark.skipif(holding.KEEP_OPEN == 0, reason="no lock file is kept open on this OS")
+def test_a_lock_file_kept_open_but_removed_meanwhile_never_lets_two_runs_hold_the_thread(tmp_path):
+    from agentflow_nb import ThreadBusyError
+
+    store = FileCheckpointer(tmp_path)
+    app, config = pausing(store), {"thread_id": "t"}
+    app.invoke({"counter": 0}, config)
+    assert "t" in store._lock_files  # kept open between runs
+    (tmp_path / "t.lock").unlink()  # e.g. a folder cleaned up by hand
+
+    async def other_holds_then_we_try():
+        async with FileCheckpointer(tmp_path).lease("t"):  # as another process: a new lock file
+            with pytest.raises(ThreadBusyError):
+                await app.ainvoke({}, config)
+        return await app.ainvoke({}, config)
+
+    assert asyncio.run(other_holds_then_we_try())["state"].counter == 2
