@@ -69,7 +69,8 @@ class FileLock:
         self.kind = backend()
         self.keep_open = keep_open and self.kind == "fcntl"
         self._fd: int | None = None
-        self._kept: tuple[int, tuple[int, int], weakref.finalize] | None = None  # fd, device and inode
+        #: The lock file kept open: its fd, device and inode, the process that opened it, its closer.
+        self._kept: tuple[int, tuple[int, int], int, weakref.finalize] | None = None
         self._threads = threading.Lock()  # `hold` from several threads of this process
 
     @property
@@ -117,7 +118,7 @@ class FileLock:
         """Close the lock file kept open between holds (the lock must not be held)."""
         kept, self._kept = self._kept, None
         if kept is not None:
-            kept[2]()  # closes it, once
+            kept[3]()  # closes it, once
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -146,7 +147,8 @@ class FileLock:
             fd = open_file(self.path, os.O_RDWR | os.O_CREAT)
             if self.keep_open:
                 opened = os.fstat(fd)
-                self._kept = (fd, (opened.st_dev, opened.st_ino), weakref.finalize(self, _close_quietly, fd))
+                closer = weakref.finalize(self, _close_quietly, fd)
+                self._kept = (fd, (opened.st_dev, opened.st_ino), os.getpid(), closer)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -162,14 +164,17 @@ class FileLock:
 
     def _kept_fd(self) -> int | None:
         """The lock file kept open, while it is still the file at `path` (not removed or
-        replaced meanwhile, nor a link put there: then it is closed, and None)."""
+        replaced meanwhile, nor a link put there) and this process opened it (a forked child
+        shares the parent's open file, and a flock on it would be the parent's lock too). Else
+        it is closed (in this process), and None."""
         if self._kept is None:
             return None
         try:
             now = os.lstat(self.path)
         except FileNotFoundError:
             now = None
-        if now is None or not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != self._kept[1]:
+        if (now is None or not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != self._kept[1]
+                or self._kept[2] != os.getpid()):
             self.close()
             return None
         return self._kept[0]

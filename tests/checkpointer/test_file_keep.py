@@ -158,3 +158,45 @@ def test_a_lock_file_kept_open_but_removed_meanwhile_never_lets_two_runs_hold_th
         return await app.ainvoke({}, config)
 
     assert asyncio.run(other_holds_then_we_try())["state"].counter == 2
+
+
+@pytest.mark.skipif(holding.KEEP_OPEN == 0 or not hasattr(os, "fork"), reason="no fork, or nothing kept open")
+def test_a_forked_child_never_shares_the_lock_its_parent_holds_through_a_kept_lock_file(tmp_path):
+    from agentflow_nb import ThreadBusyError
+
+    store = FileCheckpointer(tmp_path)
+    pausing(store).invoke({"counter": 0}, {"thread_id": "t"})  # the lock file is now kept open
+    go_read, go_write = os.pipe()
+    said_read, said_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's store, copied; tries the thread once the parent holds it
+        answer = b"?"
+        try:
+            os.close(go_write)  # so that the parent closing its end, whatever happens, ends this wait
+            os.read(go_read, 1)
+
+            async def attempt():
+                async with store.lease("t"):
+                    pass
+
+            try:
+                asyncio.run(attempt())
+                answer = b"held"  # the parent's lock was taken as its own: two holders
+            except ThreadBusyError:
+                answer = b"busy"
+        finally:
+            os.write(said_write, answer)
+            os._exit(0)
+    os.close(said_write)
+    try:
+        async def hold_while_the_child_tries():
+            async with store.lease("t"):
+                os.write(go_write, b"g")
+                return os.read(said_read, 8)
+
+        assert asyncio.run(hold_while_the_child_tries()) == b"busy"
+    finally:
+        os.close(go_write)
+        os.waitpid(pid, 0)
+        os.close(go_read)
+        os.close(said_read)
