@@ -136,7 +136,9 @@ class HeldThreads(BaseCheckpointer):
 
         The stop file is looked for at every call, or by a step's save since the last call
         (`_put`, already off the event loop): a run then asks at every node boundary without
-        a hop off the loop each time, and a request still reaches its next boundary."""
+        a hop off the loop each time. A request made while a node runs reaches the boundary
+        after it, as before; one made in the moment between a save and the boundary after it
+        reaches the next boundary but one."""
         if await super().aconsume_stop(thread_id):
             return True
         with self._guard:
