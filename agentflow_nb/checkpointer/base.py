@@ -60,7 +60,10 @@ def new_checkpoint_id(now: int | None = None) -> str:
     The random part comes from `random`'s generator, seeded from the OS and reseeded in a
     forked child, rather than from a system call at every step.
     """
-    return f"{now or time.time_ns():020d}-{random.getrandbits(32):08x}"
+    return "%020d-%08x" % (now or time.time_ns(), _random_bits(32))  # %: cheaper than an f-string's format specs
+
+
+_random_bits = random.getrandbits  # the module's own generator, which `random` reseeds in a forked child
 
 
 _tuple_new = tuple.__new__

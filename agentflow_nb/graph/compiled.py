@@ -21,7 +21,7 @@ from agentflow_nb.graph.frames import Stack, pack, unpack
 from agentflow_nb.graph.paths import join_path, split_path
 from agentflow_nb.graph.run import GraphRun
 from agentflow_nb.graph.subgraph import Subgraph, check_path
-from agentflow_nb.graph.updates import apply_input, new_fields_of, node_copy, own_thread, with_meta
+from agentflow_nb.graph.updates import apply_input, new_fields_of, new_state, node_copy, own_thread, with_meta
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState
 
@@ -90,6 +90,7 @@ class CompiledGraph:
         self.listened = bool(self.publishers or self._inner_publishers)
         self.plain = _plain(self)
         self._kept: dict[str, Checkpoint] = {}  # per thread: where its last run here ended (see `aload`)
+        self._breakpoints: Breakpoints | None = None  # the compiled ones, built at the first run
 
     # -- running --------------------------------------------------------------------------
 
@@ -103,13 +104,20 @@ class CompiledGraph:
         `"out"` (after the subgraph the thread is paused in ends).
         """
         cfg = run_config(config)
-        breakpoints = Breakpoints.build(
-            self,
-            cfg.get("interrupt_before", self.interrupt_before),
-            cfg.get("interrupt_after", self.interrupt_after),
-            step=cfg.get("step"),
-        )
+        if "interrupt_before" in cfg or "interrupt_after" in cfg or "step" in cfg:
+            breakpoints = Breakpoints.build(
+                self,
+                cfg.get("interrupt_before", self.interrupt_before),
+                cfg.get("interrupt_after", self.interrupt_after),
+                step=cfg.get("step"),
+            )
+        else:  # the graph's own, checked once (a `Breakpoints` is never changed)
+            breakpoints = self._breakpoints or self._own_breakpoints()
         return GraphRun(self, input, cfg, breakpoints, _recursion_limit(cfg))
+
+    def _own_breakpoints(self) -> Breakpoints:
+        self._breakpoints = Breakpoints.build(self, self.interrupt_before, self.interrupt_after)
+        return self._breakpoints
 
     async def ainvoke(self, input: Mapping[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
         """Run until a pause, a stop, an error or the end; return the result dict.
@@ -371,16 +379,16 @@ class CompiledGraph:
                 break
 
     def new_state(self, thread_id: str, input: Mapping[str, Any] | None = None) -> AgentState:
-        """The state a new thread starts from: the initial state given to `StateGraph`, else the
-        schema built from the first input's fields (so required fields can come from it)."""
+        """The state a new thread starts from, `input` merged in (any field allowed): the initial
+        state given to `StateGraph`, else the schema built from the input's fields (so required
+        fields can come from it).
+
+        Raises: as `apply_input`.
+        """
         initial = self.builder.initial_state
-        if initial is not None:
-            state = initial.model_copy(deep=True)
-        else:
-            given = input if isinstance(input, Mapping) else {}
-            state = self.schema.model_validate(
-                {k: v for k, v in given.items() if k not in ("messages", "execution_meta")})
-        return with_meta(state, thread_id=thread_id)
+        if initial is None:
+            return new_state(self.schema, thread_id, input)
+        return apply_input(with_meta(initial.model_copy(deep=True), thread_id=thread_id), input, new_fields=True)
 
     async def publish(self, event: EventModel) -> None:
         """Hand `event` to each publisher (a fresh copy each); a failing one is only logged."""

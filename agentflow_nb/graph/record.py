@@ -13,7 +13,7 @@ from agentflow_nb.graph.frames import Stack, pack, pack_step, packed_fields
 from agentflow_nb.graph.paths import join_path
 from agentflow_nb.graph.updates import Touched
 from agentflow_nb.publisher.events import EventType
-from agentflow_nb.state import AgentState, ExecutionStatus
+from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus
 
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
@@ -22,6 +22,11 @@ __all__ = ["Recorder"]
 
 S = ExecutionStatus
 _CLEAR = {"interrupted_node": None, "interrupt_reason": None, "interrupt_data": None, "error": None}
+
+
+def _clear(meta: ExecutionMeta) -> bool:
+    """Whether `meta` holds no pause and no error (`_CLEAR` would change nothing)."""
+    return meta.interrupted_node is meta.interrupt_reason is meta.interrupt_data is meta.error is None
 
 
 class Recorder:

@@ -29,17 +29,16 @@ from agentflow_nb.graph.command import END, START
 from agentflow_nb.graph.frames import Frame, Stack
 from agentflow_nb.graph.nodes import awaitable
 from agentflow_nb.graph.paths import join_path, local_name, split_path
-from agentflow_nb.graph.record import _CLEAR, Recorder
+from agentflow_nb.graph.record import _CLEAR, Recorder, _clear
 from agentflow_nb.graph.subgraph import Subgraph
 from agentflow_nb.graph.updates import (
     Touched,
     apply_input,
+    apply_node_result,
     apply_result,
-    interrupt_request,
     new_fields_of,
     node_copy,
     own_thread,
-    touched,
 )
 from agentflow_nb.publisher.events import EventType
 from agentflow_nb.state import RESUMABLE, AgentState, ExecutionMeta, ExecutionStatus
@@ -235,7 +234,8 @@ class GraphRun(Recorder):
         if latest is None and not input:
             raise UnknownThreadError(self.thread_id)
         if latest is None:  # only a new thread is built from the input (it may supply required fields)
-            loaded = stack = Stack(graph.new_state(self.thread_id, input))
+            stack = Stack(graph.new_state(self.thread_id, input))
+            await self._save(stack)
         else:  # a copied thread file still names its old thread: this run's wins
             loaded = stack = Stack(own_thread(latest.state, self.thread_id), latest.frames)
             self._remember(stack, latest.checkpoint_id)
@@ -244,12 +244,12 @@ class GraphRun(Recorder):
                     self._finish_completed(stack)
                     return None
                 stack = stack.with_meta(status=S.RUNNING, current_node=None, next_node=None, **_CLEAR)
-        # the input that starts a thread may bring any fields; later ones only known or named ones
-        merged = apply_input(stack.current, input, new_fields=True if latest is None else new_fields_of(self.config))
-        if merged is not stack.current:
-            stack = stack.replace(merged, input.keys() if input else ())
-        if latest is None or stack is not loaded:
-            await self._save(stack)
+            # later input (the first may bring any field) only sets known or named fields
+            merged = apply_input(stack.current, input, new_fields=new_fields_of(self.config))
+            if merged is not stack.current:
+                stack = stack.replace(merged, input.keys() if input else ())
+            if stack is not loaded:
+                await self._save(stack)
         status = stack.root.execution_meta.status
         resumed = status in RESUMABLE or status is S.ERROR
         await self._publish(EventType.RESUMED if resumed else EventType.START, stack.root, None)
@@ -260,7 +260,8 @@ class GraphRun(Recorder):
         goes through `decide`; the chunks a step made are yielded as soon as it made them."""
         meta = stack.root.execution_meta
         resumed = bool(meta.next_node) and meta.status in (S.INTERRUPTED_BEFORE, S.ERROR, S.STOPPED)
-        stack = stack.with_meta(status=S.RUNNING, **_CLEAR)
+        if meta.status is not S.RUNNING or not _clear(meta):
+            stack = stack.with_meta(status=S.RUNNING, **_CLEAR)
         self._start_depth = len(stack.frames)
         self._telling = not self.quiet or self.graph.listened
         prefix = stack.prefix
@@ -349,9 +350,7 @@ class GraphRun(Recorder):
                     result = await result
                 if awaitable(result):  # what `Callee.call` awaits too
                     result = await result
-            new_state, goto = apply_result(path, self.thread_id, current, result)
-            hint = touched(current, result)
-            request = interrupt_request(working, result)
+            new_state, goto, hint, request = apply_node_result(path, self.thread_id, current, working, result)
             if goto is not None:
                 self._resolve(stack, node, goto, None, what="Command(goto=...)")
         except Exception as exc:
@@ -378,9 +377,11 @@ class GraphRun(Recorder):
         run ends at this node), or None when the node's result is not kept: it asked to run
         again (`set_interrupt(..., INTERRUPTED_BEFORE)`) or saving failed; the thread then
         stays at `before`, to go on with `again`."""
+        # the thread's metadata is RUNNING with no pause or error in it all through the loop: only
+        # the position and the step change
         stack = base.advance(state, touched, {
-            "status": S.RUNNING, "current_node": path, "next_node": goto and join_path(base.prefix, goto),
-            "step": base.root.execution_meta.step + 1, **_CLEAR,
+            "current_node": path, "next_node": goto and join_path(base.prefix, goto),
+            "step": base.root.execution_meta.step + 1,
         })
         following = goto and join_path(stack.prefix, goto)
         try:

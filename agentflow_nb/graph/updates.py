@@ -16,10 +16,13 @@ from agentflow_nb.graph.command import Command
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
 
 __all__ = [
+    "Applied",
     "apply_input",
+    "apply_node_result",
     "apply_result",
     "copy_with",
     "new_fields_of",
+    "new_state",
     "interrupt_request",
     "node_copy",
     "own_thread",
@@ -89,21 +92,35 @@ def own_thread(state: AgentState, thread_id: str) -> AgentState:
 
 _IMMUTABLE = (int, float, str, bool, bytes, type(None), enum.Enum, frozenset)
 _SCALARS = frozenset({int, float, str, bool, type(None)})  # the common immutable types, tested first
-_NOTHING: dict[str, Any] = {}
 _NOT_FIELDS = frozenset({"messages"})
 _META = frozenset({"execution_meta"})
+_OWN_COPIES = frozenset({"messages", "execution_meta"})  # copied by `node_copy` in their own way
 
 
 def node_copy(state: AgentState, meta: ExecutionMeta | None = None) -> AgentState:
     """The copy a node receives: mutable fields deep-copied; messages (immutable) shared.
-    `meta`: the metadata the node sees instead of the state's own (a fresh copy)."""
-    update: dict[str, Any] = {"messages": list(state.messages),
-                              "execution_meta": meta or copy_with(state.execution_meta)}
-    for values in (state.__dict__, state.__pydantic_extra__ or _NOTHING):
-        for name, value in values.items():
-            if type(value) not in _SCALARS and name not in update and not isinstance(value, _IMMUTABLE):
-                update[name] = copy.deepcopy(value)
-    return copy_with(state, update)
+    `meta`: the metadata the node sees instead of the state's own (a fresh copy).
+
+    Made directly, as `copy_with` makes its copies: the engine makes one at every step."""
+    new = _new(type(state))
+    values = new.__dict__
+    values.update(state.__dict__)
+    for name, value in values.items():  # values replaced in place: the keys, and so the iteration, hold
+        if type(value) not in _SCALARS and name not in _OWN_COPIES and not isinstance(value, _IMMUTABLE):
+            values[name] = copy.deepcopy(value)
+    values["messages"] = list(values["messages"])
+    values["execution_meta"] = meta or copy_with(values["execution_meta"])
+    extra = state.__pydantic_extra__
+    if extra:
+        extra = {name: value if type(value) in _SCALARS or isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+                 for name, value in extra.items()}
+    elif extra is not None:
+        extra = {}
+    _set_fields_set(new, state.__pydantic_fields_set__ | _OWN_COPIES)
+    _set_extra(new, extra)
+    private = state.__pydantic_private__
+    _set_private(new, private if private is None else private.copy())
+    return new
 
 
 def _fields(state: AgentState) -> Iterable[tuple[str, Any]]:
@@ -148,34 +165,33 @@ def _append(state: AgentState, items: Any, *, from_user: bool) -> list[Message]:
 
 def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: bool) -> AgentState:
     """Apply input or edits (`from_user`: all fields validated together, messages once per id)
-    or a node's result (validated as assignments, on the hot path)."""
+    or a node's result (validated as assignments, on the hot path). The caller has refused the
+    engine's own keys (`_refuse_engine_keys`)."""
     if not updates:
         return state
-    _refuse_engine_keys(updates)
-    others = {k: v for k, v in updates.items() if k != "messages"}
-    update = {}
-    if others and from_user:  # input and edits: validate every field together, report every error
-        update = _validated_fields(state, others)
     messages = _append(state, updates["messages"] or [], from_user=from_user) if "messages" in updates else None
-    if not others and messages is state.messages:  # every message was there already
+    if messages is state.messages and len(updates) == 1:  # only messages, and every one was there already
         return state
-    new = copy_with(state, update)
-    if others and not from_user:  # a node's result: validate field by field, as assignments
-        _assign_all(new, others)
+    if from_user:  # input and edits: validate every field together, report every error
+        new = copy_with(state, _validated_fields(state, {k: v for k, v in updates.items() if k != "messages"}))
+    else:  # a node's result: validate field by field, as assignments
+        new = copy_with(state)
+        _assign_all(new, updates)
     if messages is not None:
         new.__dict__["messages"] = messages
     return new
 
 
 def _assign_all(new: AgentState, values: Mapping[str, Any]) -> None:
-    """Set a node's results on `new` (a fresh copy) as `setattr` would, validating each. A value
-    that is exactly of a plain field's type (see `_plain_fields`) is one validation would keep
-    as it is: it is stored directly, as pydantic stores it."""
+    """Set a node's results but `messages` on `new` (a fresh copy) as `setattr` would, validating
+    each. A value that is exactly of a plain field's type (see `_plain_fields`) is one validation
+    would keep as it is: it is stored directly, as pydantic stores it."""
     cls = type(new)
     assign = _assigner(cls)
     if assign is None:
         for name, value in values.items():
-            setattr(new, name, value)
+            if name != "messages":
+                setattr(new, name, value)
         return
     plain, fields = _plain_fields(cls), cls.__pydantic_fields__
     for name, value in values.items():
@@ -183,6 +199,8 @@ def _assign_all(new: AgentState, values: Mapping[str, Any]) -> None:
         if kinds is not None and type(value) in kinds:
             new.__dict__[name] = value
             new.__pydantic_fields_set__.add(name)
+        elif name == "messages":
+            continue
         elif name in fields:
             assign(new, name, value)  # what `setattr` ends in for a declared field
         else:
@@ -279,15 +297,38 @@ def apply_input(
     """
     if values is None:
         return state
+    _check_input(values)
+    if new_fields is not True:
+        _check_keys(state, values, new_fields)
+    return _apply_updates(state, values, from_user=True)
+
+
+def new_state(schema: type[AgentState], thread_id: str, input: Mapping[str, Any] | None) -> AgentState:
+    """A new thread's first state, built by `schema` from `input` (its fields validated together,
+    so required ones can come from it; its messages appended once per id).
+
+    Raises: as `apply_input`.
+    """
+    if input is None:
+        input = {}
+    _check_input(input)
+    state = schema.model_validate({k: v for k, v in input.items() if k != "messages"})
+    values = state.__dict__  # a state just made, held by nobody else: completed in place
+    values["execution_meta"] = copy_with(values["execution_meta"], {"thread_id": thread_id})
+    state.__pydantic_fields_set__.add("execution_meta")
+    if input.get("messages"):
+        values["messages"] = _append(state, input["messages"], from_user=True)
+    return state
+
+
+def _check_input(values: Any) -> None:
+    """Refuse input that is not a mapping, or that sets the engine's own keys."""
     if not isinstance(values, Mapping):
         raise TypeError(
             f"input must be a dict of state fields, e.g. "
             f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'
         )
     _refuse_engine_keys(values)
-    if new_fields is not True:
-        _check_keys(state, values, new_fields)
-    return _apply_updates(state, values, from_user=True)
 
 
 def _check_keys(state: AgentState, values: Mapping[str, Any], new_fields: Iterable[str] | bool) -> None:
@@ -342,13 +383,61 @@ _tuple_new = tuple.__new__
 def touched(before: AgentState, result: Any) -> Touched:
     """What `result` can change in `before`: every kind but a whole state only appends messages."""
     if type(result) is dict:  # the usual result: checked first, by type; the tuple made directly
-        return _tuple_new(Touched, (frozenset(result) - _NOT_FIELDS | _META, len(before.messages)))
+        return _tuple_new(Touched, (_touched_keys(result), len(before.messages)))
     if isinstance(result, Command):
         result = result.update
     if isinstance(result, AgentState):  # any field; the messages walked once, here, for all who ask
         return Touched(None, appended_since(before.messages, result.messages))
     keys = frozenset(k for k in result if k != "messages") if isinstance(result, Mapping) else frozenset()
     return Touched(keys | _META, len(before.messages))
+
+
+_KEYS: dict[tuple[Any, ...], frozenset[str]] = {}
+
+
+def _touched_keys(result: dict[str, Any]) -> frozenset[str]:
+    """The fields a dict result touches: its keys but `messages`, and the metadata. A node returns
+    the same keys at every visit: the set is made once per key tuple (a tuple hashes faster than
+    sets are built)."""
+    keys = tuple(result)
+    found = _KEYS.get(keys)
+    if found is None:
+        if len(_KEYS) >= 1024:  # results with ever new keys: start over rather than grow
+            _KEYS.clear()
+        found = _KEYS[keys] = frozenset(keys) - _NOT_FIELDS | _META
+    return found
+
+
+class Applied(NamedTuple):
+    """What a node's result does to the state it ran on (see `apply_node_result`)."""
+
+    state: AgentState  # the new state (its metadata still the old one)
+    goto: str | None  # where a `Command` says to go
+    hint: Touched  # what the result can have changed
+    request: ExecutionMeta | None  # the pause the node asked for with `set_interrupt`, if any
+
+
+def apply_node_result(node: str, thread_id: str, before: AgentState, working: AgentState, result: Any) -> Applied:
+    """`apply_result`, `touched` and `interrupt_request` at once: what `result`, returned by `node`
+    given `working` (its copy of `before`), makes of `before`.
+
+    Raises:
+        NodeError: the node returned something a node may not return.
+        pydantic.ValidationError: a dict update does not fit the schema.
+        ValueError: the result sets a key the engine keeps for itself.
+    """
+    if type(result) is dict:  # the usual result, at every step: no metadata in it, the tuples made directly
+        meta = working.execution_meta
+        hint = _tuple_new(Touched, (_touched_keys(result), len(before.messages)))
+        return _tuple_new(Applied, (_apply_dict(before, result), None, hint, meta if meta.status in _PAUSES else None))
+    state, goto = apply_result(node, thread_id, before, result)
+    return Applied(state, goto, touched(before, result), interrupt_request(working, result))
+
+
+def _apply_dict(state: AgentState, updates: Mapping[str, Any]) -> AgentState:
+    """A node's dict (or other mapping) of updates applied to `state`."""
+    _refuse_engine_keys(updates)
+    return _apply_updates(state, updates, from_user=False)
 
 
 def apply_result(
@@ -359,9 +448,10 @@ def apply_result(
     Raises:
         NodeError: the node returned something a node may not return.
         pydantic.ValidationError: a dict update does not fit the schema.
+        ValueError: the result sets a key the engine keeps for itself.
     """
     if type(result) is dict:  # the usual result: checked first, by type
-        return _apply_updates(before, result, from_user=False), None
+        return _apply_dict(before, result), None
     if isinstance(result, Command):
         state, _ = apply_result(node, thread_id, before, result.update)
         return state, result.goto
@@ -370,7 +460,7 @@ def apply_result(
     if isinstance(result, AgentState):
         return _from_returned_state(before, result), None
     if isinstance(result, Mapping):
-        return _apply_updates(before, result, from_user=False), None
+        return _apply_dict(before, result), None
     if isinstance(result, str):
         result = Message.text_message(result, role="assistant")
     if isinstance(result, Message):
