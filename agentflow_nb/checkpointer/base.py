@@ -60,13 +60,15 @@ def new_checkpoint_id(now: int | None = None) -> str:
     The random part comes from `random`'s generator, seeded from the OS and reseeded in a
     forked child, rather than from a system call at every step.
     """
-    return "%020d-%08x" % (now or time.time_ns(), _random_bits(32))  # %: cheaper than an f-string's format specs
+    return _ID % (now or time.time_ns(), _random_bits(32))
 
 
+_ID = "%020d-%08x"  # nanoseconds, random bits (`%`: cheaper than an f-string's format specs)
 _random_bits = random.getrandbits  # the module's own generator, which `random` reseeds in a forked child
 
 
 _tuple_new = tuple.__new__
+_new_object = object.__new__
 
 
 class Checkpoint(NamedTuple):
@@ -114,8 +116,10 @@ class Checkpoint(NamedTuple):
         meta = state.execution_meta.__dict__
         now = time.time_ns()
         thread = thread_id if thread_id is not None else meta["thread_id"] or ""
-        # made at every step: the tuple directly, without the named tuple's `__new__` in Python
-        return _tuple_new(cls, (new_checkpoint_id(now), thread, meta["step"], meta["current_node"], meta["status"],
+        # made at every step: the tuple directly, without the named tuple's `__new__` in Python,
+        # and the id as `new_checkpoint_id` makes it, without the call
+        checkpoint_id = _ID % (now, _random_bits(32))
+        return _tuple_new(cls, (checkpoint_id, thread, meta["step"], meta["current_node"], meta["status"],
                                 source, parent_id, state, now / 1e9, ()))
 
 
@@ -147,10 +151,10 @@ class StateChanges:
         What the caller knows spares a comparison: `touched` names every field that may differ
         besides messages; `kept` says `new` holds `old`'s first `kept` messages unchanged.
         """
-        changes = cls(kept, touched)
+        changes = _new_object(cls)  # made at every step: the slots set here, without `__init__`'s call
+        changes._messages_from, changes._fields = kept, touched
         changes._lists = (old.messages, new.messages)
-        if kept is None or touched is None:
-            changes._pair = (old, new)
+        changes._pair = (old, new) if kept is None or touched is None else None
         return changes
 
     def messages_from_for(self, old: list[Any], new: list[Any]) -> int | None:

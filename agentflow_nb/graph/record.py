@@ -197,6 +197,8 @@ class Recorder:
         return chunks
 
     async def _publish_final(self) -> None:
+        if not self.graph.listened:  # nobody to tell
+            return
         chunk, state = self._final, self.state
         assert chunk is not None and state is not None
         if chunk.event_type is StreamEventType.STOPPED:

@@ -345,14 +345,15 @@ class GraphRun(Recorder):
             if not callee.is_async and not self.inline_sync_nodes:
                 result = await callee.call(working, self.config, in_thread=True)
             else:  # an async body, or a sync one on the run's private loop: called right here
-                result = callee.here(working, self.config)
+                # (`Callee.here`, written out: at every step)
+                result = callee.func(working, self.config) if callee.wants_config else callee.func(working)
                 if callee.is_async:
                     result = await result
-                if awaitable(result):  # what `Callee.call` awaits too
+                if type(result) is not dict and awaitable(result):  # what `Callee.call` awaits too
                     result = await result
             new_state, goto, hint, request = apply_node_result(path, self.thread_id, current, working, result)
             if goto is not None:
-                self._resolve(stack, node, goto, None, what="Command(goto=...)")
+                self._resolve(stack, node, goto, None)
         except Exception as exc:
             await self._fail(stack, path, exc, next_node=path)
             return None
@@ -470,18 +471,24 @@ class GraphRun(Recorder):
         router = branch.router
         if router.is_async:
             return self._resolved(stack, source, router.call(stack.current, self.config, in_thread=False), branch)
-        key = router.here(stack.current, self.config)  # routers are quick: called right here
+        # routers are quick: called right here (`Callee.here`, written out: at every step)
+        key = router.func(stack.current, self.config) if router.wants_config else router.func(stack.current)
+        path_map = branch.path_map
+        if type(key) is str and path_map is not None and key in path_map:  # the usual answer
+            return path_map[key]
         if awaitable(key):
             return self._resolved(stack, source, key, branch)
-        return self._resolve(stack, source, key, branch.path_map, what=f"router `{router.name}`")
+        return self._resolve(stack, source, key, path_map, router)
 
     async def _resolved(self, stack: Stack, source: str, key: Awaitable[Any], branch: Branch) -> str:
         """`_resolve` the key an async router (or a sync one returning an awaitable) gives."""
-        return self._resolve(stack, source, await key, branch.path_map, what=f"router `{branch.router.name}`")
+        return self._resolve(stack, source, await key, branch.path_map, branch.router)
 
     def _resolve(
-        self, stack: Stack, source: str, key: Any, path_map: dict[Any, str] | None, *, what: str
+        self, stack: Stack, source: str, key: Any, path_map: dict[Any, str] | None, router: Callee | None = None
     ) -> str:
+        """The node `key` names: `router`'s answer (a key of `path_map`, a node or `END`), or with
+        no router a `Command`'s `goto`."""
         if path_map is not None:
             try:
                 if key in path_map:
@@ -493,6 +500,7 @@ class GraphRun(Recorder):
             return key
         valid = list(path_map or ()) or [*graph.nodes, END]
         path = join_path(stack.prefix, source)
+        what = "Command(goto=...)" if router is None else f"router `{router.name}`"
         raise NodeError(
             f"{what} of `{path}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
             node=path, thread_id=self.thread_id,

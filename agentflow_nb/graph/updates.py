@@ -186,14 +186,12 @@ def _assign_all(new: AgentState, values: Mapping[str, Any]) -> None:
     """Set a node's results but `messages` on `new` (a fresh copy) as `setattr` would, validating
     each. A value that is exactly of a plain field's type (see `_plain_fields`) is one validation
     would keep as it is: it is stored directly, as pydantic stores it."""
-    cls = type(new)
-    assign = _assigner(cls)
+    assign, plain, fields = _assigning(type(new))
     if assign is None:
         for name, value in values.items():
             if name != "messages":
                 setattr(new, name, value)
         return
-    plain, fields = _plain_fields(cls), cls.__pydantic_fields__
     for name, value in values.items():
         kinds = plain.get(name)
         if kinds is not None and type(value) in kinds:
@@ -248,13 +246,16 @@ def _kinds(schema: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[type, 
 
 
 @lru_cache(maxsize=256)
-def _assigner(cls: type[BaseModel]) -> Callable[[BaseModel, str, Any], Any] | None:
-    """The validator pydantic's `setattr` calls for a declared field of `cls` (a schema that
-    validates assignments and is not frozen), to call it without `setattr`'s own dispatch."""
+def _assigning(
+    cls: type[BaseModel],
+) -> tuple[Callable[[BaseModel, str, Any], Any] | None, dict[str, tuple[type, ...]], dict[str, Any]]:
+    """How `_assign_all` sets fields of `cls`: the validator pydantic's `setattr` calls for a
+    declared field (None unless the schema validates assignments and is not frozen), to call it
+    without `setattr`'s own dispatch; `_plain_fields(cls)`; and the declared fields."""
     config = cls.model_config
     if not config.get("validate_assignment") or config.get("frozen"):
-        return None
-    return cls.__pydantic_validator__.validate_assignment
+        return None, {}, cls.__pydantic_fields__
+    return cls.__pydantic_validator__.validate_assignment, _plain_fields(cls), cls.__pydantic_fields__
 
 
 def _refuse_engine_keys(updates: Mapping[str, Any]) -> None:
@@ -437,7 +438,11 @@ def apply_node_result(node: str, thread_id: str, before: AgentState, working: Ag
 def _apply_dict(state: AgentState, updates: Mapping[str, Any]) -> AgentState:
     """A node's dict (or other mapping) of updates applied to `state`."""
     _refuse_engine_keys(updates)
-    return _apply_updates(state, updates, from_user=False)
+    if not updates or "messages" in updates:
+        return _apply_updates(state, updates, from_user=False)
+    new = copy_with(state)  # `_apply_updates` for fields alone (the usual result), written out
+    _assign_all(new, updates)
+    return new
 
 
 def apply_result(
