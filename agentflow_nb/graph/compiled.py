@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,7 @@ class CompiledGraph:
         self.listened = bool(self.publishers or self._inner_publishers)
         self.plain = _plain(self)
         self._kept: dict[str, Checkpoint] = {}  # per thread: where its last run here ended (see `aload`)
+        self._kept_lock = threading.Lock()
         self._breakpoints: Breakpoints | None = None  # the compiled ones, built at the first run
 
     # -- running --------------------------------------------------------------------------
@@ -363,20 +365,19 @@ class CompiledGraph:
     def keep(self, thread_id: str, checkpoint: Checkpoint | None) -> None:
         """Remember `checkpoint`, just saved by a run as the thread's newest (a private copy),
         for `aload`; or, with None, forget the thread. The newest `KEPT` threads are kept."""
+        if checkpoint is not None:
+            state = node_copy(checkpoint.state)
+            # messages are frozen but their metadata dicts are not: the run's caller holds the same
+            # message objects, and an edit of one's metadata must not reach the next resume
+            state.__dict__["messages"] = [m.model_copy(deep=True) if m.metadata else m for m in state.messages]
+            checkpoint = checkpoint._replace(state=state)
         kept = self._kept
-        kept.pop(thread_id, None)
-        if checkpoint is None:
-            return
-        state = node_copy(checkpoint.state)
-        # messages are frozen but their metadata dicts are not: the run's caller holds the same
-        # message objects, and an edit of one's metadata must not reach the next resume
-        state.__dict__["messages"] = [m.model_copy(deep=True) if m.metadata else m for m in state.messages]
-        kept[thread_id] = checkpoint._replace(state=state)
-        while len(kept) > KEPT:  # forget the thread kept longest ago (other threads may be at it too)
-            try:
-                kept.pop(next(iter(kept)), None)
-            except (StopIteration, RuntimeError):
-                break
+        with self._kept_lock:  # runs of other threads of this graph may end in other OS threads
+            kept.pop(thread_id, None)
+            if checkpoint is not None:
+                while len(kept) >= KEPT:  # forget the thread kept longest ago
+                    del kept[next(iter(kept))]
+                kept[thread_id] = checkpoint
 
     def new_state(self, thread_id: str, input: Mapping[str, Any] | None = None) -> AgentState:
         """The state a new thread starts from, `input` merged in (any field allowed): the initial

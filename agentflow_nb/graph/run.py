@@ -213,9 +213,13 @@ class GraphRun(Recorder):
     def _keep(self) -> None:
         """Let the graph remember where this run left the thread, while the run still holds it
         (so it is the newest checkpoint): the next run of the thread need not load it. Only a
-        thread at the root: the frames of subgraphs share lists a copy would part."""
+        thread at the root: the frames of subgraphs share lists a copy would part. A run that
+        saved nothing leaves what the graph keeps as it was (`aload` still asks the store
+        whether it is the newest)."""
         last, stack = self._last_saved, self.stack
-        if last is not None and stack is not None and not stack.frames and last.checkpoint_id == self.checkpoint_id:
+        if last is None:
+            return
+        if stack is not None and not stack.frames and last.checkpoint_id == self.checkpoint_id:
             self.graph.keep(self.thread_id, last)
         else:
             self.graph.keep(self.thread_id, None)
