@@ -11,8 +11,7 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel
@@ -272,14 +271,10 @@ class BaseCheckpointer(ABC):
         in any process, writes the thread. None (the default) is always correct: the run loads."""
         return None
 
-    @asynccontextmanager
-    async def lease(self, thread_id: str) -> AsyncIterator[None]:
-        """Hold a thread for one run; a second run of it meanwhile gets `ThreadBusyError`."""
-        await self._acquire(thread_id)
-        try:
-            yield
-        finally:
-            await self._release(thread_id)
+    def lease(self, thread_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold a thread for one run (`async with store.lease(thread_id): ...`); a second run of
+        it meanwhile gets `ThreadBusyError`."""
+        return _Lease(self, thread_id)
 
     async def _acquire(self, thread_id: str) -> None:
         with self._control:
@@ -321,3 +316,19 @@ class BaseCheckpointer(ABC):
                 self._stops.discard(thread_id)
                 return True
             return False
+
+
+class _Lease(AbstractAsyncContextManager[None]):
+    """`BaseCheckpointer.lease`: written as a class, not a generator (one per run: a generator
+    costs more to start and is tracked by the event loop)."""
+
+    __slots__ = ("store", "thread_id")
+
+    def __init__(self, store: BaseCheckpointer, thread_id: str) -> None:
+        self.store, self.thread_id = store, thread_id
+
+    async def __aenter__(self) -> None:
+        await self.store._acquire(self.thread_id)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.store._release(self.thread_id)

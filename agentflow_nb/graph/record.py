@@ -66,8 +66,9 @@ class Recorder:
 
     async def _pause(
         self, stack: Stack, node: str, kind: str, reason: str, *, next_node: str | None,
-        request: Any = None,
+        request: Any = None, hint: Touched | None = None,
     ) -> None:
+        """Pause at `node` (`hint`: what the node that just ran can have changed, see `_save`)."""
         before = kind == "before" or (request is not None and request.status is S.INTERRUPTED_BEFORE)
         data = request.interrupt_data if request is not None else None
         asked = request.interrupted_node if request is not None else None
@@ -80,7 +81,7 @@ class Recorder:
             interrupt_data=data,
             error=None,
         )
-        await self._save(stack)
+        await self._save(stack, hint=hint)
         where = "before" if before else "after"
         payload: dict[str, Any] = {"interrupted": kind, "reason": reason, "where": where}
         if data:

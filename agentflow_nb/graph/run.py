@@ -412,7 +412,7 @@ class GraphRun(Recorder):
             if request is not None and request.status is S.INTERRUPTED_BEFORE:
                 await self._pause(before, path, pause.kind, pause.reason, next_node=again, request=request)
                 return None
-            await self._pause(stack, path, pause.kind, pause.reason, next_node=following, request=request)
+            await self._pause(stack, path, pause.kind, pause.reason, next_node=following, request=request, hint=hint)
         except (PydanticSerializationError, UnsaveableValueError) as exc:
             await self._fail(before, path, self._unsaveable(path, exc), next_node=again)
             return None

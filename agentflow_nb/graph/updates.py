@@ -299,6 +299,8 @@ def apply_input(
     if values is None:
         return state
     _check_input(values)
+    if not values:  # `{}`: just resume
+        return state
     if new_fields is not True:
         _check_keys(state, values, new_fields)
     return _apply_updates(state, values, from_user=True)
