@@ -10,26 +10,31 @@ reaching a subgraph node pushes a frame and goes on at the subgraph's first node
 subgraph's `END` pops it, passes its results out, and goes on in the parent. Breakpoints, stops,
 errors and resumes therefore work alike at every depth, and positions are node paths
 (`"WRITER/REVIEW"`).
+
+Whether to pause at a node boundary is decided in one place, `agentflow_nb.graph.decide`;
+routing is `agentflow_nb.graph.routing`; saving and telling `agentflow_nb.graph.record`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
 
 from agentflow_nb.checkpointer.base import appended_since
-from agentflow_nb.errors import NodeError, UnknownThreadError, UnsaveableValueError, name_list
-from agentflow_nb.graph.breakpoints import Breakpoints, Condition
+from agentflow_nb.errors import NodeError, UnknownThreadError, UnsaveableValueError
+from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
+from agentflow_nb.graph.decide import Outcome, Pause, decide
 from agentflow_nb.graph.frames import Frame, Stack
 from agentflow_nb.graph.nodes import awaitable
 from agentflow_nb.graph.paths import join_path, local_name, split_path
 from agentflow_nb.graph.record import _CLEAR, Recorder, _clear
+from agentflow_nb.graph.routing import Routing
 from agentflow_nb.graph.subgraph import Subgraph
 from agentflow_nb.graph.updates import (
     Touched,
@@ -46,9 +51,8 @@ from agentflow_nb.state import RESUMABLE, AgentState, ExecutionMeta, ExecutionSt
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
     from agentflow_nb.graph.nodes import Callee
-    from agentflow_nb.graph.state_graph import Branch
 
-__all__ = ["GraphRun", "Outcome", "Pause", "decide"]
+__all__ = ["GraphRun", "Outcome", "Pause", "decide"]  # `decide` & co. live in `graph.decide`
 
 log = logging.getLogger("agentflow_nb")
 S = ExecutionStatus
@@ -56,84 +60,7 @@ S = ExecutionStatus
 Moved = tuple[Stack, str | None]
 
 
-class Outcome(NamedTuple):
-    """A node boundary: everything `decide` looks at.
-
-    Attributes:
-        after: False before the node at `path` runs; True once it (or the subgraph there) ran.
-        path: the node's path (`"WRITER/REVIEW"` inside subgraph `WRITER`).
-        state: the state breakpoint conditions see: the one the node gets, or the one it left.
-        depth: how many subgraphs deep the node is.
-        entered: (before) the node is the first of a subgraph the run just entered.
-        resumed: (before) the run was paused right here: its breakpoint does not fire again.
-        stop: (before) a stop was requested (`stop()`, Ctrl-C).
-        request: (after) the pause the node asked for with `set_interrupt`, if any.
-    """
-
-    after: bool
-    path: str
-    state: AgentState
-    depth: int = 0
-    entered: bool = False
-    resumed: bool = False
-    stop: bool = False
-    request: ExecutionMeta | None = None
-
-
-class Pause(NamedTuple):
-    """Why a run pauses: `kind` is what the `interrupted` event's data says (`"before"`,
-    `"after"`, `"node"`: the node asked, `"stop"`), `reason` its `interrupt_reason`."""
-
-    kind: Literal["before", "after", "node", "stop"]
-    reason: str
-
-
-def decide(at: Outcome, breakpoints: Breakpoints, start_depth: int = 0) -> Pause | None:
-    """Whether a run pauses at a node boundary, and why; None: go on.
-
-    Before a node: its `interrupt_before` breakpoint (not when the run resumes from that very
-    pause), stepping into a subgraph, then a requested stop. After a node: its own
-    `set_interrupt`, then its `interrupt_after` breakpoint and stepping (`config["step"]`,
-    `start_depth` being how deep the run started).
-
-    Raises:
-        NodeError: a breakpoint's condition raised (the run then ends in `ERROR`).
-    """
-    path = at.path
-    if not at.after:
-        if not at.resumed:
-            if _holds(breakpoints.before, at):
-                return Pause("before", f"interrupt_before: {path}")
-            if at.entered and breakpoints.steps_into():
-                return Pause("before", f"step: {path}")
-        return Pause("stop", "stop requested") if at.stop else None
-    if at.request is not None:
-        return Pause("node", at.request.interrupt_reason or f"{path} asked to pause")
-    fired = _holds(breakpoints.after, at)
-    if breakpoints.step is not None and breakpoints.steps_after(at.depth, start_depth):
-        return Pause("after", f"step: {path}")
-    return Pause("after", f"interrupt_after: {path}") if fired else None
-
-
-def _holds(points: Mapping[str, Condition | None], at: Outcome) -> bool:
-    """Whether a breakpoint in `points` fires at `at`; its condition's exception becomes a
-    `NodeError`."""
-    if at.path not in points:
-        return False
-    condition = points[at.path]
-    if condition is None:
-        return True
-    try:
-        return bool(condition(at.state))
-    except Exception as exc:
-        error = NodeError(
-            f"the breakpoint condition on `{at.path}` raised {type(exc).__name__}: {exc}",
-            node=at.path, thread_id=at.state.execution_meta.thread_id,
-        )
-        raise error from exc
-
-
-class GraphRun(Recorder):
+class GraphRun(Recorder, Routing):
     """One run of one thread. Iterate it (`async for chunk in run`), then read `result()`."""
 
     def __init__(
@@ -450,62 +377,3 @@ class GraphRun(Recorder):
         if moved is not None:
             await self._emit(StreamEventType.NODE_END, EventType.NODE_END, moved[0], path, f"{path} finished")
         return moved
-
-    # -- routing --------------------------------------------------------------------------
-
-    async def _route(self, source: str, stack: Stack) -> str:
-        """The node after `source`, by its edge or its router."""
-        target = self._next(source, stack)
-        return await target if type(target) is CoroutineType else target
-
-    def _next(self, source: str, stack: Stack) -> str | Coroutine[Any, Any, str]:
-        """`_route` with no coroutine of its own for an edge or a sync router (the usual case,
-        at every step): their answer comes at once; an async router's as a coroutine to await."""
-        graph = stack.frames[-1].graph if stack.frames else self.graph
-        branch = graph.branches.get(source)
-        if branch is None:
-            targets = graph.edges.get(source)
-            if not targets:
-                path = join_path(stack.prefix, source)
-                raise NodeError(
-                    f"node `{path}` has no edge out and returned no `Command(goto=...)`",
-                    node=path, thread_id=self.thread_id,
-                )
-            return targets[0]
-        router = branch.router
-        if router.is_async:
-            return self._resolved(stack, source, router.call(stack.current, self.config, in_thread=False), branch)
-        # routers are quick: called right here (`Callee.here`, written out: at every step)
-        key = router.func(stack.current, self.config) if router.wants_config else router.func(stack.current)
-        path_map = branch.path_map
-        if type(key) is str and path_map is not None and key in path_map:  # the usual answer
-            return path_map[key]
-        if awaitable(key):
-            return self._resolved(stack, source, key, branch)
-        return self._resolve(stack, source, key, path_map, router)
-
-    async def _resolved(self, stack: Stack, source: str, key: Awaitable[Any], branch: Branch) -> str:
-        """`_resolve` the key an async router (or a sync one returning an awaitable) gives."""
-        return self._resolve(stack, source, await key, branch.path_map, branch.router)
-
-    def _resolve(
-        self, stack: Stack, source: str, key: Any, path_map: dict[Any, str] | None, router: Callee | None = None
-    ) -> str:
-        """The node `key` names: `router`'s answer (a key of `path_map`, a node or `END`), or with
-        no router a `Command`'s `goto`."""
-        if path_map is not None:
-            try:
-                if key in path_map:
-                    return path_map[key]
-            except TypeError:  # unhashable key
-                pass
-        graph = stack.frames[-1].graph if stack.frames else self.graph
-        if key == END or key in graph.nodes:
-            return key
-        valid = list(path_map or ()) or [*graph.nodes, END]
-        path = join_path(stack.prefix, source)
-        what = "Command(goto=...)" if router is None else f"router `{router.name}`"
-        raise NodeError(
-            f"{what} of `{path}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
-            node=path, thread_id=self.thread_id,
-        )
