@@ -11,7 +11,7 @@ from agentflow_nb.errors import GraphRecursionError, NodeError, UnsaveableValueE
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.frames import Stack, pack, pack_step, packed_fields
 from agentflow_nb.graph.paths import join_path
-from agentflow_nb.graph.updates import Touched
+from agentflow_nb.graph.results import Touched
 from agentflow_nb.publisher.events import EventType
 from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus
 

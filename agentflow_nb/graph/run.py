@@ -36,15 +36,8 @@ from agentflow_nb.graph.paths import join_path, local_name, split_path
 from agentflow_nb.graph.record import _CLEAR, Recorder, _clear
 from agentflow_nb.graph.routing import Routing
 from agentflow_nb.graph.subgraph import Subgraph
-from agentflow_nb.graph.updates import (
-    Touched,
-    apply_input,
-    apply_node_result,
-    apply_result,
-    new_fields_of,
-    node_copy,
-    own_thread,
-)
+from agentflow_nb.graph.results import Touched, apply_node_result, apply_result
+from agentflow_nb.graph.updates import apply_input, new_fields_of, node_copy, own_thread
 from agentflow_nb.publisher.events import EventType
 from agentflow_nb.state import RESUMABLE, AgentState, ExecutionMeta, ExecutionStatus
 
