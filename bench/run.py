@@ -301,7 +301,7 @@ loop per run, for ours and for pydantic-graph alike. cProfile on the same loop a
 | before (main at the start of issue 14) | 301.7k | - | 117.4k / - |
 | first round | 135.4k | 149.5k | 117.5k / - |
 | second round (main before this one) | 122.4k | 138.5k | 117.6k / 125.6k |
-| now | 98.0k | 110.4k | 117.6k / 125.6k |
+| now | 98.7k | 110.8k | 117.6k / 125.6k |
 
 What the profile showed, and what changed:
 
