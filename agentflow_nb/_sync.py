@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import signal
 import threading
 import weakref
@@ -111,11 +112,7 @@ _SIGINT = int(signal.SIGINT)
 
 def free() -> bool:
     """True when this thread runs no event loop, so a coroutine may run right here."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return True
-    return False
+    return asyncio._get_running_loop() is None  # asked at every sync call: no exception raised to answer
 
 
 def _new_private_loop() -> asyncio.AbstractEventLoop:
@@ -136,6 +133,13 @@ class _KeptRunner:
 
     def __init__(self) -> None:
         self.runner = _private()
+        self.context = contextvars.copy_context()  # one for the thread's runs, as `Runner.run` keeps one
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """`Runner.run(coro)` without what `run_here` does not need: its SIGINT handler (Ctrl-C is
+        `CtrlC`'s; `signal.getsignal`'s enum conversions at every call) and its checks."""
+        loop = self.runner.get_loop()
+        return loop.run_until_complete(loop.create_task(coro, context=self.context))
 
     def __del__(self) -> None:
         try:
@@ -147,11 +151,11 @@ class _KeptRunner:
 _kept = threading.local()
 
 
-def _kept_runner() -> asyncio.Runner:
+def _kept_runner() -> _KeptRunner:
     kept = getattr(_kept, "runner", None)
     if kept is None:
         kept = _kept.runner = _KeptRunner()
-    return kept.runner
+    return kept
 
 
 def blocking_ok() -> bool:
@@ -179,13 +183,13 @@ def run_here(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
     The loop is kept for the thread's next call. A run that ends by an exception from outside
     it (a second Ctrl-C) may leave tasks behind: that loop is then closed, its tasks cancelled.
     """
-    runner = _kept_runner()
+    kept = _kept_runner()
     try:
         with _armed(ctrl_c):
-            result = runner.run(coro)
+            result = kept.run(coro)
     except BaseException as exc:
-        if not isinstance(exc, Exception) or asyncio.all_tasks(runner.get_loop()):
-            runner.close()
+        if not isinstance(exc, Exception) or asyncio.all_tasks(kept.runner.get_loop()):
+            kept.runner.close()
             _kept.runner = None  # the next call starts a new loop
         raise
     if ctrl_c is not None:

@@ -289,15 +289,19 @@ then one `next()`), in memory and on file. Burr has no resume-a-paused-run call 
 ## Where a step's time goes (issue 14)
 
 Profiled with callgrind, whose instruction counts do not depend on the load of a shared machine:
-`python bench/instructions.py` runs the 60-step loop with no persistence under
-`valgrind --tool=callgrind` with 1 and with 6 runs and divides the difference by the 300 extra
-steps; pyinstrument / cProfile on the same loop (`bench/ours.py` `loop("none", 60)`) named the
-functions. Instructions per step:
+`python bench/instructions.py` (`make bench-instructions`) runs the 60-step loop with no
+persistence under `valgrind --tool=callgrind` with 1 and with 6 runs, both with the same hash
+seed, and divides the difference by the 300 extra steps (median over three seeds; a seed alone
+moves the count by a few percent). Async workloads are run by `asyncio.run` each, a new event
+loop per run, for ours and for pydantic-graph alike. cProfile on the same loop and
+`callgrind_annotate` of the difference named the functions. Instructions per step:
 
-| | agentflow_nb, sync nodes | agentflow_nb, async nodes | pydantic-graph |
+| | agentflow_nb, sync nodes | agentflow_nb, async nodes | pydantic-graph (sync / async) |
 |---|---:|---:|---:|
-| before (main at the start of issue 14) | 301.7k | - | 117.4k |
-| after | 135.4k | 149.5k | 117.5k |
+| before (main at the start of issue 14) | 301.7k | - | 117.4k / - |
+| first round | 135.4k | 149.5k | 117.5k / - |
+| second round (main before this one) | 122.4k | 138.5k | 117.6k / 125.6k |
+| now | 98.7k | 110.8k | 117.6k / 125.6k |
 
 What the profile showed, and what changed:
 
@@ -315,21 +319,42 @@ What the profile showed, and what changed:
 - A system call (`os.urandom`) per checkpoint id: now `random.getrandbits` (seeded from the OS,
   reseeded after a fork).
 - Breakpoint checks through three functions twice a step even with no breakpoint: the decision
-  to pause is now one function, `graph/run.py` `decide(Outcome, breakpoints)`, called at every
+  to pause is now one function, `graph/decide.py` `decide(Outcome, breakpoints)`, called at every
   node boundary that has something to decide (a breakpoint, stepping, a stop, a node's own
   request).
 - Per sync call, a new event loop (selector, self-pipe, closed again): 65 µs on an idle core,
   several times that on a loaded one. Each thread now keeps its private loop between calls.
 
-Left per step: four pydantic model instances (about 6k instructions each: the node's copy of
-the state and of its metadata, the state its result makes, the new metadata), the validation of
-the node's result (`validate_assignment`), the checkpoint record, and six short coroutines.
+The second round (`callgrind_annotate` of the difference): a third of a step is the
+interpreter's own loop, so what counts is how many Python calls and objects a step makes, and
+every attribute read on a pydantic model goes through its `__getattr__` hook. What changed:
+
+- The node's copy of the state is made in one pass (was a general copy with an update dict);
+  a node's dict result, the fields it touched (cached per key tuple), its `set_interrupt`
+  request and the new state come from one call (`updates.apply_node_result`); the engine's
+  own keys are refused once per input (they were checked twice on one path).
+- The step's new metadata carries only the position and the step (the thread's metadata is
+  RUNNING with nothing to clear all through the loop); no `StateChanges.__init__` or id
+  function call per checkpoint, the id made with `%` formatting.
+- Node and router bodies are called without `Callee.here`; a router's usual answer is read from
+  its path map, and no error message is formatted per step.
+- Per run: the compiled breakpoints are built once per graph, a new thread's input is validated
+  once (was twice, plus four copies), no RUNNING copy for a thread already clean, no exception
+  raised to learn that no loop runs, the lease is a plain async context manager (no generator
+  for the loop to track), and a sync call runs its task on the kept loop without
+  `Runner.run`'s SIGINT check (`signal.getsignal`'s enum conversions).
+
+Left per step: four pydantic model instances (the node's copy of the state and of its
+metadata, the state its result makes, the new metadata), the checkpoint record, and five
+short coroutines; per run, the event loop's own turn.
 
 For the round trip the profile showed, besides the event loop: every resume decoded the thread
 again; the file store's lock file was cut and written again at every lease, which ext4 flushes
 to disk when the file is closed (as costly as an fsync: about 2 ms a resume on this machine);
 a run id (`uuid4`) was made for events nobody received; `signal`'s enum conversions twice per
-call. Now a run that ends leaves the graph a private copy of where it left the thread, and the
+call; then a general copy per pause compared every field to find what the pause changed, the
+`Runner.run` SIGINT check, `{}` input checked key by key. Now a pause after a node saves with
+the node's own hint of what it changed. A run that ends leaves the graph a private copy of where it left the thread, and the
 next run uses it only while the store says it is still the newest checkpoint
 (`BaseCheckpointer.ahead`: the newest id in memory; for a file, the id this store wrote last if
 the file still has the device, inode, size and modification time it had right after that

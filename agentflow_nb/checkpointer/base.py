@@ -11,8 +11,7 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel
@@ -60,10 +59,15 @@ def new_checkpoint_id(now: int | None = None) -> str:
     The random part comes from `random`'s generator, seeded from the OS and reseeded in a
     forked child, rather than from a system call at every step.
     """
-    return f"{now or time.time_ns():020d}-{random.getrandbits(32):08x}"
+    return _ID % (now or time.time_ns(), _random_bits(32))
+
+
+_ID = "%020d-%08x"  # nanoseconds, random bits (`%`: cheaper than an f-string's format specs)
+_random_bits = random.getrandbits  # the module's own generator, which `random` reseeds in a forked child
 
 
 _tuple_new = tuple.__new__
+_new_object = object.__new__
 
 
 class Checkpoint(NamedTuple):
@@ -111,8 +115,10 @@ class Checkpoint(NamedTuple):
         meta = state.execution_meta.__dict__
         now = time.time_ns()
         thread = thread_id if thread_id is not None else meta["thread_id"] or ""
-        # made at every step: the tuple directly, without the named tuple's `__new__` in Python
-        return _tuple_new(cls, (new_checkpoint_id(now), thread, meta["step"], meta["current_node"], meta["status"],
+        # made at every step: the tuple directly, without the named tuple's `__new__` in Python,
+        # and the id as `new_checkpoint_id` makes it, without the call
+        checkpoint_id = _ID % (now, _random_bits(32))
+        return _tuple_new(cls, (checkpoint_id, thread, meta["step"], meta["current_node"], meta["status"],
                                 source, parent_id, state, now / 1e9, ()))
 
 
@@ -144,10 +150,10 @@ class StateChanges:
         What the caller knows spares a comparison: `touched` names every field that may differ
         besides messages; `kept` says `new` holds `old`'s first `kept` messages unchanged.
         """
-        changes = cls(kept, touched)
+        changes = _new_object(cls)  # made at every step: the slots set here, without `__init__`'s call
+        changes._messages_from, changes._fields = kept, touched
         changes._lists = (old.messages, new.messages)
-        if kept is None or touched is None:
-            changes._pair = (old, new)
+        changes._pair = (old, new) if kept is None or touched is None else None
         return changes
 
     def messages_from_for(self, old: list[Any], new: list[Any]) -> int | None:
@@ -265,14 +271,10 @@ class BaseCheckpointer(ABC):
         in any process, writes the thread. None (the default) is always correct: the run loads."""
         return None
 
-    @asynccontextmanager
-    async def lease(self, thread_id: str) -> AsyncIterator[None]:
-        """Hold a thread for one run; a second run of it meanwhile gets `ThreadBusyError`."""
-        await self._acquire(thread_id)
-        try:
-            yield
-        finally:
-            await self._release(thread_id)
+    def lease(self, thread_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold a thread for one run (`async with store.lease(thread_id): ...`); a second run of
+        it meanwhile gets `ThreadBusyError`."""
+        return _Lease(self, thread_id)
 
     async def _acquire(self, thread_id: str) -> None:
         with self._control:
@@ -314,3 +316,19 @@ class BaseCheckpointer(ABC):
                 self._stops.discard(thread_id)
                 return True
             return False
+
+
+class _Lease(AbstractAsyncContextManager[None]):
+    """`BaseCheckpointer.lease`: written as a class, not a generator (one per run: a generator
+    costs more to start and is tracked by the event loop)."""
+
+    __slots__ = ("store", "thread_id")
+
+    def __init__(self, store: BaseCheckpointer, thread_id: str) -> None:
+        self.store, self.thread_id = store, thread_id
+
+    async def __aenter__(self) -> None:
+        await self.store._acquire(self.thread_id)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.store._release(self.thread_id)

@@ -1,27 +1,29 @@
-"""`CompiledGraph`: run, stream, stop, inspect and edit threads of a compiled `StateGraph`."""
+"""`CompiledGraph`: run, stream, stop, inspect and edit threads of a compiled `StateGraph`
+(inspecting and editing: `agentflow_nb.graph.editing`)."""
 
 from __future__ import annotations
 
 import inspect
 import logging
-import uuid
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentflow_nb import _sync
-from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
-from agentflow_nb.errors import GraphError, UnknownThreadError
+from agentflow_nb.errors import GraphError
 from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk
 from agentflow_nb.graph.config import Config, run_config
 from agentflow_nb.graph.config import recursion_limit as _recursion_limit
 from agentflow_nb.graph.config import thread_id as _thread_id
-from agentflow_nb.graph.frames import Stack, pack, unpack
+from agentflow_nb.graph.editing import ThreadEditing
+from agentflow_nb.graph.frames import unpack
 from agentflow_nb.graph.paths import join_path, split_path
 from agentflow_nb.graph.run import GraphRun
 from agentflow_nb.graph.subgraph import Subgraph, check_path
-from agentflow_nb.graph.updates import apply_input, new_fields_of, node_copy, own_thread, with_meta
+from agentflow_nb.graph.updates import apply_input, new_state, node_copy, with_meta
 from agentflow_nb.publisher.events import EventModel, EventType
 from agentflow_nb.state import AgentState
 
@@ -36,7 +38,7 @@ log = logging.getLogger("agentflow_nb")
 KEPT = 256
 
 
-class CompiledGraph:
+class CompiledGraph(ThreadEditing):
     """A runnable graph. Every method has a sync and an async (`a...`) twin.
 
     The sync twins run on one background event-loop thread, so they also work inside a
@@ -90,6 +92,8 @@ class CompiledGraph:
         self.listened = bool(self.publishers or self._inner_publishers)
         self.plain = _plain(self)
         self._kept: dict[str, Checkpoint] = {}  # per thread: where its last run here ended (see `aload`)
+        self._kept_lock = threading.Lock()
+        self._breakpoints: Breakpoints | None = None  # the compiled ones, built at the first run
 
     # -- running --------------------------------------------------------------------------
 
@@ -103,13 +107,20 @@ class CompiledGraph:
         `"out"` (after the subgraph the thread is paused in ends).
         """
         cfg = run_config(config)
-        breakpoints = Breakpoints.build(
-            self,
-            cfg.get("interrupt_before", self.interrupt_before),
-            cfg.get("interrupt_after", self.interrupt_after),
-            step=cfg.get("step"),
-        )
+        if "interrupt_before" in cfg or "interrupt_after" in cfg or "step" in cfg:
+            breakpoints = Breakpoints.build(
+                self,
+                cfg.get("interrupt_before", self.interrupt_before),
+                cfg.get("interrupt_after", self.interrupt_after),
+                step=cfg.get("step"),
+            )
+        else:  # the graph's own, checked once (a `Breakpoints` is never changed)
+            breakpoints = self._breakpoints or self._own_breakpoints()
         return GraphRun(self, input, cfg, breakpoints, _recursion_limit(cfg))
+
+    def _own_breakpoints(self) -> Breakpoints:
+        self._breakpoints = Breakpoints.build(self, self.interrupt_before, self.interrupt_after)
+        return self._breakpoints
 
     async def ainvoke(self, input: Mapping[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
         """Run until a pause, a stop, an error or the end; return the result dict.
@@ -185,99 +196,6 @@ class CompiledGraph:
     def stop(self, config: Config) -> dict[str, Any]:
         """Sync twin of `astop`; safe to call from any thread."""
         return _sync.run(self.astop(config))
-
-    # -- inspecting and editing -----------------------------------------------------------
-
-    async def aget_state(self, config: Config) -> Checkpoint | None:
-        """The thread's newest checkpoint (or `config["checkpoint_id"]`), or None.
-
-        When the thread is paused inside subgraphs, `checkpoint.state` is the root state and
-        `checkpoint.frames` holds each subgraph's (`checkpoint.state_at("WRITER")`).
-        """
-        thread_id = _thread_id(config, "get_state")
-        return await self.aload(thread_id, config.get("checkpoint_id"))
-
-    def get_state(self, config: Config) -> Checkpoint | None:
-        """Sync twin of `aget_state`."""
-        return _sync.run(self.aget_state(config))
-
-    async def aget_state_history(self, config: Config, limit: int | None = None) -> list[Checkpoint]:
-        """Every checkpoint of the thread, newest first (steps inside subgraphs included: their
-        `node` is the full path)."""
-        thread_id = _thread_id(config, "get_state_history")
-        found = await self.checkpointer.alist(thread_id, schema=self.schema, limit=limit)
-        return [unpack(self, checkpoint) for checkpoint in found]
-
-    def get_state_history(self, config: Config, limit: int | None = None) -> list[Checkpoint]:
-        """Sync twin of `aget_state_history`."""
-        return _sync.run(self.aget_state_history(config, limit))
-
-    async def aupdate_state(
-        self, config: Config, values: Mapping[str, Any], *, subgraph: str | None = None
-    ) -> Checkpoint:
-        """Edit a saved thread: validated first, then saved as one `"edit"` checkpoint.
-
-        Keys must be fields of the schema or extra fields the thread already has; to add a new
-        extra field on purpose, name it in the config: `{"thread_id": ..., "new_fields": ["score"]}`.
-        `subgraph` edits the state of a subgraph the thread is paused inside instead of the
-        root state: its path, as in `checkpoint.frames` (`"WRITER"`); validated by its schema.
-
-        Raises:
-            UnknownFieldError: a key is neither (a typo such as `approvd`), with a did-you-mean.
-            pydantic.ValidationError: a value does not fit the schema (nothing is saved).
-            UnknownThreadError: nothing is saved under the thread id.
-            LookupError: the thread is not inside subgraph `subgraph`.
-            ThreadBusyError: the thread is running.
-        """
-        thread_id = _thread_id(config, "update_state")
-        async with self.checkpointer.lease(thread_id):
-            latest = await self._require(thread_id)
-            stack = Stack(own_thread(latest.state, thread_id), latest.frames)
-            depth = stack.depth_of(subgraph)
-            level = apply_input(stack.level(depth), values, new_fields=new_fields_of(config))
-            edited = stack.replace(level, values.keys(), depth)
-            state = pack(edited)
-            checkpoint = Checkpoint.of(state, source="edit", parent_id=latest.checkpoint_id, thread_id=thread_id)
-            await self.checkpointer.aput(checkpoint, changes=StateChanges.between(pack(stack), state))
-        root = edited.root
-        await self.emit(EventType.STATE_UPDATED, root, node=root.execution_meta.current_node,
-                        content=f"edited {', '.join(map(str, values))}" + (f" in `{subgraph}`" if subgraph else ""))
-        return checkpoint._replace(state=root, frames=edited.frames)
-
-    def update_state(
-        self, config: Config, values: Mapping[str, Any], *, subgraph: str | None = None
-    ) -> Checkpoint:
-        """Sync twin of `aupdate_state`."""
-        return _sync.run(self.aupdate_state(config, values, subgraph=subgraph))
-
-    async def afork(self, config: Config, new_thread_id: str | None = None) -> dict[str, Any]:
-        """Copy a checkpoint (`config["checkpoint_id"]`, else the newest) into a new thread.
-
-        Returns the new thread's config; invoking it continues from that checkpoint, inside
-        subgraphs too.
-        """
-        thread_id = _thread_id(config, "fork")
-        source = await self._require(thread_id, config.get("checkpoint_id"))
-        new_id = new_thread_id or f"{thread_id}-fork-{uuid.uuid4().hex[:6]}"
-        if new_id in await self.checkpointer.athreads():
-            raise ValueError(f"thread `{new_id}` already exists; pass another `new_thread_id`")
-        state = pack(Stack(source.state, source.frames).with_meta(thread_id=new_id))
-        async with self.checkpointer.lease(new_id):
-            checkpoint = Checkpoint.of(state, source="fork", parent_id=source.checkpoint_id, thread_id=new_id)
-            await self.checkpointer.aput(checkpoint)
-        return {"thread_id": new_id}
-
-    def fork(self, config: Config, new_thread_id: str | None = None) -> dict[str, Any]:
-        """Sync twin of `afork`."""
-        return _sync.run(self.afork(config, new_thread_id))
-
-    async def athreads(self) -> list[str]:
-        """Ids of every saved thread."""
-        return await self.checkpointer.athreads()
-
-    def threads(self) -> list[str]:
-        """Sync twin of `athreads`."""
-        return _sync.run(self.athreads())
 
     # -- drawing ----------------------------------------------------------------------------
 
@@ -355,32 +273,31 @@ class CompiledGraph:
     def keep(self, thread_id: str, checkpoint: Checkpoint | None) -> None:
         """Remember `checkpoint`, just saved by a run as the thread's newest (a private copy),
         for `aload`; or, with None, forget the thread. The newest `KEPT` threads are kept."""
+        if checkpoint is not None:
+            state = node_copy(checkpoint.state)
+            # messages are frozen but their metadata dicts are not: the run's caller holds the same
+            # message objects, and an edit of one's metadata must not reach the next resume
+            state.__dict__["messages"] = [m.model_copy(deep=True) if m.metadata else m for m in state.messages]
+            checkpoint = checkpoint._replace(state=state)
         kept = self._kept
-        kept.pop(thread_id, None)
-        if checkpoint is None:
-            return
-        state = node_copy(checkpoint.state)
-        # messages are frozen but their metadata dicts are not: the run's caller holds the same
-        # message objects, and an edit of one's metadata must not reach the next resume
-        state.__dict__["messages"] = [m.model_copy(deep=True) if m.metadata else m for m in state.messages]
-        kept[thread_id] = checkpoint._replace(state=state)
-        while len(kept) > KEPT:  # forget the thread kept longest ago (other threads may be at it too)
-            try:
-                kept.pop(next(iter(kept)), None)
-            except (StopIteration, RuntimeError):
-                break
+        with self._kept_lock:  # runs of other threads of this graph may end in other OS threads
+            kept.pop(thread_id, None)
+            if checkpoint is not None:
+                while len(kept) >= KEPT:  # forget the thread kept longest ago
+                    del kept[next(iter(kept))]
+                kept[thread_id] = checkpoint
 
     def new_state(self, thread_id: str, input: Mapping[str, Any] | None = None) -> AgentState:
-        """The state a new thread starts from: the initial state given to `StateGraph`, else the
-        schema built from the first input's fields (so required fields can come from it)."""
+        """The state a new thread starts from, `input` merged in (any field allowed): the initial
+        state given to `StateGraph`, else the schema built from the input's fields (so required
+        fields can come from it).
+
+        Raises: as `apply_input`.
+        """
         initial = self.builder.initial_state
-        if initial is not None:
-            state = initial.model_copy(deep=True)
-        else:
-            given = input if isinstance(input, Mapping) else {}
-            state = self.schema.model_validate(
-                {k: v for k, v in given.items() if k not in ("messages", "execution_meta")})
-        return with_meta(state, thread_id=thread_id)
+        if initial is None:
+            return new_state(self.schema, thread_id, input)
+        return apply_input(with_meta(initial.model_copy(deep=True), thread_id=thread_id), input, new_fields=True)
 
     async def publish(self, event: EventModel) -> None:
         """Hand `event` to each publisher (a fresh copy each); a failing one is only logged."""
@@ -397,14 +314,6 @@ class CompiledGraph:
                 self._failing.add(id(publisher))
                 log.error("publisher %r failed on a %s event (%s: %s); the run goes on",
                           publisher, event.event_type.value, type(exc).__name__, exc, exc_info=first)
-
-    async def _require(self, thread_id: str, checkpoint_id: str | None = None) -> Checkpoint:
-        found = await self.aload(thread_id, checkpoint_id)
-        if found is not None:
-            return found
-        if checkpoint_id is not None:
-            raise LookupError(f"checkpoint `{checkpoint_id}` is not in thread `{thread_id}`")
-        raise UnknownThreadError(thread_id)
 
     async def emit(
         self, kind: EventType, state: AgentState, *, node: str | None = None, content: str = "",

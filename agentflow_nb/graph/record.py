@@ -11,9 +11,9 @@ from agentflow_nb.errors import GraphRecursionError, NodeError, UnsaveableValueE
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.frames import Stack, pack, pack_step, packed_fields
 from agentflow_nb.graph.paths import join_path
-from agentflow_nb.graph.updates import Touched
+from agentflow_nb.graph.results import Touched
 from agentflow_nb.publisher.events import EventType
-from agentflow_nb.state import AgentState, ExecutionStatus
+from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus
 
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
@@ -22,6 +22,11 @@ __all__ = ["Recorder"]
 
 S = ExecutionStatus
 _CLEAR = {"interrupted_node": None, "interrupt_reason": None, "interrupt_data": None, "error": None}
+
+
+def _clear(meta: ExecutionMeta) -> bool:
+    """Whether `meta` holds no pause and no error (`_CLEAR` would change nothing)."""
+    return meta.interrupted_node is meta.interrupt_reason is meta.interrupt_data is meta.error is None
 
 
 class Recorder:
@@ -61,8 +66,9 @@ class Recorder:
 
     async def _pause(
         self, stack: Stack, node: str, kind: str, reason: str, *, next_node: str | None,
-        request: Any = None,
+        request: Any = None, hint: Touched | None = None,
     ) -> None:
+        """Pause at `node` (`hint`: what the node that just ran can have changed, see `_save`)."""
         before = kind == "before" or (request is not None and request.status is S.INTERRUPTED_BEFORE)
         data = request.interrupt_data if request is not None else None
         asked = request.interrupted_node if request is not None else None
@@ -75,7 +81,7 @@ class Recorder:
             interrupt_data=data,
             error=None,
         )
-        await self._save(stack)
+        await self._save(stack, hint=hint)
         where = "before" if before else "after"
         payload: dict[str, Any] = {"interrupted": kind, "reason": reason, "where": where}
         if data:
@@ -192,6 +198,8 @@ class Recorder:
         return chunks
 
     async def _publish_final(self) -> None:
+        if not self.graph.listened:  # nobody to tell
+            return
         chunk, state = self._final, self.state
         assert chunk is not None and state is not None
         if chunk.event_type is StreamEventType.STOPPED:

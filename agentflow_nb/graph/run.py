@@ -10,46 +10,42 @@ reaching a subgraph node pushes a frame and goes on at the subgraph's first node
 subgraph's `END` pops it, passes its results out, and goes on in the parent. Breakpoints, stops,
 errors and resumes therefore work alike at every depth, and positions are node paths
 (`"WRITER/REVIEW"`).
+
+Whether to pause at a node boundary is decided in one place, `agentflow_nb.graph.decide`;
+routing is `agentflow_nb.graph.routing`; saving and telling `agentflow_nb.graph.record`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
 
 from agentflow_nb.checkpointer.base import appended_since
-from agentflow_nb.errors import NodeError, UnknownThreadError, UnsaveableValueError, name_list
-from agentflow_nb.graph.breakpoints import Breakpoints, Condition
+from agentflow_nb.errors import NodeError, UnknownThreadError, UnsaveableValueError
+from agentflow_nb.graph.breakpoints import Breakpoints
 from agentflow_nb.graph.chunks import StreamChunk, StreamEventType
 from agentflow_nb.graph.command import END, START
+from agentflow_nb.graph.decide import Outcome, Pause, decide
 from agentflow_nb.graph.frames import Frame, Stack
 from agentflow_nb.graph.nodes import awaitable
 from agentflow_nb.graph.paths import join_path, local_name, split_path
-from agentflow_nb.graph.record import _CLEAR, Recorder
+from agentflow_nb.graph.record import _CLEAR, Recorder, _clear
+from agentflow_nb.graph.routing import Routing
 from agentflow_nb.graph.subgraph import Subgraph
-from agentflow_nb.graph.updates import (
-    Touched,
-    apply_input,
-    apply_result,
-    interrupt_request,
-    new_fields_of,
-    node_copy,
-    own_thread,
-    touched,
-)
+from agentflow_nb.graph.results import Touched, apply_node_result, apply_result
+from agentflow_nb.graph.updates import apply_input, new_fields_of, node_copy, own_thread
 from agentflow_nb.publisher.events import EventType
 from agentflow_nb.state import RESUMABLE, AgentState, ExecutionMeta, ExecutionStatus
 
 if TYPE_CHECKING:
     from agentflow_nb.graph.compiled import CompiledGraph
     from agentflow_nb.graph.nodes import Callee
-    from agentflow_nb.graph.state_graph import Branch
 
-__all__ = ["GraphRun", "Outcome", "Pause", "decide"]
+__all__ = ["GraphRun", "Outcome", "Pause", "decide"]  # `decide` & co. live in `graph.decide`
 
 log = logging.getLogger("agentflow_nb")
 S = ExecutionStatus
@@ -57,84 +53,7 @@ S = ExecutionStatus
 Moved = tuple[Stack, str | None]
 
 
-class Outcome(NamedTuple):
-    """A node boundary: everything `decide` looks at.
-
-    Attributes:
-        after: False before the node at `path` runs; True once it (or the subgraph there) ran.
-        path: the node's path (`"WRITER/REVIEW"` inside subgraph `WRITER`).
-        state: the state breakpoint conditions see: the one the node gets, or the one it left.
-        depth: how many subgraphs deep the node is.
-        entered: (before) the node is the first of a subgraph the run just entered.
-        resumed: (before) the run was paused right here: its breakpoint does not fire again.
-        stop: (before) a stop was requested (`stop()`, Ctrl-C).
-        request: (after) the pause the node asked for with `set_interrupt`, if any.
-    """
-
-    after: bool
-    path: str
-    state: AgentState
-    depth: int = 0
-    entered: bool = False
-    resumed: bool = False
-    stop: bool = False
-    request: ExecutionMeta | None = None
-
-
-class Pause(NamedTuple):
-    """Why a run pauses: `kind` is what the `interrupted` event's data says (`"before"`,
-    `"after"`, `"node"`: the node asked, `"stop"`), `reason` its `interrupt_reason`."""
-
-    kind: Literal["before", "after", "node", "stop"]
-    reason: str
-
-
-def decide(at: Outcome, breakpoints: Breakpoints, start_depth: int = 0) -> Pause | None:
-    """Whether a run pauses at a node boundary, and why; None: go on.
-
-    Before a node: its `interrupt_before` breakpoint (not when the run resumes from that very
-    pause), stepping into a subgraph, then a requested stop. After a node: its own
-    `set_interrupt`, then its `interrupt_after` breakpoint and stepping (`config["step"]`,
-    `start_depth` being how deep the run started).
-
-    Raises:
-        NodeError: a breakpoint's condition raised (the run then ends in `ERROR`).
-    """
-    path = at.path
-    if not at.after:
-        if not at.resumed:
-            if _holds(breakpoints.before, at):
-                return Pause("before", f"interrupt_before: {path}")
-            if at.entered and breakpoints.steps_into():
-                return Pause("before", f"step: {path}")
-        return Pause("stop", "stop requested") if at.stop else None
-    if at.request is not None:
-        return Pause("node", at.request.interrupt_reason or f"{path} asked to pause")
-    fired = _holds(breakpoints.after, at)
-    if breakpoints.step is not None and breakpoints.steps_after(at.depth, start_depth):
-        return Pause("after", f"step: {path}")
-    return Pause("after", f"interrupt_after: {path}") if fired else None
-
-
-def _holds(points: Mapping[str, Condition | None], at: Outcome) -> bool:
-    """Whether a breakpoint in `points` fires at `at`; its condition's exception becomes a
-    `NodeError`."""
-    if at.path not in points:
-        return False
-    condition = points[at.path]
-    if condition is None:
-        return True
-    try:
-        return bool(condition(at.state))
-    except Exception as exc:
-        error = NodeError(
-            f"the breakpoint condition on `{at.path}` raised {type(exc).__name__}: {exc}",
-            node=at.path, thread_id=at.state.execution_meta.thread_id,
-        )
-        raise error from exc
-
-
-class GraphRun(Recorder):
+class GraphRun(Recorder, Routing):
     """One run of one thread. Iterate it (`async for chunk in run`), then read `result()`."""
 
     def __init__(
@@ -214,9 +133,13 @@ class GraphRun(Recorder):
     def _keep(self) -> None:
         """Let the graph remember where this run left the thread, while the run still holds it
         (so it is the newest checkpoint): the next run of the thread need not load it. Only a
-        thread at the root: the frames of subgraphs share lists a copy would part."""
+        thread at the root: the frames of subgraphs share lists a copy would part. A run that
+        saved nothing leaves what the graph keeps as it was (`aload` still asks the store
+        whether it is the newest)."""
         last, stack = self._last_saved, self.stack
-        if last is not None and stack is not None and not stack.frames and last.checkpoint_id == self.checkpoint_id:
+        if last is None:
+            return
+        if stack is not None and not stack.frames and last.checkpoint_id == self.checkpoint_id:
             self.graph.keep(self.thread_id, last)
         else:
             self.graph.keep(self.thread_id, None)
@@ -235,7 +158,8 @@ class GraphRun(Recorder):
         if latest is None and not input:
             raise UnknownThreadError(self.thread_id)
         if latest is None:  # only a new thread is built from the input (it may supply required fields)
-            loaded = stack = Stack(graph.new_state(self.thread_id, input))
+            stack = Stack(graph.new_state(self.thread_id, input))
+            await self._save(stack)
         else:  # a copied thread file still names its old thread: this run's wins
             loaded = stack = Stack(own_thread(latest.state, self.thread_id), latest.frames)
             self._remember(stack, latest.checkpoint_id)
@@ -244,12 +168,12 @@ class GraphRun(Recorder):
                     self._finish_completed(stack)
                     return None
                 stack = stack.with_meta(status=S.RUNNING, current_node=None, next_node=None, **_CLEAR)
-        # the input that starts a thread may bring any fields; later ones only known or named ones
-        merged = apply_input(stack.current, input, new_fields=True if latest is None else new_fields_of(self.config))
-        if merged is not stack.current:
-            stack = stack.replace(merged, input.keys() if input else ())
-        if latest is None or stack is not loaded:
-            await self._save(stack)
+            # later input (the first may bring any field) only sets known or named fields
+            merged = apply_input(stack.current, input, new_fields=new_fields_of(self.config))
+            if merged is not stack.current:
+                stack = stack.replace(merged, input.keys() if input else ())
+            if stack is not loaded:
+                await self._save(stack)
         status = stack.root.execution_meta.status
         resumed = status in RESUMABLE or status is S.ERROR
         await self._publish(EventType.RESUMED if resumed else EventType.START, stack.root, None)
@@ -260,7 +184,8 @@ class GraphRun(Recorder):
         goes through `decide`; the chunks a step made are yielded as soon as it made them."""
         meta = stack.root.execution_meta
         resumed = bool(meta.next_node) and meta.status in (S.INTERRUPTED_BEFORE, S.ERROR, S.STOPPED)
-        stack = stack.with_meta(status=S.RUNNING, **_CLEAR)
+        if meta.status is not S.RUNNING or not _clear(meta):
+            stack = stack.with_meta(status=S.RUNNING, **_CLEAR)
         self._start_depth = len(stack.frames)
         self._telling = not self.quiet or self.graph.listened
         prefix = stack.prefix
@@ -344,16 +269,15 @@ class GraphRun(Recorder):
             if not callee.is_async and not self.inline_sync_nodes:
                 result = await callee.call(working, self.config, in_thread=True)
             else:  # an async body, or a sync one on the run's private loop: called right here
-                result = callee.here(working, self.config)
+                # (`Callee.here`, written out: at every step)
+                result = callee.func(working, self.config) if callee.wants_config else callee.func(working)
                 if callee.is_async:
                     result = await result
-                if awaitable(result):  # what `Callee.call` awaits too
+                if type(result) is not dict and awaitable(result):  # what `Callee.call` awaits too
                     result = await result
-            new_state, goto = apply_result(path, self.thread_id, current, result)
-            hint = touched(current, result)
-            request = interrupt_request(working, result)
+            new_state, goto, hint, request = apply_node_result(path, self.thread_id, current, working, result)
             if goto is not None:
-                self._resolve(stack, node, goto, None, what="Command(goto=...)")
+                self._resolve(stack, node, goto, None)
         except Exception as exc:
             await self._fail(stack, path, exc, next_node=path)
             return None
@@ -378,9 +302,11 @@ class GraphRun(Recorder):
         run ends at this node), or None when the node's result is not kept: it asked to run
         again (`set_interrupt(..., INTERRUPTED_BEFORE)`) or saving failed; the thread then
         stays at `before`, to go on with `again`."""
+        # the thread's metadata is RUNNING with no pause or error in it all through the loop: only
+        # the position and the step change
         stack = base.advance(state, touched, {
-            "status": S.RUNNING, "current_node": path, "next_node": goto and join_path(base.prefix, goto),
-            "step": base.root.execution_meta.step + 1, **_CLEAR,
+            "current_node": path, "next_node": goto and join_path(base.prefix, goto),
+            "step": base.root.execution_meta.step + 1,
         })
         following = goto and join_path(stack.prefix, goto)
         try:
@@ -406,7 +332,7 @@ class GraphRun(Recorder):
             if request is not None and request.status is S.INTERRUPTED_BEFORE:
                 await self._pause(before, path, pause.kind, pause.reason, next_node=again, request=request)
                 return None
-            await self._pause(stack, path, pause.kind, pause.reason, next_node=following, request=request)
+            await self._pause(stack, path, pause.kind, pause.reason, next_node=following, request=request, hint=hint)
         except (PydanticSerializationError, UnsaveableValueError) as exc:
             await self._fail(before, path, self._unsaveable(path, exc), next_node=again)
             return None
@@ -444,55 +370,3 @@ class GraphRun(Recorder):
         if moved is not None:
             await self._emit(StreamEventType.NODE_END, EventType.NODE_END, moved[0], path, f"{path} finished")
         return moved
-
-    # -- routing --------------------------------------------------------------------------
-
-    async def _route(self, source: str, stack: Stack) -> str:
-        """The node after `source`, by its edge or its router."""
-        target = self._next(source, stack)
-        return await target if type(target) is CoroutineType else target
-
-    def _next(self, source: str, stack: Stack) -> str | Coroutine[Any, Any, str]:
-        """`_route` with no coroutine of its own for an edge or a sync router (the usual case,
-        at every step): their answer comes at once; an async router's as a coroutine to await."""
-        graph = stack.frames[-1].graph if stack.frames else self.graph
-        branch = graph.branches.get(source)
-        if branch is None:
-            targets = graph.edges.get(source)
-            if not targets:
-                path = join_path(stack.prefix, source)
-                raise NodeError(
-                    f"node `{path}` has no edge out and returned no `Command(goto=...)`",
-                    node=path, thread_id=self.thread_id,
-                )
-            return targets[0]
-        router = branch.router
-        if router.is_async:
-            return self._resolved(stack, source, router.call(stack.current, self.config, in_thread=False), branch)
-        key = router.here(stack.current, self.config)  # routers are quick: called right here
-        if awaitable(key):
-            return self._resolved(stack, source, key, branch)
-        return self._resolve(stack, source, key, branch.path_map, what=f"router `{router.name}`")
-
-    async def _resolved(self, stack: Stack, source: str, key: Awaitable[Any], branch: Branch) -> str:
-        """`_resolve` the key an async router (or a sync one returning an awaitable) gives."""
-        return self._resolve(stack, source, await key, branch.path_map, what=f"router `{branch.router.name}`")
-
-    def _resolve(
-        self, stack: Stack, source: str, key: Any, path_map: dict[Any, str] | None, *, what: str
-    ) -> str:
-        if path_map is not None:
-            try:
-                if key in path_map:
-                    return path_map[key]
-            except TypeError:  # unhashable key
-                pass
-        graph = stack.frames[-1].graph if stack.frames else self.graph
-        if key == END or key in graph.nodes:
-            return key
-        valid = list(path_map or ()) or [*graph.nodes, END]
-        path = join_path(stack.prefix, source)
-        raise NodeError(
-            f"{what} of `{path}` returned `{key!r}`; expected one of {name_list(map(str, valid))}",
-            node=path, thread_id=self.thread_id,
-        )

@@ -4,38 +4,33 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
 from agentflow_nb.checkpointer.base import FRAME_KEY, appended_since
-from agentflow_nb.errors import NodeError, UnknownFieldError, did_you_mean
-from agentflow_nb.graph.command import Command
-from agentflow_nb.state import AgentState, ExecutionMeta, ExecutionStatus, Message
+from agentflow_nb.graph.assign import assign_all
+from agentflow_nb.errors import UnknownFieldError, did_you_mean
+from agentflow_nb.state import AgentState, ExecutionMeta, Message
 
 __all__ = [
     "apply_input",
-    "apply_result",
+    "apply_updates",
     "copy_with",
+    "fields_of",
     "new_fields_of",
-    "interrupt_request",
+    "new_state",
     "node_copy",
     "own_thread",
+    "refuse_engine_keys",
     "set_fields",
-    "touched",
-    "Touched",
     "with_meta",
 ]
 
 M = TypeVar("M", bound=BaseModel)
 _MESSAGES = TypeAdapter(list[Message])
 _ENGINE_FIELDS = ("execution_meta",)
-_RETURN_KINDS = (
-    "the state, a dict of field updates, a Message or a list of them, a str, "
-    "a Command, or None"
-)
 
 
 def copy_with(model: M, update: Mapping[str, Any] | None = None) -> M:
@@ -89,24 +84,37 @@ def own_thread(state: AgentState, thread_id: str) -> AgentState:
 
 _IMMUTABLE = (int, float, str, bool, bytes, type(None), enum.Enum, frozenset)
 _SCALARS = frozenset({int, float, str, bool, type(None)})  # the common immutable types, tested first
-_NOTHING: dict[str, Any] = {}
-_NOT_FIELDS = frozenset({"messages"})
-_META = frozenset({"execution_meta"})
+_OWN_COPIES = frozenset({"messages", "execution_meta"})  # copied by `node_copy` in their own way
 
 
 def node_copy(state: AgentState, meta: ExecutionMeta | None = None) -> AgentState:
     """The copy a node receives: mutable fields deep-copied; messages (immutable) shared.
-    `meta`: the metadata the node sees instead of the state's own (a fresh copy)."""
-    update: dict[str, Any] = {"messages": list(state.messages),
-                              "execution_meta": meta or copy_with(state.execution_meta)}
-    for values in (state.__dict__, state.__pydantic_extra__ or _NOTHING):
-        for name, value in values.items():
-            if type(value) not in _SCALARS and name not in update and not isinstance(value, _IMMUTABLE):
-                update[name] = copy.deepcopy(value)
-    return copy_with(state, update)
+    `meta`: the metadata the node sees instead of the state's own (a fresh copy).
+
+    Made directly, as `copy_with` makes its copies: the engine makes one at every step."""
+    new = _new(type(state))
+    values = new.__dict__
+    values.update(state.__dict__)
+    for name, value in values.items():  # values replaced in place: the keys, and so the iteration, hold
+        if type(value) not in _SCALARS and name not in _OWN_COPIES and not isinstance(value, _IMMUTABLE):
+            values[name] = copy.deepcopy(value)
+    values["messages"] = list(values["messages"])
+    values["execution_meta"] = meta or copy_with(values["execution_meta"])
+    extra = state.__pydantic_extra__
+    if extra:
+        extra = {name: value if type(value) in _SCALARS or isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+                 for name, value in extra.items()}
+    elif extra is not None:
+        extra = {}
+    _set_fields_set(new, state.__pydantic_fields_set__ | _OWN_COPIES)
+    _set_extra(new, extra)
+    private = state.__pydantic_private__
+    _set_private(new, private if private is None else private.copy())
+    return new
 
 
-def _fields(state: AgentState) -> Iterable[tuple[str, Any]]:
+def fields_of(state: AgentState) -> Iterable[tuple[str, Any]]:
+    """The state's fields and extra fields, as name and value."""
     values = state.__dict__
     for name in type(state).__pydantic_fields__:
         yield name, values[name]
@@ -122,7 +130,7 @@ def set_fields(state: AgentState, values: Mapping[str, Any]) -> AgentState:
 
 def _validated_fields(state: AgentState, values: Mapping[str, Any]) -> dict[str, Any]:
     """Validate `values` as fields of `state`'s schema; raises `pydantic.ValidationError`."""
-    data = {name: value for name, value in _fields(state) if name != "messages"}
+    data = {name: value for name, value in fields_of(state) if name != "messages"}
     data.update(values)
     data["messages"] = []
     checked = type(state).model_validate(data)
@@ -146,100 +154,26 @@ def _append(state: AgentState, items: Any, *, from_user: bool) -> list[Message]:
     return old + new if new else old
 
 
-def _apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: bool) -> AgentState:
+def apply_updates(state: AgentState, updates: Mapping[str, Any], *, from_user: bool) -> AgentState:
     """Apply input or edits (`from_user`: all fields validated together, messages once per id)
-    or a node's result (validated as assignments, on the hot path)."""
+    or a node's result (validated as assignments, on the hot path). The caller has refused the
+    engine's own keys (`refuse_engine_keys`)."""
     if not updates:
         return state
-    _refuse_engine_keys(updates)
-    others = {k: v for k, v in updates.items() if k != "messages"}
-    update = {}
-    if others and from_user:  # input and edits: validate every field together, report every error
-        update = _validated_fields(state, others)
     messages = _append(state, updates["messages"] or [], from_user=from_user) if "messages" in updates else None
-    if not others and messages is state.messages:  # every message was there already
+    if messages is state.messages and len(updates) == 1:  # only messages, and every one was there already
         return state
-    new = copy_with(state, update)
-    if others and not from_user:  # a node's result: validate field by field, as assignments
-        _assign_all(new, others)
+    if from_user:  # input and edits: validate every field together, report every error
+        new = copy_with(state, _validated_fields(state, {k: v for k, v in updates.items() if k != "messages"}))
+    else:  # a node's result: validate field by field, as assignments
+        new = copy_with(state)
+        assign_all(new, updates)
     if messages is not None:
         new.__dict__["messages"] = messages
     return new
 
 
-def _assign_all(new: AgentState, values: Mapping[str, Any]) -> None:
-    """Set a node's results on `new` (a fresh copy) as `setattr` would, validating each. A value
-    that is exactly of a plain field's type (see `_plain_fields`) is one validation would keep
-    as it is: it is stored directly, as pydantic stores it."""
-    cls = type(new)
-    assign = _assigner(cls)
-    if assign is None:
-        for name, value in values.items():
-            setattr(new, name, value)
-        return
-    plain, fields = _plain_fields(cls), cls.__pydantic_fields__
-    for name, value in values.items():
-        kinds = plain.get(name)
-        if kinds is not None and type(value) in kinds:
-            new.__dict__[name] = value
-            new.__pydantic_fields_set__.add(name)
-        elif name in fields:
-            assign(new, name, value)  # what `setattr` ends in for a declared field
-        else:
-            setattr(new, name, value)
-
-
-#: Core schema types whose validator returns a value of exactly this Python type unchanged.
-_PASSED = {"int": (int,), "bool": (bool,), "float": (float,), "str": (str,)}
-#: Model settings under which a str may still be changed or refused.
-_STR_SETTINGS = ("str_strip_whitespace", "str_to_lower", "str_to_upper", "str_max_length", "str_min_length")
-
-
-@lru_cache(maxsize=256)
-def _plain_fields(cls: type[BaseModel]) -> dict[str, tuple[type, ...]]:
-    """Per declared field of `cls` that pydantic validates by its type alone (int, bool, float,
-    str, optionally None; no constraint, validator or frozen flag, in a model with no model
-    validator), the exact types its validation keeps unchanged. Anything else: not listed,
-    validated as usual."""
-    schema = cls.__pydantic_core_schema__
-    if schema.get("type") != "model" or schema["schema"].get("type") != "model-fields":
-        return {}  # model validators wrap the model: every assignment goes through them
-    config = schema.get("config") or {}
-    plain = {}
-    for name, field in schema["schema"]["fields"].items():
-        kinds = None if field.get("frozen") else _kinds(field["schema"], config)
-        if kinds:
-            plain[name] = kinds
-    return plain
-
-
-def _kinds(schema: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[type, ...] | None:
-    if schema["type"] == "default":
-        schema = schema["schema"]
-    nullable = schema["type"] == "nullable"
-    if nullable:
-        schema = schema["schema"]
-    kind = schema["type"]
-    if kind not in _PASSED or schema.keys() - {"type", "metadata", "strict"}:
-        return None  # constraints, validators, or a type validation may convert
-    if kind == "str" and any(config.get(key) is not None and config.get(key) is not False for key in _STR_SETTINGS):
-        return None
-    if kind == "float" and config.get("allow_inf_nan") is False:  # NaN and infinities are refused
-        return None
-    return _PASSED[kind] + ((type(None),) if nullable else ())
-
-
-@lru_cache(maxsize=256)
-def _assigner(cls: type[BaseModel]) -> Callable[[BaseModel, str, Any], Any] | None:
-    """The validator pydantic's `setattr` calls for a declared field of `cls` (a schema that
-    validates assignments and is not frozen), to call it without `setattr`'s own dispatch."""
-    config = cls.model_config
-    if not config.get("validate_assignment") or config.get("frozen"):
-        return None
-    return cls.__pydantic_validator__.validate_assignment
-
-
-def _refuse_engine_keys(updates: Mapping[str, Any]) -> None:
+def refuse_engine_keys(updates: Mapping[str, Any]) -> None:
     """Refuse keys the engine keeps for itself (`execution_meta`, the frames of subgraphs)."""
     for name in updates:  # at every step: a plain loop, with nothing built unless a key is bad
         if type(name) is not str or name[:1] == FRAME_KEY or name in _ENGINE_FIELDS:
@@ -279,15 +213,40 @@ def apply_input(
     """
     if values is None:
         return state
+    _check_input(values)
+    if not values:  # `{}`: just resume
+        return state
+    if new_fields is not True:
+        _check_keys(state, values, new_fields)
+    return apply_updates(state, values, from_user=True)
+
+
+def new_state(schema: type[AgentState], thread_id: str, input: Mapping[str, Any] | None) -> AgentState:
+    """A new thread's first state, built by `schema` from `input` (its fields validated together,
+    so required ones can come from it; its messages appended once per id).
+
+    Raises: as `apply_input`.
+    """
+    if input is None:
+        input = {}
+    _check_input(input)
+    state = schema.model_validate({k: v for k, v in input.items() if k != "messages"})
+    values = state.__dict__  # a state just made, held by nobody else: completed in place
+    values["execution_meta"] = copy_with(values["execution_meta"], {"thread_id": thread_id})
+    state.__pydantic_fields_set__.add("execution_meta")
+    if input.get("messages"):
+        values["messages"] = _append(state, input["messages"], from_user=True)
+    return state
+
+
+def _check_input(values: Any) -> None:
+    """Refuse input that is not a mapping, or that sets the engine's own keys."""
     if not isinstance(values, Mapping):
         raise TypeError(
             f"input must be a dict of state fields, e.g. "
             f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'
         )
-    _refuse_engine_keys(values)
-    if new_fields is not True:
-        _check_keys(state, values, new_fields)
-    return _apply_updates(state, values, from_user=True)
+    refuse_engine_keys(values)
 
 
 def _check_keys(state: AgentState, values: Mapping[str, Any], new_fields: Iterable[str] | bool) -> None:
@@ -313,84 +272,3 @@ def new_fields_of(config: Mapping[str, Any]) -> Iterable[str] | bool:
     if isinstance(allowed, (list, tuple, set, frozenset)) and all(isinstance(k, str) for k in allowed):
         return allowed
     raise TypeError(f'config["new_fields"] must be a list of field names (or True), got `{allowed!r}`')
-
-
-def interrupt_request(working: AgentState, result: Any) -> ExecutionMeta | None:
-    """The pause a node asked for with `set_interrupt`, on its copy or on what it returned."""
-    if type(result) is not dict:  # the usual result, a dict, holds no metadata: not looked at
-        if isinstance(result, Command):
-            result = result.update
-        if isinstance(result, AgentState) and result.execution_meta.status in _PAUSES:
-            return result.execution_meta
-    meta = working.execution_meta  # the node's own copy: always a state
-    return meta if meta.status in _PAUSES else None
-
-
-_PAUSES = frozenset({ExecutionStatus.INTERRUPTED_BEFORE, ExecutionStatus.INTERRUPTED_AFTER})
-
-
-class Touched(NamedTuple):
-    """What a node's result can have changed, known without comparing states."""
-
-    fields: frozenset[str] | None  # fields besides messages (None: any of them)
-    kept: int | None  # the messages before this index are the old ones, as they were (None: unknown)
-
-
-_tuple_new = tuple.__new__
-
-
-def touched(before: AgentState, result: Any) -> Touched:
-    """What `result` can change in `before`: every kind but a whole state only appends messages."""
-    if type(result) is dict:  # the usual result: checked first, by type; the tuple made directly
-        return _tuple_new(Touched, (frozenset(result) - _NOT_FIELDS | _META, len(before.messages)))
-    if isinstance(result, Command):
-        result = result.update
-    if isinstance(result, AgentState):  # any field; the messages walked once, here, for all who ask
-        return Touched(None, appended_since(before.messages, result.messages))
-    keys = frozenset(k for k in result if k != "messages") if isinstance(result, Mapping) else frozenset()
-    return Touched(keys | _META, len(before.messages))
-
-
-def apply_result(
-    node: str, thread_id: str, before: AgentState, result: Any
-) -> tuple[AgentState, str | None]:
-    """The state after `node` returned `result`, and where a `Command` says to go.
-
-    Raises:
-        NodeError: the node returned something a node may not return.
-        pydantic.ValidationError: a dict update does not fit the schema.
-    """
-    if type(result) is dict:  # the usual result: checked first, by type
-        return _apply_updates(before, result, from_user=False), None
-    if isinstance(result, Command):
-        state, _ = apply_result(node, thread_id, before, result.update)
-        return state, result.goto
-    if result is None:
-        return before, None
-    if isinstance(result, AgentState):
-        return _from_returned_state(before, result), None
-    if isinstance(result, Mapping):
-        return _apply_updates(before, result, from_user=False), None
-    if isinstance(result, str):
-        result = Message.text_message(result, role="assistant")
-    if isinstance(result, Message):
-        result = [result]
-    if isinstance(result, list) and all(isinstance(m, Message) for m in result):
-        return copy_with(before, {"messages": before.messages + result}), None
-    raise NodeError(
-        f"node `{node}` returned a `{type(result).__name__}`; a node may return {_RETURN_KINDS}",
-        node=node,
-        thread_id=thread_id,
-    )
-
-
-def _from_returned_state(before: AgentState, returned: AgentState) -> AgentState:
-    """Take a returned state's fields; the engine keeps its own execution metadata."""
-    if returned.__pydantic_extra__:  # an extra set by `setattr` must not pass for a subgraph's frame
-        _refuse_engine_keys(returned.__pydantic_extra__)
-    if type(returned) is type(before):
-        return copy_with(returned, {"execution_meta": before.execution_meta})
-    values = {name: value for name, value in _fields(returned) if name not in _ENGINE_FIELDS}
-    messages = values.pop("messages")
-    merged = _apply_updates(before, values, from_user=False)
-    return merged.model_copy(update={"messages": list(messages)})

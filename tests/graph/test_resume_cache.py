@@ -9,12 +9,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from agentflow_nb import END, START, AgentState, FileCheckpointer, InMemoryCheckpointer, Message, StateGraph
 from agentflow_nb.checkpointer.base import BaseCheckpointer
+from agentflow_nb.graph import compiled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,3 +156,82 @@ def test_editing_a_returned_messages_metadata_changes_nothing_saved_or_resumed(t
     resumed = app.invoke({}, config)["messages"][-1]
     assert resumed.metadata == {"tag": "orig", "notes": ["n"]}
     assert app.get_state(config).state.messages[-1].metadata == {"tag": "orig", "notes": ["n"]}
+
+
+class CountingLoads(InMemoryCheckpointer):
+    """Counts the loads that decode a checkpoint (`aget`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    async def aget(self, *args, **kwargs):
+        self.loads += 1
+        return await super().aget(*args, **kwargs)
+
+
+def test_a_run_that_saves_nothing_keeps_the_kept_state():
+    store = CountingLoads()
+    graph = StateGraph(Count)
+    graph.add_node("STEP", lambda s: {"counter": s.counter + 1})
+    graph.add_edge(START, "STEP").add_edge("STEP", END)
+    app = graph.compile(checkpointer=store)
+    config = {"thread_id": "t"}
+    assert app.invoke({"counter": 0}, config)["status"] == "completed"
+    loads = store.loads
+    assert app.invoke({}, config)["state"].counter == 1  # completed already: nothing run, nothing saved
+    assert app.invoke({"counter": 5}, config)["state"].counter == 6  # starts again from the kept state
+    assert store.loads == loads
+    store.loads = 0
+    other = graph.compile(checkpointer=store)  # another graph on the store: it still loads
+    assert other.invoke({"counter": 10}, config)["state"].counter == 11
+    assert store.loads == 1
+    assert app.invoke({}, config)["state"].counter == 11  # the kept state is no longer the newest: loaded
+    assert store.loads == 2
+
+
+class Watched(dict):
+    """The resume cache of a graph, watched: its size after every entry added, and a chance for
+    another thread to run after each change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self.sizes.append(len(self))
+        time.sleep(0)  # give the GIL away: no wait, only a chance for another thread to run
+
+    def __delitem__(self, key) -> None:
+        super().__delitem__(key)
+        time.sleep(0)
+
+
+def test_runs_of_one_graph_in_several_os_threads_keep_the_cache_bounded(monkeypatch):
+    monkeypatch.setattr(compiled, "KEPT", 3)
+    app = build(InMemoryCheckpointer())
+    watched = app._kept = Watched()
+    failures: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(20):
+                config = {"thread_id": f"w{worker}-{i % 5}"}
+                first = app.invoke({"counter": 0}, config)["state"].counter if i < 5 else None
+                assert first in (None, 1)
+                app.invoke({}, config)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not failures, failures
+    assert watched.sizes and max(watched.sizes) <= 3
+    for worker in range(6):
+        for t in range(5):
+            assert app.get_state({"thread_id": f"w{worker}-{t}"}).state.counter == 5
