@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentflow_nb import _sync
 from agentflow_nb._sync import off_loop
@@ -21,7 +21,7 @@ from agentflow_nb.checkpointer.pg import wire
 from agentflow_nb.checkpointer.pg.db import Database
 from agentflow_nb.checkpointer.pg.leases import Leases, default_owner_name
 from agentflow_nb.checkpointer.pg.migrate import check_not_newer, current_version, migrate
-from agentflow_nb.checkpointer.pg.plan import plan_write
+from agentflow_nb.checkpointer.pg.plan import plan_write, small
 from agentflow_nb.checkpointer.pg.rows import (
     CorruptCheckpointError,
     Meta,
@@ -48,11 +48,19 @@ _KNOWN_METAS = 16  # checkpoints remembered per thread (writers only need the ne
 class _Known:
     """What this store last saw of one thread: its head, and recent checkpoints' metadata."""
 
-    __slots__ = ("metas", "tip")
+    __slots__ = ("metas", "tip", "whole")
 
     def __init__(self) -> None:
         self.tip: tuple[str | None, int] | None = None
         self.metas: OrderedDict[str, Meta] = OrderedDict()
+        self.whole: str | None = None  # the one checkpoint whose meta keeps its fields
+
+
+class _HeadCopy(NamedTuple):
+    """The head as its thread's row keeps it (`sql.acquire`), and its messages joined."""
+
+    row: Row
+    messages: str
 
 
 class PgCheckpointer(BaseCheckpointer):
@@ -103,9 +111,9 @@ class PgCheckpointer(BaseCheckpointer):
     ) -> None:
         super().__init__()
         self.sql = Statements(schema)
-        # A step's write, in its three shapes (see `Statements`), run through libpq directly.
-        self._writes = tuple(wire.Statement(sql) for sql in (self.sql.write_fields, self.sql.write_append,
-                                                                 self.sql.write))
+        # A step's write, in its three shapes (see `Statements`), run through libpq directly;
+        # each is numbered for libpq when first used.
+        self._writes: dict[str, wire.Statement] = {}
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be > 0, got `{lease_seconds!r}`")
         self.schema = schema
@@ -118,7 +126,7 @@ class PgCheckpointer(BaseCheckpointer):
         self._ready_lock = threading.Lock()
         self._known_lock = threading.Lock()
         self._known: OrderedDict[str, _Known] = OrderedDict()
-        self._preloaded: dict[str, list[tuple[Any, ...]]] = {}  # head chains read with a lease
+        self._preloaded: dict[str, _HeadCopy | None] = {}  # heads read with a lease (None: a new thread)
 
     def __repr__(self) -> str:
         return f"PgCheckpointer(schema={self.schema!r})"
@@ -175,6 +183,11 @@ class PgCheckpointer(BaseCheckpointer):
             if tip is not None:
                 known.tip = tip
             for checkpoint_id, meta in metas.items():
+                if meta.fields is not None:  # fields are kept for one checkpoint: the newest to come
+                    older = known.metas.get(known.whole or "")
+                    if older is not None and known.whole != checkpoint_id:
+                        known.metas[known.whole] = older._replace(fields=None)  # type: ignore[index]
+                    known.whole = checkpoint_id
                 known.metas[checkpoint_id] = meta
                 known.metas.move_to_end(checkpoint_id)
             while len(known.metas) > _KNOWN_METAS:
@@ -199,16 +212,22 @@ class PgCheckpointer(BaseCheckpointer):
         the thread's head and this run's lease (one statement)."""
         await off_loop(self._put, checkpoint, changes)
 
-    def _put(self, checkpoint: Checkpoint, changes: StateChanges | None) -> None:
+    async def aput_last(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
+        """Save a run's last checkpoint and end the run's lease in the same statement."""
+        await off_loop(self._put, checkpoint, changes, True)
+
+    def _put(self, checkpoint: Checkpoint, changes: StateChanges | None, release: bool = False) -> None:
         self._ensure()
         thread_id = _checked_thread_id(checkpoint.thread_id)
         tip, parent = self._recall(thread_id, checkpoint.parent_id)
         owner = self.leases.held(thread_id)
         plan = plan_write(checkpoint, changes, tip=tip, parent=parent, limit=self.max_value_bytes)
-        params = {**plan.params, "owner": owner, "ttl": self.lease_seconds}
+        released = release and owner is not None
+        params = {**plan.params, "owner": owner, "ttl": self.lease_seconds, "release": released}
 
-        fields_only, append, branch = self._writes
-        statement = branch if plan.params["copy_log"] is not None else append if plan.params["bodies"] else fields_only
+        shape = "write" if plan.params["copy_log"] is not None else "write_append" if plan.params["bodies"] \
+            else "write_fields"
+        statement = self._writes.get(shape) or self._writes.setdefault(shape, wire.Statement(getattr(self.sql, shape)))
         try:
             rows = self.db.write(statement, params)
         except self.db.psycopg.errors.UniqueViolation as exc:
@@ -223,7 +242,9 @@ class PgCheckpointer(BaseCheckpointer):
             seq = self._refused(thread_id, checkpoint.checkpoint_id, plan.expected, owner)
         else:
             seq = int(rows[0][0])  # type: ignore[arg-type]
-            if rows[0][1] == b"t" and owner is not None:
+            if released:  # the lease ended with this write: `_release_lease` has nothing to do
+                self.leases.drop(thread_id)
+            elif rows[0][1] == b"t" and owner is not None:
                 self.leases.flag(owner)
         self._seen(thread_id, (checkpoint.checkpoint_id, seq), {checkpoint.checkpoint_id: plan.meta(seq)})
 
@@ -261,20 +282,31 @@ class PgCheckpointer(BaseCheckpointer):
 
     def _get(self, thread_id: str, checkpoint_id: str | None, schema: type[AgentState]) -> Checkpoint | None:
         with self._known_lock:
-            records = self._preloaded.pop(thread_id, None) if checkpoint_id is None else None
-        if records is None:
-            records = self._read_chain(thread_id, checkpoint_id)
-            if not records and checkpoint_id is None:
-                records = self._headless(thread_id)
+            preloaded = self._preloaded.pop(thread_id, False) if checkpoint_id is None else False
+        if preloaded is None:  # a new thread: the lease made its row
+            return None
+        if preloaded is not False:
+            return self._from_copy(thread_id, preloaded, schema)
+        records = self._read_chain(thread_id, checkpoint_id)
+        if not records and checkpoint_id is None:
+            records = self._headless(thread_id)
         if not records:
             return None
         target, extra = split(records[-1])
         rows = {row.checkpoint_id: checked(row, thread_id, self.schema) for row, _ in map(split, records)}
         links = chain(target, rows, thread_id, self.schema)
-        loaded = build(target, fields_of(links), extra[0] or "", thread_id=thread_id, schema=schema,
-                       schema_name=self.schema)
+        fields = fields_of(links)
+        loaded = build(target, fields, extra[0] or "", thread_id=thread_id, schema=schema, schema_name=self.schema)
         tip = (target.checkpoint_id, target.seq) if checkpoint_id is None else None
-        self._seen(thread_id, tip, {target.checkpoint_id: meta_of(target)})
+        self._seen(thread_id, tip, {target.checkpoint_id: meta_of(target, small(fields))})
+        return loaded
+
+    def _from_copy(self, thread_id: str, copy: _HeadCopy, schema: type[AgentState]) -> Checkpoint:
+        """The head from its thread row's copy, read with the lease."""
+        row = checked(copy.row, thread_id, self.schema)
+        fields = dict(zip(row.names, row.values, strict=True))
+        loaded = build(row, fields, copy.messages, thread_id=thread_id, schema=schema, schema_name=self.schema)
+        self._seen(thread_id, (row.checkpoint_id, row.seq), {row.checkpoint_id: meta_of(row, fields, chained=False)})
         return loaded
 
     def _headless(self, thread_id: str) -> list[tuple[Any, ...]]:
@@ -347,7 +379,8 @@ class PgCheckpointer(BaseCheckpointer):
             messages = logs.get(row.log, [])[: row.n]
             out.append(build(row, row_fields, messages, thread_id=thread_id, schema=schema, schema_name=self.schema))
         newest = rows[-1]
-        self._seen(thread_id, (newest.checkpoint_id, newest.seq), {newest.checkpoint_id: meta_of(newest)})
+        whole = small(fields.get(newest.checkpoint_id))
+        self._seen(thread_id, (newest.checkpoint_id, newest.seq), {newest.checkpoint_id: meta_of(newest, whole)})
         return out
 
     async def athreads(self, *, status: Any = None) -> list[str]:
@@ -384,37 +417,50 @@ class PgCheckpointer(BaseCheckpointer):
         _checked_thread_id(thread_id)
         owner = self.leases.new_token()
         params = {"thread": thread_id, "owner": owner, "name": self.leases.name, "ttl": self.lease_seconds}
+        missing = (self.db.psycopg.errors.UndefinedTable, self.db.psycopg.errors.UndefinedColumn,
+                   self.db.psycopg.errors.UndefinedFunction)
         try:
-            records = self.db.run(lambda cur: self._acquire_rows(cur, thread_id, owner, params))
-        except self.db.psycopg.errors.UndefinedTable:  # a database never set up: do it, once
+            record = self.db.run(lambda cur: self._acquire_row(cur, thread_id, owner, params))
+        except missing:  # a database never set up, or set up by an older agentflow_nb: migrate, once
             self._ensure()
-            records = self.db.run(lambda cur: self._acquire_rows(cur, thread_id, owner, params))
-        version, head, head_seq, taken_from = records[0][:4]
+            record = self.db.run(lambda cur: self._acquire_row(cur, thread_id, owner, params))
+        version, head, head_seq, taken_from, copied = record[:5]
         self.leases.add(thread_id, owner)
-        if not self._ready:
-            try:
+        try:
+            if not self._ready:
                 check_not_newer(int(version), self.schema)
-            except Exception:
-                self._release_lease(thread_id)
-                raise
-            self._ready = True
+                self._ready = True
+            copy = self._head_copy(thread_id, record[5:]) if head is not None and copied else None
+        except BaseException:
+            self._release_lease(thread_id)
+            raise
         if taken_from:
             log.warning("took over thread `%s` from `%s`, whose lease had expired", thread_id, taken_from)
         self._seen(thread_id, (head, int(head_seq)))
-        if head is None or records[0][4] is not None:
-            with self._known_lock:  # the run's first read finds the head here (none: a new thread)
-                self._preloaded[thread_id] = [r[4:] for r in records] if head is not None else []
+        if head is None or copy is not None:
+            with self._known_lock:  # the run's first read finds the head here (None: a new thread)
+                self._preloaded[thread_id] = copy
 
-    def _acquire_rows(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        cur.execute(self.sql.acquire_and_load, params)
-        records = cur.fetchall()
-        if not records:
+    def _acquire_row(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        cur.execute(self.sql.acquire, params)
+        record = cur.fetchone()
+        if record is None:
             cur.execute(self.sql.thread_row, (thread_id,))
             now = cur.fetchone()
             if now is not None and now[2] == owner:  # ours: a retry after a lost reply
-                return [(LATEST, now[0], now[1], None, None)]
+                return (LATEST, now[0], now[1], None, False)
             raise _busy(thread_id, now)
-        return records
+        return tuple(record)
+
+    def _head_copy(self, thread_id: str, columns: tuple[Any, ...]) -> _HeadCopy:
+        """The head from the columns `sql.acquire` read, and its messages (a second statement,
+        only when it has some)."""
+        row = Row._make(columns)
+        if not row.n:
+            return _HeadCopy(row, "")
+        params = {"thread": thread_id, "log": row.log, "n": row.n}
+        text = self.db.run(lambda cur: cur.execute(self.sql.head_messages, params).fetchone()[0])
+        return _HeadCopy(row, text or "")
 
     async def _release(self, thread_id: str) -> None:
         try:

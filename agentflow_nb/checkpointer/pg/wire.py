@@ -41,18 +41,20 @@ class Statement:
     __slots__ = ("name", "order", "sql")
 
     def __init__(self, sql: str) -> None:
-        order: list[str] = []
+        numbers: dict[str, str] = {}
 
         def number(match: re.Match[str]) -> str:
-            if match.group(1) not in order:
-                order.append(match.group(1))
-            return f"${order.index(match.group(1)) + 1}"
+            name = match.group(1)
+            found = numbers.get(name)
+            if found is None:
+                found = numbers[name] = f"${len(numbers) + 1}"
+            return found
 
         text = _PLACEHOLDER.sub(number, sql)
         if "%" in text:
             raise ValueError("a statement for `wire` may hold no `%` besides `%(name)s` placeholders")
         self.sql = text.encode()
-        self.order = tuple(order)
+        self.order = tuple(numbers)
         # Named after its text: stores on other schemas that share a pool never collide.
         self.name = b"agentflow_" + hashlib.blake2b(self.sql, digest_size=12).hexdigest().encode()
 
