@@ -66,20 +66,26 @@ class LocalPool:
 
     def take(self) -> Any:
         """A cursor on an idle connection, or on a new one while there are fewer than `max_size`."""
+        cur = primed = None
         with self._lock:
             if self._idle:
-                return self._idle.pop()
-            primed, self._primed = self._primed, None
-            deadline = None
-            while primed is None and self._size >= self.max_size:
-                deadline = deadline or time.monotonic() + self.timeout
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._freed.wait(left):
-                    raise self.psycopg.OperationalError(f"no free connection in {self.timeout:.0f} s (pool exhausted)")
-                if self._idle:
-                    return self._idle.pop()
-            if primed is None:
-                self._size += 1
+                cur = self._idle.pop()
+            else:
+                primed, self._primed = self._primed, None
+                deadline = None
+                while primed is None and self._size >= self.max_size:
+                    deadline = deadline or time.monotonic() + self.timeout
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._freed.wait(left):
+                        raise self.psycopg.OperationalError(
+                            f"no free connection in {self.timeout:.0f} s (pool exhausted)")
+                    if self._idle:
+                        cur = self._idle.pop()
+                        break
+                if cur is None and primed is None:
+                    self._size += 1
+        if cur is not None:
+            return self._settled(cur)
         try:
             conn = primed.finish(self.psycopg, self.kwargs, self.timeout) if primed is not None else None
             return (conn or self.psycopg.connect(self.conninfo, **self.kwargs)).cursor()
@@ -87,10 +93,20 @@ class LocalPool:
             self._forget()
             raise
 
+    def _settled(self, cur: Any) -> Any:
+        """`cur`, once its connection has no answer left to read (`wire.prepare_ahead`)."""
+        try:
+            wire.settle(cur.connection)
+        except BaseException:
+            self._forget()  # `wire` closed the connection
+            raise
+        return cur
+
     def give(self, cur: Any) -> None:
-        """Take back a cursor from `take`; a broken connection is closed and its place freed."""
+        """Take back a cursor from `take`; a broken connection is closed and its place freed.
+        A connection preparing a statement (`wire.prepare_ahead`) is kept busy as it is."""
         conn = cur.connection
-        if not conn.closed and conn.pgconn.transaction_status != _IDLE:
+        if not conn.closed and not wire.pending(conn) and conn.pgconn.transaction_status != _IDLE:
             try:
                 conn.rollback()  # an error left a transaction open
             except self.psycopg.Error:

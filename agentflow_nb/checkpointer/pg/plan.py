@@ -96,6 +96,8 @@ def plan_write(
         snap, base, snap_bytes, chain_bytes = False, parent.base_seq, parent.snap_bytes, parent.chain_bytes + size
         full = _after(parent.fields, fields, dropped)
     _check_fields(fields, limit)
+    # the whole set for the thread's row, unless it is the checkpoint row's own (sent once)
+    extra = None if full is None or full is fields or full.keys() == fields.keys() else full
 
     params = {
         "thread": checkpoint.thread_id, "id": checkpoint.checkpoint_id, "parent": checkpoint.parent_id,
@@ -104,8 +106,8 @@ def plan_write(
         "snap_bytes": snap_bytes, "chain_bytes": chain_bytes, "log": log, "n": n,
         "names": _names(tuple(fields)), "values": _array(fields.values()), "dropped": _names(tuple(dropped)),
         "copy_log": copy_log, "copy_n": copy_n, "start": start, "bodies": _array(bodies) if bodies else None,
-        "whole": full is not None, "full_names": None if snap or full is None else _names(tuple(full)),
-        "full_values": None if snap or full is None else _array(full.values()),
+        "whole": full is not None, "full_names": _names(tuple(extra)) if extra else None,
+        "full_values": _array(extra.values()) if extra else None,
     }
     return Plan(params, expected, snap, base, snap_bytes, chain_bytes, log, n, full)
 

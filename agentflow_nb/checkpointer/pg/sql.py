@@ -144,8 +144,9 @@ class Statements:
         self.migrations = [(v, what, sql.replace("{s}", s)) for v, what, sql in MIGRATIONS]
 
         # The thread's row gets the new head's columns too (`head_*`, see the module's doc),
-        # and, with `whole`, its whole set of fields: the snapshot's, or `full_names` and
-        # `full_values` after a delta (else NULL: unknown to the writer, or large). With
+        # and, with `whole`, its whole set of fields: `full_names` and `full_values`, or when
+        # those are NULL the row's own (a snapshot, or a delta of every field); without, NULL
+        # (unknown to the writer, or large). With
         # `release` the run's lease ends with its last write.
         head = f"""
 WITH head AS (
@@ -154,8 +155,8 @@ WITH head AS (
     VALUES (%(thread)s, %(id)s, 1, %(status)s, %(step)s, %(node)s, %(parent)s, %(source)s, %(at)s,
         CASE WHEN %(snap)s THEN 1 ELSE %(base)s::bigint END, %(snap_bytes)s, %(chain_bytes)s,
         coalesce(%(log)s::bigint, 1), %(n)s,
-        CASE WHEN NOT %(whole)s THEN NULL WHEN %(snap)s THEN %(names)s::text[] ELSE %(full_names)s::text[] END,
-        CASE WHEN NOT %(whole)s THEN NULL WHEN %(snap)s THEN %(values)s::text[] ELSE %(full_values)s::text[] END)
+        CASE WHEN %(whole)s THEN coalesce(%(full_names)s::text[], %(names)s::text[]) END,
+        CASE WHEN %(whole)s THEN coalesce(%(full_values)s::text[], %(values)s::text[]) END)
     ON CONFLICT (thread_id) DO UPDATE SET
         head = excluded.head, head_seq = t.head_seq + 1, status = excluded.status,
         step = excluded.step, node = excluded.node, updated_at = now(),
