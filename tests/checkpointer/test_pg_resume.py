@@ -20,11 +20,14 @@ class Doc(Ticket):
     extra: dict = {}
 
 
-def approval_app(saver):
-    """EDIT changes a field, drops `extra` back to its default and talks; a pause before SEND."""
+def approval_app(saver, copies: list | None = None):
+    """EDIT changes a field, drops `extra` back to its default and talks; a pause before SEND.
+    With `copies`, EDIT appends whether the thread's row holds a copy of its head's fields."""
     graph = StateGraph(Doc)
 
     def edit(state):
+        if copies is not None:
+            copies.append(head_copy(saver.db.conninfo, saver.schema, state.execution_meta.thread_id)[1] is not None)
         return {"counter": state.counter + 1, "body": state.body + "!", "extra": {},
                 "messages": [Message.text_message(f"edit {state.counter}", role="assistant")]}
 
@@ -63,9 +66,10 @@ def test_a_paused_thread_resumes_in_a_new_store_as_it_was_saved(make_pg, pg_dsn,
     assert head_copy(pg_dsn, saver.schema, "doc")[2] is None
 
 
-def test_the_copy_agrees_with_the_checkpoint_rows_after_every_step(make_pg, pg_dsn):
+def test_the_copy_is_kept_where_the_thread_rests_and_agrees_with_the_checkpoint_rows(make_pg, pg_dsn):
     saver = make_pg()
-    app = approval_app(saver)
+    copies: list[bool] = []
+    app = approval_app(saver, copies)
     config = {"thread_id": "doc"}
     app.invoke({"body": "b", "extra": {"k": 1}}, config=config)
     app.update_state(config, {"note": "checked"})
@@ -76,6 +80,7 @@ def test_the_copy_agrees_with_the_checkpoint_rows_after_every_step(make_pg, pg_d
     from_copy = Doc.model_validate({name: json.loads(text) for name, text in zip(copy[0], copy[1], strict=True)})
     assert from_copy.model_dump(exclude={"messages"}) == newest.state.model_dump(exclude={"messages"})
     assert copy[2] == len(newest.state.messages)
+    assert copies == [False] * 5  # a running thread's row holds no copy (its steps rewrite it)
 
 
 def test_a_thread_saved_before_migration_2_resumes_after_it(make_pg, pg_dsn, pg_schemas):

@@ -6,9 +6,10 @@ snapshot. Messages: appended to (or, with none new, shared with) the parent's lo
 parent is the head, since the head's log always ends at the head; otherwise a new log that
 copies the kept prefix on the server (a branch, or a step that rewrote messages).
 
-The thread's row also gets the new checkpoint's whole set of fields when the writer knows them
-(a snapshot, or a delta after a parent whose fields it knows) and they are small: a resume then
-reads that row alone. A parent known only from that copy is followed by a snapshot, so that no
+The thread's row also gets the new checkpoint's whole set of fields when the thread comes to
+rest there (a pause, a stop, an error, the end, or an edit of such a checkpoint), the writer
+knows them (a snapshot, or a delta after a parent whose fields it knows) and they are small: a
+resume then reads that row alone. Running steps leave that copy out. A parent known only from that copy is followed by a snapshot, so that no
 chain of deltas ever builds on rows this writer has not seen.
 """
 
@@ -22,13 +23,14 @@ from agentflow_nb.checkpointer.base import Checkpoint, StateChanges, encode_fiel
 from agentflow_nb.checkpointer.pg.rows import Meta
 from agentflow_nb.checkpointer.pg.sql import MAX_CHAIN
 from agentflow_nb.errors import UnsaveableValueError
+from agentflow_nb.state import ExecutionStatus
 
 __all__ = ["HEAD_COPY_MAX_BYTES", "Plan", "plan_write", "small"]
 
 #: Deltas may add up to this many bytes (or the snapshot's size, if larger) before a new snapshot.
 SNAPSHOT_MIN_BYTES = 64 * 1024
 #: The head's fields are copied into the thread's row up to this many bytes (else a resume
-#: reads the head's chain of checkpoints): a step rewrites the copy.
+#: reads the head's chain of checkpoints).
 HEAD_COPY_MAX_BYTES = 32 * 1024
 
 
@@ -96,8 +98,11 @@ def plan_write(
         snap, base, snap_bytes, chain_bytes = False, parent.base_seq, parent.snap_bytes, parent.chain_bytes + size
         full = _after(parent.fields, fields, dropped)
     _check_fields(fields, limit)
+    # The copy is kept for a thread at rest (paused, stopped, failed, done), where runs resume:
+    # a running step leaves it out (NULL), which keeps the row it rewrites small.
+    whole = full is not None and checkpoint.status is not ExecutionStatus.RUNNING
     # the whole set for the thread's row, unless it is the checkpoint row's own (sent once)
-    extra = None if full is None or full is fields or full.keys() == fields.keys() else full
+    extra = full if full is not None and whole and full is not fields and full.keys() != fields.keys() else None
 
     params = {
         "thread": checkpoint.thread_id, "id": checkpoint.checkpoint_id, "parent": checkpoint.parent_id,
@@ -106,7 +111,7 @@ def plan_write(
         "snap_bytes": snap_bytes, "chain_bytes": chain_bytes, "log": log, "n": n,
         "names": _names(tuple(fields)), "values": _array(fields.values()), "dropped": _names(tuple(dropped)),
         "copy_log": copy_log, "copy_n": copy_n, "start": start, "bodies": _array(bodies) if bodies else None,
-        "whole": full is not None, "full_names": _names(tuple(extra)) if extra else None,
+        "whole": whole, "full_names": _names(tuple(extra)) if extra else None,
         "full_values": _array(extra.values()) if extra else None,
     }
     return Plan(params, expected, snap, base, snap_bytes, chain_bytes, log, n, full)

@@ -6,7 +6,9 @@ ends the lease (`aput_last`), so it needs no statement to let go either.
 
 from __future__ import annotations
 
+import json
 import logging
+from functools import cached_property
 from typing import Any
 
 from agentflow_nb._sync import off_loop
@@ -41,6 +43,10 @@ class RunControl(BaseCheckpointer):
 
     def _write_statement(self, shape: str) -> wire.Statement:
         raise NotImplementedError
+
+    @cached_property
+    def _acquire_statement(self) -> wire.Statement:
+        return wire.Statement(self.sql.acquire)
 
     async def _acquire(self, thread_id: str) -> None:
         await super()._acquire(thread_id)
@@ -78,25 +84,30 @@ class RunControl(BaseCheckpointer):
             self.known.preload(thread_id, copy)  # the run's first read finds the head there
 
     def _acquire_row(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> tuple[Any, ...]:
-        cur.execute(self.sql.acquire, params)
-        record = cur.fetchone()
-        if record is not None and record[1] is not None and self.db.owned and self.db.prepare:
-            # The run's first write comes next on this connection: the server prepares it while
-            # the run loads the head and runs its node (in the shape a conversation's takes).
-            shape = "write_append" if record[-4] else "write_fields"  # record[-4]: the head's `n`
-            wire.prepare_ahead(cur.connection, self._write_statement(shape))
-        if record is None:
+        conn = cur.connection
+        prepare = self.db.prepare if self.db.owned else conn.prepare_threshold is not None
+        rows = wire.execute(conn, self._acquire_statement, params, prepare=prepare)
+        if not rows:
             cur.execute(self.sql.thread_row, (thread_id,))
             now = cur.fetchone()
             if now is not None and now[2] == owner:  # ours: a retry after a lost reply
                 return (LATEST, now[0], now[1], None, False)
             raise _busy(thread_id, now)
-        return tuple(record)
+        record = [None if value is None else value.decode() for value in rows[0]]
+        if record[1] is not None and self.db.owned and prepare:
+            # The run's first write comes next on this connection: the server prepares it while
+            # the run loads the head and runs its node (in the shape a conversation's takes).
+            shape = "write_append" if record[18] not in (None, "0") else "write_fields"  # 18: the head's `n`
+            wire.prepare_ahead(conn, self._write_statement(shape))
+        return (int(record[0]), record[1], int(record[2]), record[3], record[4] == "t", *record[5:])
 
-    def _head_copy(self, thread_id: str, columns: tuple[Any, ...]) -> HeadCopy:
-        """The head from the columns `sql.acquire` read, and its messages (a second statement,
-        only when it has some)."""
-        row = Row._make(columns)
+    def _head_copy(self, thread_id: str, texts: tuple[Any, ...]) -> HeadCopy:
+        """The head from the columns `sql.acquire` read (as text), and its messages (a second
+        statement, only when it has some)."""
+        (seq, checkpoint_id, parent_id, step, node, status, source, at, _, base, snap_bytes, chain_bytes, log_id, n,
+         names, values) = texts
+        row = Row(int(seq), checkpoint_id, parent_id, int(step), node, status, source, float(at), False, int(base),
+                  int(snap_bytes), int(chain_bytes), int(log_id), int(n), json.loads(names), json.loads(values), [])
         if not row.n:
             return HeadCopy(row, "")
         params = {"thread": thread_id, "log": row.log, "n": row.n}

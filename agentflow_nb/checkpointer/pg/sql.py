@@ -16,8 +16,9 @@ Tables:
   snapshot its chain of deltas starts from, never more than `MAX_CHAIN` rows back, so loading
   reads a bounded number of rows. Field names and JSON texts are kept in two parallel arrays.
   From version 2 the row also keeps a copy of its head checkpoint's columns (`head_*`) and,
-  when they are small, the head's whole set of fields, so a run resuming a thread reads that
-  one row by its key (plus the head's messages, if any) instead of a chain of checkpoints.
+  when the thread is at rest (not running) and they are small, the head's whole set of fields,
+  so a run resuming a thread reads that one row by its key (plus the head's messages, if any)
+  instead of a chain of checkpoints.
 - `messages`: append-only message logs. A checkpoint's messages are the first `n` of its `log`;
   a step that appends writes only the new ones. A branch (a run continued from an older
   checkpoint, or a step that rewrote messages) starts a new log, copying the kept prefix on
@@ -209,6 +210,7 @@ WITH head AS (
         #: Take the lease on a thread (its row made if new) and, in the same statement, read the
         #: schema's version and the head's copy in the row: a resume costs one round trip on one
         #: table before its first node runs (two when the head has messages: `head_messages`).
+        #: Run through `wire` (text values): the arrays come as JSON.
         self.acquire = f"""
 INSERT INTO {s}.threads AS t (thread_id, owner, owner_name, lease_until)
 VALUES (%(thread)s, %(owner)s, %(name)s, now() + %(ttl)s * interval '1 second')
@@ -219,8 +221,8 @@ ON CONFLICT (thread_id) DO UPDATE SET
 WHERE t.owner IS NULL OR t.lease_until < now()
 RETURNING {s}.schema_version(), t.head, t.head_seq, t.taken_from, t.head_names IS NOT NULL,
     t.head_seq, t.head, t.head_parent, t.step, t.node, t.status, t.head_source, t.head_at, false,
-    t.head_base, t.head_snap_bytes, t.head_chain_bytes, t.head_log, t.head_n, t.head_names, t.head_values,
-    '{{}}'::text[]"""
+    t.head_base, t.head_snap_bytes, t.head_chain_bytes, t.head_log, t.head_n,
+    array_to_json(t.head_names), array_to_json(t.head_values)"""
         self.head_messages = (
             f"SELECT string_agg(body, ',' ORDER BY idx) FROM {s}.messages "
             "WHERE thread_id = %(thread)s AND log = %(log)s AND idx < %(n)s"
