@@ -337,6 +337,35 @@ write; the default, used by PostgreSQL, is "don't know", so those runs load). Th
 written over, never cut. What is left in a file round trip is mostly the one fsync of the pause
 (`durable=True`); LangGraph's SqliteSaver commits (and syncs its WAL) more than once per resume.
 
+## A cold PostgreSQL resume (issue 11)
+
+`python -m bench.pg resume` starts a new process per resume; the clock starts after imports
+and includes connecting, for both stores. Spans of one cold resume of ours (perf_counter
+around each part, `log_min_duration_statement=0` on a throwaway cluster), before and after:
+connecting took 3.3 ms of which libpq and the server's new session are about 2.5 (a new
+backend process, then its set-up; `PostgresSaver` pays the same); the lease-and-load statement
+3.1 ms, most of it the new session loading the catalog of four tables (threads, checkpoints,
+messages, schema_versions) and planning SELECTs on them, which needs column statistics
+(another catalog to load); the write 0.7; the release 0.4. Now: the thread's row keeps a copy
+of the head checkpoint where the thread comes to rest (its fields, up to 32 KB, and the
+checkpoint's columns), so taking the lease reads the head in the same INSERT ... ON CONFLICT on
+one table (about 1 ms in a new session; a SELECT of the chain had cost 1.2 ms more), the
+schema's version comes from an inlined `schema_version()` function instead of a fourth table
+(0.3 ms less), and messages are read by a second statement only when the head has some (a
+subquery on them cost 0.55 ms even when it found none). The lease ends in the run's last write
+(`aput_last`), so no release statement. The store starts its first connection when it is made
+(libpq's non-blocking connect: the server starts its backend process while the graph is built
+and the run begins; a thread cannot do this, since libpq's blocking connect holds the
+interpreter's lock), and the write the resumed run makes first is sent to be prepared right
+after the lease (the server parses it while the run loads the head and runs its node). Fewer
+indexes did not matter (dropping the partial index on forks and the status index changed
+nothing measurable). A running step leaves the copy out, so the per-step write stays as before.
+On this machine while other jobs kept it 3-4 times oversubscribed: ours 7.0-9.4 ms against
+`PostgresSaver`'s 14.5-17.2 (0.41-0.65 in three runs of `--repeats 9`); spans of ours, median of
+9 runs: making the store 1.0 ms (most of it libpq starting the connection), graph and run start
+0.8, finishing the connection 1.8, the lease-and-load statement 1.3, loading the state 0.3, the
+node and engine 0.2, the write 1.1 (0.4 of it waiting for the parse sent ahead), 7.2 in all.
+
 """
 
 
