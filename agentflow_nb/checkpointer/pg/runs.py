@@ -77,6 +77,11 @@ class RunControl(BaseCheckpointer):
         except BaseException:
             self._release_lease(thread_id)
             raise
+        if copy is not None and self.db.owned and self.db.prepare:
+            # The run's first write is its next statement: the server prepares it while the run
+            # loads the head and runs its node (in the shape a conversation's steps take).
+            statement = self._write_statement("write_append" if copy.row.n else "write_fields")
+            self.db.run(lambda cur: wire.prepare_ahead(cur.connection, statement))
         if taken_from:
             log.warning("took over thread `%s` from `%s`, whose lease had expired", thread_id, taken_from)
         self.known.seen(thread_id, (head, int(head_seq)))
@@ -94,11 +99,6 @@ class RunControl(BaseCheckpointer):
                 return (LATEST, now[0], now[1], None, False)
             raise _busy(thread_id, now)
         record = [None if value is None else value.decode() for value in rows[0]]
-        if record[1] is not None and self.db.owned and prepare:
-            # The run's first write comes next on this connection: the server prepares it while
-            # the run loads the head and runs its node (in the shape a conversation's takes).
-            shape = "write_append" if record[18] not in (None, "0") else "write_fields"  # 18: the head's `n`
-            wire.prepare_ahead(conn, self._write_statement(shape))
         return (int(record[0]), record[1], int(record[2]), record[3], record[4] == "t", *record[5:])
 
     def _head_copy(self, thread_id: str, texts: tuple[Any, ...]) -> HeadCopy:
