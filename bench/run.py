@@ -360,8 +360,9 @@ interpreter's lock), and the write the resumed run makes first is sent to be pre
 after the lease (the server parses it while the run loads the head and runs its node). Fewer
 indexes did not matter (dropping the partial index on forks and the status index changed
 nothing measurable). A running step leaves the copy out, so the per-step write stays as before.
-On this machine while other jobs kept it 3-4 times oversubscribed: ours 7.0-9.4 ms against
-`PostgresSaver`'s 14.5-17.2 (0.41-0.65 in three runs of `--repeats 9`); spans of ours, median of
+On this machine while other jobs kept it 2-4 times oversubscribed: ours 5.7-9.4 ms against
+`PostgresSaver`'s 11.5-17.2 (0.41-0.66 in five runs of `--repeats 9`; 0.80-0.88 before), so the
+goal of 0.50 is met in some runs and missed in others; spans of ours, median of
 9 runs: making the store 1.0 ms (most of it libpq starting the connection), graph and run start
 0.8, finishing the connection 1.8, the lease-and-load statement 1.3, loading the state 0.3, the
 node and engine 0.2, the write 1.1 (0.4 of it waiting for the parse sent ahead), 7.2 in all.
