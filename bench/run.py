@@ -362,6 +362,73 @@ write; the default, used by PostgreSQL, is "don't know", so those runs load). Th
 written over, never cut. What is left in a file round trip is mostly the one fsync of the pause
 (`durable=True`); LangGraph's SqliteSaver commits (and syncs its WAL) more than once per resume.
 
+A file round trip was then profiled on its own (`strace -c` over 100 trips for system calls,
+`valgrind --tool=callgrind` over 200 trips with `durable=False` for instructions, perf_counter
+spans around the store's methods): 54 system calls a trip, 27 of them the store's bookkeeping
+around the one write and fsync, and 370k instructions a trip in the store beside the engine's
+660k. A lease opened, locked and closed the folder's gate and the thread's lock file, read the
+file's last byte for a torn tail (another open, three stats, a buffered reader), and the run then
+stat'ed the file again for `ahead`, looked for a stop file off the loop, opened the file (three
+more stats) to append the pause and closed it. Now a thread taken again whose file still has
+the identity this store left it with (one `lstat`) is known to end in this store's complete
+line: no torn-tail check, `ahead` answers without a stat while the thread is held, and the
+append file and lock file kept open since the last run are used (POSIX; at most 16 threads'
+files, closed with the store; a file removed, replaced or written by anyone else meanwhile
+changes its identity, and then nothing kept is used). The gate stays open between holds
+(flock/unlock only). A stop request from another process is looked for by each running step's
+save, already off the loop, and handed to the run as an in-process request, so a run on a shared
+loop no longer hops to a worker thread for it at every node boundary (about 30% of an `ainvoke`
+step). Each line's JSON uses one encoder instead of making one per `json.dumps` call. Left: 27
+system calls a trip (about 8 of them the engine's event loop), about 225k instructions in the
+store (the line's encoding and the checks that every value loads back are most of it), and the
+fsync of the pause, 100-250 µs on this machine, which stays: a pause is on disk when `invoke`
+returns.
+
+Opening a 10,000-message file thread (a new store and graph, `get_state`) was profiled with
+cProfile and perf: 75% of it is pydantic-core building the state from the JSON bytes (10,000
+`Message` models: each an object, its `__dict__`, its fields-set set, its metadata dict), and
+most of the rest is freeing the state opened before (about 3 ms: every `Message` and its set)
+and the kernel zeroing fresh pages for them. The JSON already went to `model_validate_json` as
+bytes, with the collector paused (see `codec._gc_paused`). What changed: pydantic-core's string
+cache, which looks up every short string of a document to keep one copy of each, is off for
+loading (a validator built from the schema's own core schema with `cache_strings="none"`; the
+messages' ids, texts and timestamps hardly repeat): validation took about 15% less. And a
+snapshot's messages are copied once from the bytes read into the document validated, not six
+times (read, line split, line end cut, checksum body, messages slice, document): the lines are
+views (`memoryview`) of the bytes read, the checksum runs over the view, and the pieces of a
+chain are joined once. Every record is still validated through the state schema, nothing named
+in the data is imported, and a damaged or forged record is still a `CheckpointCorruptError`
+naming file and line. What is left is the floor of validating every message as a model.
+## A cold PostgreSQL resume (issue 11)
+
+`python -m bench.pg resume` starts a new process per resume; the clock starts after imports
+and includes connecting, for both stores. Spans of one cold resume of ours (perf_counter
+around each part, `log_min_duration_statement=0` on a throwaway cluster), before and after:
+connecting took 3.3 ms of which libpq and the server's new session are about 2.5 (a new
+backend process, then its set-up; `PostgresSaver` pays the same); the lease-and-load statement
+3.1 ms, most of it the new session loading the catalog of four tables (threads, checkpoints,
+messages, schema_versions) and planning SELECTs on them, which needs column statistics
+(another catalog to load); the write 0.7; the release 0.4. Now: the thread's row keeps a copy
+of the head checkpoint where the thread comes to rest (its fields, up to 32 KB, and the
+checkpoint's columns), so taking the lease reads the head in the same INSERT ... ON CONFLICT on
+one table (about 1 ms in a new session; a SELECT of the chain had cost 1.2 ms more), the
+schema's version comes from an inlined `schema_version()` function instead of a fourth table
+(0.3 ms less), and messages are read by a second statement only when the head has some (a
+subquery on them cost 0.55 ms even when it found none). The lease ends in the run's last write
+(`aput_last`), so no release statement. The store starts its first connection when it is made
+(libpq's non-blocking connect: the server starts its backend process while the graph is built
+and the run begins; a thread cannot do this, since libpq's blocking connect holds the
+interpreter's lock), and the write the resumed run makes first is sent to be prepared right
+after the lease (the server parses it while the run loads the head and runs its node). Fewer
+indexes did not matter (dropping the partial index on forks and the status index changed
+nothing measurable). A running step leaves the copy out, so the per-step write stays as before.
+On this machine while other jobs kept it 2-4 times oversubscribed: ours 5.7-9.4 ms against
+`PostgresSaver`'s 11.5-17.2 (0.41-0.66 in five runs of `--repeats 9`; 0.80-0.88 before), so the
+goal of 0.50 is met in some runs and missed in others; spans of ours, median of
+9 runs: making the store 1.0 ms (most of it libpq starting the connection), graph and run start
+0.8, finishing the connection 1.8, the lease-and-load statement 1.3, loading the state 0.3, the
+node and engine 0.2, the write 1.1 (0.4 of it waiting for the parse sent ahead), 7.2 in all.
+
 """
 
 

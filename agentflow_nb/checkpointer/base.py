@@ -244,6 +244,11 @@ class BaseCheckpointer(ABC):
     async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
         """Save `checkpoint`; `changes` (relative to its parent) lets a store write less."""
 
+    async def aput_last(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
+        """Save the last checkpoint of a run, which releases the thread right after: a store
+        that holds threads across processes may end the lease in the same write."""
+        await self.aput(checkpoint, changes=changes)
+
     @abstractmethod
     async def aget(
         self,

@@ -81,7 +81,7 @@ class Recorder:
             interrupt_data=data,
             error=None,
         )
-        await self._save(stack, hint=hint)
+        await self._save(stack, hint=hint, last=True)
         where = "before" if before else "after"
         payload: dict[str, Any] = {"interrupted": kind, "reason": reason, "where": where}
         if data:
@@ -95,7 +95,7 @@ class Recorder:
             status=S.STOPPED, next_node=next_node, interrupted_node=next_node,
             interrupt_reason=reason, interrupt_data=None, error=None,
         )
-        await self._save(stack)
+        await self._save(stack, last=True)
         last = stack.root.execution_meta.current_node
         where = f"after `{last}`" if last else f"before `{next_node}`"
         self._final_chunk(StreamEventType.STOPPED, stack, last or next_node, f"stopped {where}: {reason}",
@@ -104,7 +104,7 @@ class Recorder:
     async def _fail(self, stack: Stack, node: str, exc: Exception, *, next_node: str | None) -> None:
         text = f"{type(exc).__name__}: {exc}"
         stack = stack.with_meta(status=S.ERROR, current_node=node, next_node=next_node, error=text)
-        await self._save(stack)
+        await self._save(stack, last=True)
         if isinstance(exc, (NodeError, GraphRecursionError)):
             error: Exception = exc
         else:
@@ -146,7 +146,8 @@ class Recorder:
         self.stack, self.checkpoint_id = stack, checkpoint_id
         self._saved, self._shape = pack(stack), stack.shape
 
-    async def _save(self, stack: Stack, source: CheckpointSource = "run", hint: Touched | None = None) -> None:
+    async def _save(self, stack: Stack, source: CheckpointSource = "run", hint: Touched | None = None,
+                    *, last: bool = False) -> None:
         """Save `stack`. A node's `hint` (what its result can have changed) spares comparing the
         rest; it holds because the last save was of the state the node started from, but for its
         metadata (a subgraph entered or left since changes that: then the states are compared)."""
@@ -165,7 +166,8 @@ class Recorder:
             kept = None if hint.kept is None else len(saved.messages)
             changes = StateChanges.between(saved, state, packed_fields(len(frames), hint.fields), kept)
         checkpoint = Checkpoint.of(state, source=source, parent_id=self.checkpoint_id, thread_id=self.thread_id)
-        await self.graph.checkpointer.aput(checkpoint, changes=changes)
+        checkpointer = self.graph.checkpointer
+        await (checkpointer.aput_last if last else checkpointer.aput)(checkpoint, changes=changes)
         self._saved, self._shape, self.stack = state, stack.shape, stack
         self.checkpoint_id = checkpoint.checkpoint_id
         self._last_saved = checkpoint

@@ -251,7 +251,7 @@ class GraphRun(Recorder, Routing):
             stack, node = moved
         if stack.root.execution_meta.status is not S.COMPLETED:  # resumed with nothing left to run
             stack = stack.with_meta(status=S.COMPLETED, next_node=None)
-            await self._save(stack)
+            await self._save(stack, last=True)
         self._finish_completed(stack)
 
     async def _pause_before(self, stack: Stack, path: str, pause: Pause) -> None:
@@ -327,7 +327,7 @@ class GraphRun(Recorder, Routing):
                     return self.stack or stack, None
                 if target == END and not stack.frames:  # one checkpoint for the last step, marked completed
                     stack = stack.with_meta(status=S.COMPLETED, next_node=None)
-                await self._save(stack, hint=hint)
+                await self._save(stack, hint=hint, last=target == END and not stack.frames)
                 return stack, target
             if request is not None and request.status is S.INTERRUPTED_BEFORE:
                 await self._pause(before, path, pause.kind, pause.reason, next_node=again, request=request)

@@ -215,6 +215,8 @@ def test_rows_damaged_by_hand_are_an_error_naming_the_checkpoint(make_pg, pg_dsn
     ],
 )
 def test_forged_rows_are_a_clear_error_and_a_run_never_starts_the_thread_over(make_pg, pg_dsn, damage, problem):
+    """Reads of a damaged row say which; a run resumes from the head's copy in the thread's row
+    (it never reads the damaged row), and what it writes never builds on that row."""
     saver = make_pg()
     app = loop_app(saver, 5)
     config = {"thread_id": "t", "recursion_limit": 20}
@@ -222,15 +224,19 @@ def test_forged_rows_are_a_clear_error_and_a_run_never_starts_the_thread_over(ma
     head = app.get_state(config)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(damage.format(t=f'"{saver.schema}".checkpoints'), (head.checkpoint_id,))
-        rows_before = conn.execute(f'SELECT count(*) FROM "{saver.schema}".checkpoints').fetchone()
     fresh = loop_app(make_pg(saver.schema), 5)  # a new process: nothing cached
-    for read in (lambda: fresh.get_state(config), lambda: fresh.invoke({"counter": 0}, config=config)):
-        with pytest.raises(CorruptCheckpointError, match=f"`{head.checkpoint_id}`.*{problem}"):
-            read()
+    with pytest.raises(CorruptCheckpointError, match=f"`{head.checkpoint_id}`.*{problem}"):
+        fresh.get_state(config)
     if "DELETE" not in damage and "base_seq" not in damage:
         with pytest.raises(CorruptCheckpointError, match=problem):
             fresh.get_state_history(config)
-    assert query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints') == [rows_before]
+    result = fresh.invoke({"counter": 0}, config=config)
+    assert result["status"] is ExecutionStatus.COMPLETED and result["step"] > head.step  # continued, not new
+    again = loop_app(make_pg(saver.schema), 5).get_state(config)  # another process reads the new head
+    assert again.checkpoint_id == result["checkpoint_id"] and again.state.counter == result["state"].counter
+    if "DELETE" not in damage and "base_seq" not in damage:
+        with pytest.raises(CorruptCheckpointError, match=f"`{head.checkpoint_id}`.*{problem}"):
+            fresh.get_state(config | {"checkpoint_id": head.checkpoint_id})  # the damage is still reported
 
 
 def test_an_edit_naming_no_field_is_refused_and_errors_name_only_the_callers_thread(make_pg):
@@ -276,6 +282,8 @@ def test_a_subgraphs_own_conversation_stays_apart_when_another_process_resumes(m
     [
         ("DELETE FROM {s}.messages WHERE idx = 0", "names 3 messages, but .* rebuilds 2"),
         ("UPDATE {s}.checkpoints SET n = n + 2 WHERE checkpoint_id = %(head)s", "names 5 messages, but .* rebuilds 3"),
+        # the head's copy in the thread's row, which a resuming run reads instead
+        ("UPDATE {s}.threads SET head_n = head_n + 2 WHERE head = %(head)s", "names 5 messages, but .* rebuilds 3"),
     ],
 )
 def test_message_rows_deleted_or_a_forged_count_are_an_error_never_a_shorter_conversation(
@@ -291,8 +299,12 @@ def test_message_rows_deleted_or_a_forged_count_are_an_error_never_a_shorter_con
         conn.execute(damage.format(s=f'"{saver.schema}"'), {"head": head.checkpoint_id})
     fresh = loop_app(make_pg(saver.schema), 2, talk=True)  # a new process: nothing cached
     before = query(pg_dsn, f'SELECT count(*) FROM "{saver.schema}".checkpoints')
-    reads = (lambda: fresh.get_state(config), lambda: fresh.invoke({}, config=config),
-             lambda: fresh.get_state_history(config, limit=1))
+    reads = [lambda: fresh.get_state(config), lambda: fresh.invoke({}, config=config),
+             lambda: fresh.get_state_history(config, limit=1)]
+    if "checkpoints" in damage:  # the run reads the copy; threads damage is seen by the run only
+        del reads[1]
+    elif "threads" in damage:
+        reads = reads[1:2]
     for read in reads:
         with pytest.raises(CorruptCheckpointError, match=f"checkpoint `{head.checkpoint_id}`.*{problem}"):
             read()

@@ -3,7 +3,8 @@
 A pool the caller passes in is psycopg-pool's thread-safe, loop-free `ConnectionPool`. Given a
 DSN we keep a small pool of our own (`LocalPool`) that opens connections on demand in the
 calling thread and runs no background threads, so a short-lived process (a script resuming
-one thread) pays for one connection and nothing else. Either way one store serves a script,
+one thread) pays for one connection and nothing else; and it starts that first connection
+when it is made (see `connect`), so that the server sets it up while the caller goes on. Either way one store serves a script,
 several threads of a web server, the notebook's background loop and the user's own loop.
 A statement that fails because the connection was lost (the server restarted, a pooler
 dropped it) is retried on a fresh connection until `retry_seconds` have passed.
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from agentflow_nb.checkpointer.pg import wire
+from agentflow_nb.checkpointer.pg.connect import Primed
 
 __all__ = ["Database", "LocalPool", "import_psycopg"]
 
@@ -56,35 +58,55 @@ class LocalPool:
         self.timeout = timeout
         self.max_size = max_size
         self._idle: list[Any] = []  # cursors of idle connections
-        self._size = 0  # connections open or being opened
         self._lock = threading.Lock()
         self._freed = threading.Condition(self._lock)
         self._closed = False
+        self._primed = Primed.start(psycopg, conninfo, kwargs)  # counted in `_size` until taken
+        self._size = int(self._primed is not None)  # connections open or being opened
 
     def take(self) -> Any:
         """A cursor on an idle connection, or on a new one while there are fewer than `max_size`."""
+        cur = primed = None
         with self._lock:
             if self._idle:
-                return self._idle.pop()
-            deadline = None
-            while self._size >= self.max_size:
-                deadline = deadline or time.monotonic() + self.timeout
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._freed.wait(left):
-                    raise self.psycopg.OperationalError(f"no free connection in {self.timeout:.0f} s (pool exhausted)")
-                if self._idle:
-                    return self._idle.pop()
-            self._size += 1
+                cur = self._idle.pop()
+            else:
+                primed, self._primed = self._primed, None
+                deadline = None
+                while primed is None and self._size >= self.max_size:
+                    deadline = deadline or time.monotonic() + self.timeout
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._freed.wait(left):
+                        raise self.psycopg.OperationalError(
+                            f"no free connection in {self.timeout:.0f} s (pool exhausted)")
+                    if self._idle:
+                        cur = self._idle.pop()
+                        break
+                if cur is None and primed is None:
+                    self._size += 1
+        if cur is not None:
+            return self._settled(cur)
         try:
-            return self.psycopg.connect(self.conninfo, **self.kwargs).cursor()
+            conn = primed.finish(self.psycopg, self.kwargs, self.timeout) if primed is not None else None
+            return (conn or self.psycopg.connect(self.conninfo, **self.kwargs)).cursor()
         except BaseException:
             self._forget()
             raise
 
+    def _settled(self, cur: Any) -> Any:
+        """`cur`, once its connection has no answer left to read (`wire.prepare_ahead`)."""
+        try:
+            wire.settle(cur.connection)
+        except BaseException:
+            self._forget()  # `wire` closed the connection
+            raise
+        return cur
+
     def give(self, cur: Any) -> None:
-        """Take back a cursor from `take`; a broken connection is closed and its place freed."""
+        """Take back a cursor from `take`; a broken connection is closed and its place freed.
+        A connection preparing a statement (`wire.prepare_ahead`) is kept busy as it is."""
         conn = cur.connection
-        if not conn.closed and conn.pgconn.transaction_status != _IDLE:
+        if not conn.closed and not wire.pending(conn) and conn.pgconn.transaction_status != _IDLE:
             try:
                 conn.rollback()  # an error left a transaction open
             except self.psycopg.Error:
@@ -117,9 +139,12 @@ class LocalPool:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            self._size -= len(idle)
+            primed, self._primed = self._primed, None
+            self._size -= len(idle) + int(primed is not None)
         for cur in idle:
             cur.connection.close()
+        if primed is not None:
+            primed.discard()
 
 
 class Database:

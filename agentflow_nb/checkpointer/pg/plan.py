@@ -5,6 +5,12 @@ metadata. Fields: a delta of the changed fields when the parent's chain is short
 snapshot. Messages: appended to (or, with none new, shared with) the parent's log when the
 parent is the head, since the head's log always ends at the head; otherwise a new log that
 copies the kept prefix on the server (a branch, or a step that rewrote messages).
+
+The thread's row also gets the new checkpoint's whole set of fields when the thread comes to
+rest there (a pause, a stop, an error, the end, or an edit of such a checkpoint), the writer
+knows them (a snapshot, or a delta after a parent whose fields it knows) and they are small: a
+resume then reads that row alone. Running steps leave that copy out. A parent known only from that copy is followed by a snapshot, so that no
+chain of deltas ever builds on rows this writer has not seen.
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ from agentflow_nb.checkpointer.base import Checkpoint, StateChanges, encode_fiel
 from agentflow_nb.checkpointer.pg.rows import Meta
 from agentflow_nb.checkpointer.pg.sql import MAX_CHAIN
 from agentflow_nb.errors import UnsaveableValueError
+from agentflow_nb.state import ExecutionStatus
 
-__all__ = ["Plan", "plan_write"]
+__all__ = ["HEAD_COPY_MAX_BYTES", "Plan", "plan_write", "small"]
 
 #: Deltas may add up to this many bytes (or the snapshot's size, if larger) before a new snapshot.
 SNAPSHOT_MIN_BYTES = 64 * 1024
+#: The head's fields are copied into the thread's row up to this many bytes (else a resume
+#: reads the head's chain of checkpoints).
+HEAD_COPY_MAX_BYTES = 32 * 1024
 
 
 class Plan(NamedTuple):
@@ -35,12 +45,13 @@ class Plan(NamedTuple):
     chain_bytes: int
     log: int | None
     n: int
+    fields: dict[str, str] | None
 
     def meta(self, seq: int) -> Meta:
         """The metadata of the saved checkpoint, once the server gave it `seq`."""
         base = seq if self.snap else self.base_seq
         return Meta(seq, base if base is not None else seq, self.snap_bytes, self.chain_bytes,
-                    self.log if self.log is not None else seq, self.n)
+                    self.log if self.log is not None else seq, self.n, self.fields)
 
 
 def plan_write(
@@ -69,21 +80,29 @@ def plan_write(
     _check_sizes(bodies, start, limit, "messages")
 
     delta = None
-    if parent is not None and changes is not None and changes.fields is not None and seq is not None \
-            and seq - parent.base_seq <= MAX_CHAIN:
+    if parent is not None and parent.chained and changes is not None and changes.fields is not None \
+            and seq is not None and seq - parent.base_seq <= MAX_CHAIN:
         fields = encode_fields(state, changes.fields)
         size = _size(fields)
         if parent.chain_bytes + size <= max(parent.snap_bytes, SNAPSHOT_MIN_BYTES):
             delta = fields, sorted(changes.fields - fields.keys()), size
+    full: dict[str, str] | None
     if delta is None:
         fields = encode_fields(state)
         size = _size(fields)
         snap, dropped, base, snap_bytes, chain_bytes = True, [], None, size, 0
+        full = fields if size <= HEAD_COPY_MAX_BYTES else None
     else:
         assert parent is not None
         fields, dropped, size = delta
         snap, base, snap_bytes, chain_bytes = False, parent.base_seq, parent.snap_bytes, parent.chain_bytes + size
+        full = _after(parent.fields, fields, dropped)
     _check_fields(fields, limit)
+    # The copy is kept for a thread at rest (paused, stopped, failed, done), where runs resume:
+    # a running step leaves it out (NULL), which keeps the row it rewrites small.
+    whole = full is not None and checkpoint.status is not ExecutionStatus.RUNNING
+    # the whole set for the thread's row, unless it is the checkpoint row's own (sent once)
+    extra = full if full is not None and whole and full is not fields and full.keys() != fields.keys() else None
 
     params = {
         "thread": checkpoint.thread_id, "id": checkpoint.checkpoint_id, "parent": checkpoint.parent_id,
@@ -92,8 +111,25 @@ def plan_write(
         "snap_bytes": snap_bytes, "chain_bytes": chain_bytes, "log": log, "n": n,
         "names": _names(tuple(fields)), "values": _array(fields.values()), "dropped": _names(tuple(dropped)),
         "copy_log": copy_log, "copy_n": copy_n, "start": start, "bodies": _array(bodies) if bodies else None,
+        "whole": whole, "full_names": _names(tuple(extra)) if extra else None,
+        "full_values": _array(extra.values()) if extra else None,
     }
-    return Plan(params, expected, snap, base, snap_bytes, chain_bytes, log, n)
+    return Plan(params, expected, snap, base, snap_bytes, chain_bytes, log, n, full)
+
+
+def small(fields: dict[str, str] | None) -> dict[str, str] | None:
+    """`fields` if they are small enough to be copied into the thread's row, else None."""
+    return fields if fields is not None and _size(fields) <= HEAD_COPY_MAX_BYTES else None
+
+
+def _after(before: dict[str, str] | None, fields: dict[str, str], dropped: list[str]) -> dict[str, str] | None:
+    """The whole set of fields after a delta, when `before` is known and the result is small."""
+    if before is None:
+        return None
+    full = {**before, **fields}
+    for name in dropped:
+        full.pop(name, None)
+    return small(full)
 
 
 @lru_cache(maxsize=1024)

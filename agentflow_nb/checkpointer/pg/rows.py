@@ -60,11 +60,16 @@ class Meta(NamedTuple):
     chain_bytes: int
     log: int
     n: int
+    #: Its whole set of fields (JSON texts), when known and small: copied to the thread's row.
+    fields: dict[str, str] | None = None
+    #: False when it was read from the thread row's copy: its chain of rows was never read, so
+    #: the next write is a snapshot rather than a delta built on rows that may be damaged.
+    chained: bool = True
 
 
-def meta_of(row: Row) -> Meta:
-    """The writer's view of a row."""
-    return Meta(row.seq, row.base_seq, row.snap_bytes, row.chain_bytes, row.log, row.n)
+def meta_of(row: Row, fields: dict[str, str] | None = None, *, chained: bool = True) -> Meta:
+    """The writer's view of a row (`fields`: its whole set of fields, if they are known)."""
+    return Meta(row.seq, row.base_seq, row.snap_bytes, row.chain_bytes, row.log, row.n, fields, chained)
 
 
 def checked(row: Row, thread_id: str, schema_name: str) -> Row:

@@ -15,6 +15,10 @@ Tables:
   every non-message field (`snap`) or only the fields its step changed; `base_seq` is the
   snapshot its chain of deltas starts from, never more than `MAX_CHAIN` rows back, so loading
   reads a bounded number of rows. Field names and JSON texts are kept in two parallel arrays.
+  From version 2 the row also keeps a copy of its head checkpoint's columns (`head_*`) and,
+  when the thread is at rest (not running) and they are small, the head's whole set of fields,
+  so a run resuming a thread reads that one row by its key (plus the head's messages, if any)
+  instead of a chain of checkpoints.
 - `messages`: append-only message logs. A checkpoint's messages are the first `n` of its `log`;
   a step that appends writes only the new ones. A branch (a run continued from an older
   checkpoint, or a step that rewrote messages) starts a new log, copying the kept prefix on
@@ -94,7 +98,26 @@ CREATE TABLE {s}.messages (
     PRIMARY KEY (thread_id, log, idx)
 );
 """),
+    (2, "the head checkpoint kept in its thread's row, and schema_version()", """
+ALTER TABLE {s}.threads
+    ADD COLUMN head_parent      text,
+    ADD COLUMN head_source      text,
+    ADD COLUMN head_at          double precision,
+    ADD COLUMN head_base        bigint,
+    ADD COLUMN head_snap_bytes  integer,
+    ADD COLUMN head_chain_bytes integer,
+    ADD COLUMN head_log         bigint,
+    ADD COLUMN head_n           integer,
+    ADD COLUMN head_names       text[],
+    ADD COLUMN head_values      text[];
+CREATE OR REPLACE FUNCTION {s}.schema_version() RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT 2';
+"""),
 )
+# Every migration from 2 on ends by replacing `schema_version()` with its own number: the
+# statement that takes a lease reads the version through it, which costs a new connection
+# far less than reading `schema_versions` (one more table to load). `schema_versions` stays
+# the record that `migrate` works from.
 
 LATEST = MIGRATIONS[-1][0]
 
@@ -121,15 +144,34 @@ class Statements:
         self.record_version = f"INSERT INTO {s}.schema_versions (version, description) VALUES (%s, %s)"
         self.migrations = [(v, what, sql.replace("{s}", s)) for v, what, sql in MIGRATIONS]
 
+        # The thread's row gets the new head's columns too (`head_*`, see the module's doc),
+        # and, with `whole`, its whole set of fields: `full_names` and `full_values`, or when
+        # those are NULL the row's own (a snapshot, or a delta of every field); without, NULL
+        # (unknown to the writer, or large). With
+        # `release` the run's lease ends with its last write.
         head = f"""
 WITH head AS (
-    INSERT INTO {s}.threads AS t (thread_id, head, head_seq, status, step, node)
-    VALUES (%(thread)s, %(id)s, 1, %(status)s, %(step)s, %(node)s)
+    INSERT INTO {s}.threads AS t (thread_id, head, head_seq, status, step, node, head_parent, head_source,
+        head_at, head_base, head_snap_bytes, head_chain_bytes, head_log, head_n, head_names, head_values)
+    VALUES (%(thread)s, %(id)s, 1, %(status)s, %(step)s, %(node)s, %(parent)s, %(source)s, %(at)s,
+        CASE WHEN %(snap)s THEN 1 ELSE %(base)s::bigint END, %(snap_bytes)s, %(chain_bytes)s,
+        coalesce(%(log)s::bigint, 1), %(n)s,
+        CASE WHEN %(whole)s THEN coalesce(%(full_names)s::text[], %(names)s::text[]) END,
+        CASE WHEN %(whole)s THEN coalesce(%(full_values)s::text[], %(values)s::text[]) END)
     ON CONFLICT (thread_id) DO UPDATE SET
         head = excluded.head, head_seq = t.head_seq + 1, status = excluded.status,
         step = excluded.step, node = excluded.node, updated_at = now(),
-        lease_until = CASE WHEN t.owner = %(owner)s
-                           THEN now() + %(ttl)s * interval '1 second' ELSE t.lease_until END
+        head_parent = excluded.head_parent, head_source = excluded.head_source, head_at = excluded.head_at,
+        head_base = CASE WHEN %(snap)s THEN t.head_seq + 1 ELSE excluded.head_base END,
+        head_snap_bytes = excluded.head_snap_bytes, head_chain_bytes = excluded.head_chain_bytes,
+        head_log = coalesce(%(log)s::bigint, t.head_seq + 1), head_n = excluded.head_n,
+        head_names = excluded.head_names, head_values = excluded.head_values,
+        owner = CASE WHEN %(release)s AND t.owner = %(owner)s THEN NULL ELSE t.owner END,
+        owner_name = CASE WHEN %(release)s AND t.owner = %(owner)s THEN NULL ELSE t.owner_name END,
+        stop_requested = t.stop_requested AND (%(release)s AND t.owner = %(owner)s) IS NOT TRUE,
+        lease_until = CASE WHEN %(release)s AND t.owner = %(owner)s THEN NULL
+                           WHEN t.owner = %(owner)s THEN now() + %(ttl)s * interval '1 second'
+                           ELSE t.lease_until END
     WHERE t.head IS NOT DISTINCT FROM %(expected)s
       AND (t.owner = %(owner)s OR t.owner IS NULL OR t.lease_until < now())
     RETURNING t.head_seq AS seq, t.stop_requested
@@ -165,7 +207,11 @@ WITH head AS (
             f"SELECT head, head_seq, owner, owner_name, lease_until, lease_until > now() "
             f"FROM {s}.threads WHERE thread_id = %s"
         )
-        acquire = f"""
+        #: Take the lease on a thread (its row made if new) and, in the same statement, read the
+        #: schema's version and the head's copy in the row: a resume costs one round trip on one
+        #: table before its first node runs (two when the head has messages: `head_messages`).
+        #: Run through `wire` (text values): the arrays come as JSON.
+        self.acquire = f"""
 INSERT INTO {s}.threads AS t (thread_id, owner, owner_name, lease_until)
 VALUES (%(thread)s, %(owner)s, %(name)s, now() + %(ttl)s * interval '1 second')
 ON CONFLICT (thread_id) DO UPDATE SET
@@ -173,8 +219,14 @@ ON CONFLICT (thread_id) DO UPDATE SET
     stop_requested = false,
     taken_from = CASE WHEN t.owner IS NOT NULL THEN t.owner_name END
 WHERE t.owner IS NULL OR t.lease_until < now()
-RETURNING t.head, t.head_seq, t.taken_from"""
-        self.acquire = acquire
+RETURNING {s}.schema_version(), t.head, t.head_seq, t.taken_from, t.head_names IS NOT NULL,
+    t.head_seq, t.head, t.head_parent, t.step, t.node, t.status, t.head_source, t.head_at, false,
+    t.head_base, t.head_snap_bytes, t.head_chain_bytes, t.head_log, t.head_n,
+    array_to_json(t.head_names), array_to_json(t.head_values)"""
+        self.head_messages = (
+            f"SELECT string_agg(body, ',' ORDER BY idx) FROM {s}.messages "
+            "WHERE thread_id = %(thread)s AND log = %(log)s AND idx < %(n)s"
+        )
         chain = f"""
 SELECT {_COLUMNS},
     CASE WHEN c.seq = target.seq THEN (
@@ -183,18 +235,6 @@ SELECT {_COLUMNS},
 FROM target JOIN {s}.checkpoints c
   ON c.thread_id = %(thread)s AND c.seq BETWEEN target.base_seq AND target.seq
 ORDER BY c.seq"""
-        #: Acquire the lease and, in the same statement, read the schema's version and the
-        #: head's chain: a resume costs one round trip before its first node runs.
-        self.acquire_and_load = f"""
-WITH lease AS ({acquire}
-), target AS (
-    SELECT c.seq, c.base_seq, c.log, c.n FROM lease JOIN {s}.checkpoints c
-      ON c.thread_id = %(thread)s AND c.seq = lease.head_seq
-), chain AS ({chain.replace("ORDER BY c.seq", "")})
-SELECT (SELECT coalesce(max(version), 0) FROM {s}.schema_versions), lease.head, lease.head_seq,
-    lease.taken_from, chain.*
-FROM lease LEFT JOIN chain ON true
-ORDER BY chain.seq"""
         self.get_head = f"""
 WITH target AS (
     SELECT c.seq, c.base_seq, c.log, c.n FROM {s}.threads t JOIN {s}.checkpoints c

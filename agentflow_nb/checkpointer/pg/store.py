@@ -3,59 +3,39 @@
 Each step is one statement (one round trip): it checks the thread's head and the run's lease,
 moves the head, stores the fields the step changed and appends its new messages, and returns
 whether someone asked the run to stop. Loading reads one snapshot, at most `MAX_CHAIN` deltas
-and the messages, in one statement. See `sql.py` for the tables.
+and the messages, in one statement; a run resuming a thread reads the head's copy in the
+thread's row instead, with its lease (`runs.py`). See `sql.py` for the tables, `history.py`
+for history and `known.py` for what the store remembers between statements.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from agentflow_nb import _sync
 from agentflow_nb._sync import off_loop
-from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from agentflow_nb.checkpointer.base import Checkpoint, StateChanges
 from agentflow_nb.checkpointer.pg import wire
 from agentflow_nb.checkpointer.pg.db import Database
+from agentflow_nb.checkpointer.pg.history import read_history, statuses
+from agentflow_nb.checkpointer.pg.known import HeadCopy, KnownThreads
 from agentflow_nb.checkpointer.pg.leases import Leases, default_owner_name
 from agentflow_nb.checkpointer.pg.migrate import check_not_newer, current_version, migrate
-from agentflow_nb.checkpointer.pg.plan import plan_write
-from agentflow_nb.checkpointer.pg.rows import (
-    CorruptCheckpointError,
-    Meta,
-    Row,
-    build,
-    chain,
-    checked,
-    fields_of,
-    meta_of,
-    split,
-)
+from agentflow_nb.checkpointer.pg.plan import plan_write, small
+from agentflow_nb.checkpointer.pg.rows import CorruptCheckpointError, build, chain, checked, fields_of, meta_of, split
+from agentflow_nb.checkpointer.pg.runs import RunControl, checked_thread_id
 from agentflow_nb.checkpointer.pg.sql import LATEST, Statements
-from agentflow_nb.errors import ThreadBusyError, ThreadConflictError, did_you_mean
-from agentflow_nb.state import AgentState, ExecutionStatus
+from agentflow_nb.errors import ThreadBusyError, ThreadConflictError
+from agentflow_nb.state import AgentState
 
 __all__ = ["PgCheckpointer"]
 
-log = logging.getLogger("agentflow_nb")
 MiB = 1024 * 1024
-_KNOWN_THREADS = 4096  # threads whose head this store remembers
-_KNOWN_METAS = 16  # checkpoints remembered per thread (writers only need the newest)
 
 
-class _Known:
-    """What this store last saw of one thread: its head, and recent checkpoints' metadata."""
-
-    __slots__ = ("metas", "tip")
-
-    def __init__(self) -> None:
-        self.tip: tuple[str | None, int] | None = None
-        self.metas: OrderedDict[str, Meta] = OrderedDict()
-
-
-class PgCheckpointer(BaseCheckpointer):
+class PgCheckpointer(RunControl):
     """Saves threads in PostgreSQL (psycopg 3), so many processes and machines can share them.
 
     One run per thread across every process: a run holds a lease on its thread (owner and
@@ -103,9 +83,9 @@ class PgCheckpointer(BaseCheckpointer):
     ) -> None:
         super().__init__()
         self.sql = Statements(schema)
-        # A step's write, in its three shapes (see `Statements`), run through libpq directly.
-        self._writes = tuple(wire.Statement(sql) for sql in (self.sql.write_fields, self.sql.write_append,
-                                                                 self.sql.write))
+        # A step's write, in its three shapes (see `Statements`), run through libpq directly;
+        # each is numbered for libpq when first used.
+        self._writes: dict[str, wire.Statement] = {}
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be > 0, got `{lease_seconds!r}`")
         self.schema = schema
@@ -116,9 +96,7 @@ class PgCheckpointer(BaseCheckpointer):
                              name=owner_name or default_owner_name(), listen=listen)
         self._ready = False
         self._ready_lock = threading.Lock()
-        self._known_lock = threading.Lock()
-        self._known: OrderedDict[str, _Known] = OrderedDict()
-        self._preloaded: dict[str, list[tuple[Any, ...]]] = {}  # head chains read with a lease
+        self.known = KnownThreads()
 
     def __repr__(self) -> str:
         return f"PgCheckpointer(schema={self.schema!r})"
@@ -159,39 +137,6 @@ class PgCheckpointer(BaseCheckpointer):
                 self.setup()
             self._ready = True
 
-    # -- sync over async: blocking calls stay off shared event loops -------------------------
-
-    # -- what this store knows of each thread ------------------------------------------------
-
-    def _seen(self, thread_id: str, tip: tuple[str | None, int] | None, metas: Mapping[str, Meta] = {}) -> None:
-        with self._known_lock:
-            known = self._known.get(thread_id)
-            if known is None:
-                known = self._known[thread_id] = _Known()
-                if len(self._known) > _KNOWN_THREADS:
-                    self._known.popitem(last=False)
-            else:
-                self._known.move_to_end(thread_id)
-            if tip is not None:
-                known.tip = tip
-            for checkpoint_id, meta in metas.items():
-                known.metas[checkpoint_id] = meta
-                known.metas.move_to_end(checkpoint_id)
-            while len(known.metas) > _KNOWN_METAS:
-                known.metas.popitem(last=False)
-
-    def _recall(self, thread_id: str, parent_id: str | None) -> tuple[tuple[str | None, int] | None, Meta | None]:
-        with self._known_lock:
-            known = self._known.get(thread_id)
-            if known is None:
-                return None, None
-            return known.tip, known.metas.get(parent_id or "")
-
-    def _forget(self, thread_id: str) -> None:
-        with self._known_lock:
-            self._known.pop(thread_id, None)
-            self._preloaded.pop(thread_id, None)
-
     # -- writing ---------------------------------------------------------------------------
 
     async def aput(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
@@ -199,16 +144,22 @@ class PgCheckpointer(BaseCheckpointer):
         the thread's head and this run's lease (one statement)."""
         await off_loop(self._put, checkpoint, changes)
 
-    def _put(self, checkpoint: Checkpoint, changes: StateChanges | None) -> None:
+    async def aput_last(self, checkpoint: Checkpoint, *, changes: StateChanges | None = None) -> None:
+        """Save a run's last checkpoint and end the run's lease in the same statement."""
+        await off_loop(self._put, checkpoint, changes, True)
+
+    def _put(self, checkpoint: Checkpoint, changes: StateChanges | None, release: bool = False) -> None:
         self._ensure()
-        thread_id = _checked_thread_id(checkpoint.thread_id)
-        tip, parent = self._recall(thread_id, checkpoint.parent_id)
+        thread_id = checked_thread_id(checkpoint.thread_id)
+        tip, parent = self.known.recall(thread_id, checkpoint.parent_id)
         owner = self.leases.held(thread_id)
         plan = plan_write(checkpoint, changes, tip=tip, parent=parent, limit=self.max_value_bytes)
-        params = {**plan.params, "owner": owner, "ttl": self.lease_seconds}
+        released = release and owner is not None
+        params = {**plan.params, "owner": owner, "ttl": self.lease_seconds, "release": released}
 
-        fields_only, append, branch = self._writes
-        statement = branch if plan.params["copy_log"] is not None else append if plan.params["bodies"] else fields_only
+        shape = "write" if plan.params["copy_log"] is not None else "write_append" if plan.params["bodies"] \
+            else "write_fields"
+        statement = self._write_statement(shape)
         try:
             rows = self.db.write(statement, params)
         except self.db.psycopg.errors.UniqueViolation as exc:
@@ -223,9 +174,18 @@ class PgCheckpointer(BaseCheckpointer):
             seq = self._refused(thread_id, checkpoint.checkpoint_id, plan.expected, owner)
         else:
             seq = int(rows[0][0])  # type: ignore[arg-type]
-            if rows[0][1] == b"t" and owner is not None:
+            if released:  # the lease ended with this write: `_release_lease` has nothing to do
+                self.leases.drop(thread_id)
+            elif rows[0][1] == b"t" and owner is not None:
                 self.leases.flag(owner)
-        self._seen(thread_id, (checkpoint.checkpoint_id, seq), {checkpoint.checkpoint_id: plan.meta(seq)})
+        self.known.seen(thread_id, (checkpoint.checkpoint_id, seq), {checkpoint.checkpoint_id: plan.meta(seq)})
+
+    def _write_statement(self, shape: str) -> wire.Statement:
+        """The write of `shape` (`write_fields`, `write_append` or `write`), numbered for libpq."""
+        statement = self._writes.get(shape)
+        if statement is None:
+            statement = self._writes[shape] = wire.Statement(getattr(self.sql, shape))
+        return statement
 
     def _refused(self, thread_id: str, checkpoint_id: str, expected: str | None, owner: str | None) -> int:
         """Why a write matched no row: raise the error, or return the seq if it was saved after all
@@ -238,7 +198,7 @@ class PgCheckpointer(BaseCheckpointer):
         row = self.db.run(look)
         if row is not None and row[0] == checkpoint_id:
             return int(row[1])
-        self._forget(thread_id)
+        self.known.forget(thread_id)
         head, _, holder, holder_name, _, live = row or (None, 0, None, None, None, False)
         if holder is not None and live and holder != owner:
             if owner is not None:
@@ -260,21 +220,31 @@ class PgCheckpointer(BaseCheckpointer):
         return await off_loop(self._get, thread_id, checkpoint_id, schema)
 
     def _get(self, thread_id: str, checkpoint_id: str | None, schema: type[AgentState]) -> Checkpoint | None:
-        with self._known_lock:
-            records = self._preloaded.pop(thread_id, None) if checkpoint_id is None else None
-        if records is None:
-            records = self._read_chain(thread_id, checkpoint_id)
-            if not records and checkpoint_id is None:
-                records = self._headless(thread_id)
+        preloaded = self.known.take_preloaded(thread_id) if checkpoint_id is None else False
+        if preloaded is None:  # a new thread: the lease made its row
+            return None
+        if preloaded is not False:
+            return self._from_copy(thread_id, preloaded, schema)
+        records = self._read_chain(thread_id, checkpoint_id)
+        if not records and checkpoint_id is None:
+            records = self._headless(thread_id)
         if not records:
             return None
         target, extra = split(records[-1])
         rows = {row.checkpoint_id: checked(row, thread_id, self.schema) for row, _ in map(split, records)}
         links = chain(target, rows, thread_id, self.schema)
-        loaded = build(target, fields_of(links), extra[0] or "", thread_id=thread_id, schema=schema,
-                       schema_name=self.schema)
+        fields = fields_of(links)
+        loaded = build(target, fields, extra[0] or "", thread_id=thread_id, schema=schema, schema_name=self.schema)
         tip = (target.checkpoint_id, target.seq) if checkpoint_id is None else None
-        self._seen(thread_id, tip, {target.checkpoint_id: meta_of(target)})
+        self.known.seen(thread_id, tip, {target.checkpoint_id: meta_of(target, small(fields))})
+        return loaded
+
+    def _from_copy(self, thread_id: str, copy: HeadCopy, schema: type[AgentState]) -> Checkpoint:
+        """The head from its thread row's copy, read with the lease."""
+        row = checked(copy.row, thread_id, self.schema)
+        fields = dict(zip(row.names, row.values, strict=True))
+        loaded = build(row, fields, copy.messages, thread_id=thread_id, schema=schema, schema_name=self.schema)
+        self.known.seen(thread_id, (row.checkpoint_id, row.seq), {row.checkpoint_id: meta_of(row, fields, chained=False)})
         return loaded
 
     def _headless(self, thread_id: str) -> list[tuple[Any, ...]]:
@@ -315,39 +285,11 @@ class PgCheckpointer(BaseCheckpointer):
         self._ensure()
         if limit is not None and limit <= 0 or "\x00" in thread_id:
             return []
-
-        def read(cur: Any) -> tuple[list[tuple[Any, ...]], dict[int, list[str]]]:
-            # Both reads see one snapshot: a prune committed between them would otherwise take
-            # away the messages of rows already read, which then look damaged.
-            cur.execute(self.sql.snapshot_reads)
-            cur.execute(self.sql.list_rows, {"thread": thread_id, "limit": limit})
-            rows = cur.fetchall()
-            top = [split(r)[0] for r in (rows[-limit:] if limit is not None else rows)]
-            wanted: dict[int, int] = {}
-            for row in top:
-                wanted[row.log] = max(wanted.get(row.log, 0), row.n)
-            logs = {"thread": thread_id, "logs": list(wanted), "ns": list(wanted.values())}
-            cur.execute(self.sql.list_messages, logs)
-            return rows, dict(cur.fetchall())
-
-        records, logs = self.db.transaction(read)
-        if not records:
+        out, newest, fields = read_history(self.db, self.sql, thread_id, schema, limit)
+        if newest is None:
             self._headless(thread_id)  # no rows at all, though the thread names a head: damage
             return []
-        rows = [checked(split(r)[0], thread_id, self.schema) for r in records]
-        _check_head(rows[-1], records[-1][-1], thread_id, self.schema)
-        top = rows[-limit:] if limit is not None else rows
-        fields = _fields_by_id(rows)
-        by_id = {row.checkpoint_id: row for row in rows}
-        out = []
-        for row in reversed(top):
-            row_fields = fields.get(row.checkpoint_id)
-            if row_fields is None:  # its chain is broken: say which row
-                row_fields = fields_of(chain(row, by_id, thread_id, self.schema))
-            messages = logs.get(row.log, [])[: row.n]
-            out.append(build(row, row_fields, messages, thread_id=thread_id, schema=schema, schema_name=self.schema))
-        newest = rows[-1]
-        self._seen(thread_id, (newest.checkpoint_id, newest.seq), {newest.checkpoint_id: meta_of(newest)})
+        self.known.seen(thread_id, (newest.checkpoint_id, newest.seq), {newest.checkpoint_id: meta_of(newest, small(fields))})
         return out
 
     async def athreads(self, *, status: Any = None) -> list[str]:
@@ -359,7 +301,7 @@ class PgCheckpointer(BaseCheckpointer):
         """Sync twin of `athreads`, e.g. `threads(status=ExecutionStatus.INTERRUPTED_BEFORE)`
         lists every thread paused for approval."""
         self._ensure()
-        wanted = _statuses(status)
+        wanted = statuses(status)
 
         def read(cur: Any) -> list[str]:
             if wanted is None:
@@ -369,108 +311,6 @@ class PgCheckpointer(BaseCheckpointer):
             return [row[0] for row in cur.fetchall()]
 
         return self.db.run(read)
-
-    # -- run control across processes -------------------------------------------------------
-
-    async def _acquire(self, thread_id: str) -> None:
-        await super()._acquire(thread_id)
-        try:
-            await off_loop(self._acquire_lease, thread_id)
-        except BaseException:
-            await super()._release(thread_id)
-            raise
-
-    def _acquire_lease(self, thread_id: str) -> None:
-        _checked_thread_id(thread_id)
-        owner = self.leases.new_token()
-        params = {"thread": thread_id, "owner": owner, "name": self.leases.name, "ttl": self.lease_seconds}
-        try:
-            records = self.db.run(lambda cur: self._acquire_rows(cur, thread_id, owner, params))
-        except self.db.psycopg.errors.UndefinedTable:  # a database never set up: do it, once
-            self._ensure()
-            records = self.db.run(lambda cur: self._acquire_rows(cur, thread_id, owner, params))
-        version, head, head_seq, taken_from = records[0][:4]
-        self.leases.add(thread_id, owner)
-        if not self._ready:
-            try:
-                check_not_newer(int(version), self.schema)
-            except Exception:
-                self._release_lease(thread_id)
-                raise
-            self._ready = True
-        if taken_from:
-            log.warning("took over thread `%s` from `%s`, whose lease had expired", thread_id, taken_from)
-        self._seen(thread_id, (head, int(head_seq)))
-        if head is None or records[0][4] is not None:
-            with self._known_lock:  # the run's first read finds the head here (none: a new thread)
-                self._preloaded[thread_id] = [r[4:] for r in records] if head is not None else []
-
-    def _acquire_rows(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        cur.execute(self.sql.acquire_and_load, params)
-        records = cur.fetchall()
-        if not records:
-            cur.execute(self.sql.thread_row, (thread_id,))
-            now = cur.fetchone()
-            if now is not None and now[2] == owner:  # ours: a retry after a lost reply
-                return [(LATEST, now[0], now[1], None, None)]
-            raise _busy(thread_id, now)
-        return records
-
-    async def _release(self, thread_id: str) -> None:
-        try:
-            await off_loop(self._release_lease, thread_id)
-        finally:
-            await super()._release(thread_id)
-
-    def _release_lease(self, thread_id: str) -> None:
-        with self._known_lock:
-            self._preloaded.pop(thread_id, None)
-        owner = self.leases.drop(thread_id)
-        if owner is None:
-            return
-        try:
-            self.db.run(lambda cur: cur.execute(self.sql.release, {"thread": thread_id, "owner": owner}))
-        except self.db.lost as exc:  # it expires on its own after lease_seconds
-            log.warning("could not release the lease on thread `%s` (%s); it expires by itself", thread_id, exc)
-
-    async def ais_running(self, thread_id: str) -> bool:
-        """True while a run in any process holds the thread's lease."""
-        return await super().ais_running(thread_id) or await off_loop(self._leased, thread_id)
-
-    def _leased(self, thread_id: str) -> bool:
-        self._ensure()
-
-        def look(cur: Any) -> bool:
-            cur.execute(self.sql.is_running, (thread_id,))
-            return cur.fetchone() is not None
-
-        return self.db.run(look)
-
-    async def arequest_stop(self, thread_id: str) -> bool:
-        """Ask the run holding the thread, in any process, to stop at its next node boundary:
-        the request is written on the thread's row and announced with `NOTIFY`."""
-        if await super().arequest_stop(thread_id):
-            return True
-        return await off_loop(self._request_stop, thread_id)
-
-    def _request_stop(self, thread_id: str) -> bool:
-        self._ensure()
-
-        def ask(cur: Any) -> bool:
-            cur.execute(self.sql.request_stop, {"thread": thread_id, "channel": self.sql.channel})
-            return cur.fetchone() is not None
-
-        return self.db.run(ask)
-
-    async def aconsume_stop(self, thread_id: str) -> bool:
-        """True once per stop request, from this process or another (no query unless one came)."""
-        if await super().aconsume_stop(thread_id):
-            return True
-        owner = self.leases.take_stop(thread_id)
-        if owner is None:
-            return False
-        await off_loop(self.db.run, lambda cur: cur.execute(self.sql.clear_stop, (thread_id, owner)))
-        return True
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -497,28 +337,11 @@ class PgCheckpointer(BaseCheckpointer):
         from agentflow_nb.checkpointer.pg.retention import prune
 
         removed = self.db.transaction(lambda cur: prune(cur, self.sql, thread_id, keep_last))
-        self._forget(thread_id)
+        self.known.forget(thread_id)
         return removed
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _checked_thread_id(thread_id: str) -> str:
-    if "\x00" in thread_id:
-        raise ValueError(f"thread id {thread_id!r} contains a NUL character, which PostgreSQL cannot store")
-    return thread_id
-
-
-def _busy(thread_id: str, row: tuple[Any, ...] | None) -> ThreadBusyError:
-    if row is None or row[3] is None:
-        return ThreadBusyError(thread_id, " in another worker")
-    until = row[4].strftime("%H:%M:%S %Z").strip() if row[4] is not None else "?"
-    error = ThreadBusyError(
-        thread_id, f" in worker `{row[3]}` (its lease runs until {until} and is renewed while it runs)"
-    )
-    error.owner = row[3]  # type: ignore[attr-defined]
-    return error
 
 
 def _config_thread(config: Mapping[str, Any]) -> str:
@@ -526,52 +349,3 @@ def _config_thread(config: Mapping[str, Any]) -> str:
     if not isinstance(thread_id, str) or not thread_id:
         raise ValueError(f"prune needs config={{'thread_id': '...'}} naming a thread; got `{config!r}`")
     return thread_id
-
-
-def _statuses(status: Any) -> list[str] | None:
-    if status is None:
-        return None
-    items: Iterable[Any] = [status] if isinstance(status, (str, ExecutionStatus)) else status
-    values = []
-    known = [s.value for s in ExecutionStatus]
-    for item in items:
-        value = item.value if isinstance(item, ExecutionStatus) else item
-        if value not in known:
-            raise ValueError(
-                f"status `{item}` is not an execution status; expected one of "
-                f"{', '.join(f'`{k}`' for k in known)}{did_you_mean(str(value), known)}"
-            )
-        values.append(value)
-    return values
-
-
-def _check_head(newest: Row, head: str | None, thread_id: str, schema_name: str) -> None:
-    """History must start at the thread's head: when the newest row listed is not it, the head
-    row was deleted (or the thread row edited), and listing the older rows would hide that."""
-    if head is None:
-        raise CorruptCheckpointError(
-            f"thread `{thread_id}` has checkpoints in `{schema_name}.checkpoints` but no row in "
-            f"`{schema_name}.threads` (deleted or edited by hand); restore the row from a backup"
-        )
-    if newest.checkpoint_id != head:
-        raise CorruptCheckpointError(
-            f"thread `{thread_id}` has head checkpoint `{head}`, but the newest row in "
-            f"`{schema_name}.checkpoints` is `{newest.checkpoint_id}` (rows deleted or edited by hand); "
-            "restore the rows from a backup, or load an earlier checkpoint by its id"
-        )
-
-
-def _fields_by_id(rows: list[Row]) -> dict[str, dict[str, str]]:
-    """Fields of each row whose chain lies within `rows` (in seq order), built incrementally."""
-    done: dict[str, dict[str, str]] = {}
-    for row in rows:
-        if row.snap:
-            done[row.checkpoint_id] = fields_of([row])
-        elif row.parent_id in done:
-            fields = dict(done[row.parent_id])
-            fields.update(zip(row.names, row.values, strict=True))
-            for name in row.dropped:
-                fields.pop(name, None)
-            done[row.checkpoint_id] = fields
-    return done
-

@@ -20,15 +20,17 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Statement", "execute"]
+__all__ = ["Statement", "execute", "pending", "prepare_ahead", "settle"]
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _OK = (1, 2)  # libpq's PGRES_COMMAND_OK, PGRES_TUPLES_OK
 _FATAL = 7  # PGRES_FATAL_ERROR
 _BAD = 1  # CONNECTION_BAD
 _UNDEFINED_STATEMENT = b"26000"  # the server lost a prepared statement (e.g. `DISCARD ALL` by a pool)
-#: Per connection, each statement's state there: 1 run once unnamed, 2 prepared.
+#: Per connection, each statement's state there: 1 run once unnamed, 2 prepared, 3 being prepared.
 _uses: weakref.WeakKeyDictionary[Any, dict[bytes, int]] = weakref.WeakKeyDictionary()
+#: Connections with the answer to a `prepare_ahead` still to read.
+_pending: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class Statement:
@@ -41,18 +43,20 @@ class Statement:
     __slots__ = ("name", "order", "sql")
 
     def __init__(self, sql: str) -> None:
-        order: list[str] = []
+        numbers: dict[str, str] = {}
 
         def number(match: re.Match[str]) -> str:
-            if match.group(1) not in order:
-                order.append(match.group(1))
-            return f"${order.index(match.group(1)) + 1}"
+            name = match.group(1)
+            found = numbers.get(name)
+            if found is None:
+                found = numbers[name] = f"${len(numbers) + 1}"
+            return found
 
         text = _PLACEHOLDER.sub(number, sql)
         if "%" in text:
             raise ValueError("a statement for `wire` may hold no `%` besides `%(name)s` placeholders")
         self.sql = text.encode()
-        self.order = tuple(order)
+        self.order = tuple(numbers)
         # Named after its text: stores on other schemas that share a pool never collide.
         self.name = b"agentflow_" + hashlib.blake2b(self.sql, digest_size=12).hexdigest().encode()
 
@@ -89,6 +93,38 @@ def execute(
 
 
 _SQLSTATE = ord("C")  # libpq's PG_DIAG_SQLSTATE field code
+
+
+def prepare_ahead(conn: Any, statement: Statement) -> None:
+    """Have the server prepare `statement` on `conn` while the caller does something else: send
+    it and return; its answer is read by `settle`, which must come before any other use of
+    `conn`. A process that runs a statement once then finds it parsed and its tables loaded."""
+    uses = _uses.setdefault(conn, {})
+    if uses.get(statement.name, 0) >= 2:
+        return
+    pgconn = conn.pgconn
+    pgconn.send_prepare(statement.name, statement.sql)
+    uses[statement.name] = 3
+    _pending.add(conn)
+    if pgconn.flush():  # not all sent at once (a full socket buffer): wait for it now
+        settle(conn)
+
+
+def pending(conn: Any) -> bool:
+    """Whether `conn` has the answer to a `prepare_ahead` still to read."""
+    return conn in _pending
+
+
+def settle(conn: Any) -> None:
+    """Read the answer to a `prepare_ahead` on `conn`, if there is one."""
+    if conn not in _pending:
+        return
+    _pending.discard(conn)
+    result = _wait(conn)
+    uses = _uses.get(conn, {})
+    for name, state in uses.items():
+        if state == 3:  # a statement that failed to prepare is sent unnamed next, to report why
+            uses[name] = 2 if result.status in _OK else 0
 
 
 def _text(value: Any, key: str) -> bytes | None:
