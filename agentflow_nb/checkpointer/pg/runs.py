@@ -39,9 +39,11 @@ class RunControl(BaseCheckpointer):
     _ready: bool
 
     def _ensure(self) -> None:
+        """Apply migrations on first use: provided by `PgCheckpointer`."""
         raise NotImplementedError
 
     def _write_statement(self, shape: str) -> wire.Statement:
+        """The write statement for a step of `shape`: provided by `PgCheckpointer`."""
         raise NotImplementedError
 
     @cached_property
