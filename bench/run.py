@@ -440,30 +440,33 @@ each repeat; 11 repeats, not 5; and before each resume the server is settled (`C
 and no autovacuum worker running), so that neither pays for what the writes before left.
 
 Where a cold resume of ours goes now (perf_counter spans in the child, 25 resumes, load
-average 2-4 on 2 cores; best and median): from the clock's start to a connection ready 3.2-3.4
-ms (median 8.8-9.0: the part that load stretches most, for both peers), from there to the
-write (the lease statement, loading the state, the node) 1.9-2.0 (2.4), the write and the end
-of the run 0.75 (0.95). The connection is the server's: starting it when the store is made helps less than it seemed,
-since the server does the expensive part (setting up the session, 1.5-2 ms) only once the
-startup packet arrives, which libpq sends after the answer to its SSL request, which comes
-once the backend process exists (about 1 ms); so 1 ms of other work before finishing costs
-0.8 ms, not nothing. Driving libpq further while the store is made (the SSL request sent at
-once; or, with `sslmode=disable`, the startup packet) gained nothing measurable here: the
-server's new process has no idle core to run on while ours works. In a new session, `SELECT
-1` takes 0.2 ms, a `SELECT` of the thread's row 0.55, the lease's `INSERT ... ON CONFLICT`
-0.8-1.0, the same as a bare `UPDATE` of the row: the lease is at the floor of a first write to
-one table. Planning the write ahead as well (an `EXPLAIN` of it after the prepare) took 0.05
-ms off the write: not kept. The client's own CPU for a resume is 2.5-3 ms, half of it the
-engine and graph; ours: making the store 0.4 (libpq's `connect_start` 0.18), the lease's
-bookkeeping 0.1, loading the state 0.17, planning the write 0.11. What was cut: taking the
-lease now does its next work while the server runs the statement (starting the renewal
-thread, numbering the first writes for libpq): from the connection to the write 2.43 -> 2.38
-ms median, 2.03 -> 1.92 best (25 resumes each, interleaved). So a resume of ours is the
-server's new session (which `PostgresSaver` pays too) plus two statements and about 1 ms of
-our Python; 0.42 of `PostgresSaver`'s 11.5 ms would be 4.8 ms, below what a new process with a
-new session and two statements costs on this machine. The goal of 0.50 is met in some runs
-and missed in others (`python -m bench.pg resume`, 11 repeats, load average 4 on 2 cores:
-0.52 and 0.67 in two runs back to back).
+average 2-4 on 2 cores; best and median): from the clock's start to a connection ready
+3.2-3.4 ms (median 8.8-9.0: the part that load stretches most, for both peers), from there to
+the write (the lease statement, loading the state, the node) 1.9-2.0 (2.4), the write and the
+end of the run 0.75 (0.95). The connection is the server's. Starting it when the store is
+made helps less than it seemed: the server does the expensive part (setting up the session,
+1.5-2 ms) only once the startup packet arrives, which libpq sends after the answer to its SSL
+request, which comes once the backend process exists (about 1 ms); so 1 ms of other work
+before finishing costs 0.8 ms, not nothing. In a new session, `SELECT 1` takes 0.2 ms, a
+`SELECT` of the thread's row 0.55, the lease's `INSERT ... ON CONFLICT` 0.8-1.0, the same as
+a bare `UPDATE` of the row: the lease is at the floor of a first write to one table. The
+client's own CPU for a resume is 2.5-3 ms, half of it the engine and graph; ours: making the
+store 0.4 (libpq's `connect_start` 0.18), the lease's bookkeeping 0.1, loading the state 0.17,
+planning the write 0.11.
+
+Tried and dropped, each measured against the code before it in the same run (25-41 resumes
+each, interleaved): sending libpq's SSL request (or, with `sslmode=disable`, the startup
+packet) when the store is made; doing the lease's next work while the server runs its
+statement (starting the renewal thread, numbering the first writes); planning the write ahead
+too (an `EXPLAIN` of it after the prepare: 0.05 ms off the write). Each looked 0.05-0.1 ms
+better in one run and 0.2-0.7 ms worse in others: with every core busy, work moved beside the
+server's competes with it for a core (a new thread runs at once on the core the server's
+process needs) instead of filling idle time. So a resume of ours is the server's new session
+(which `PostgresSaver` pays too) plus two statements and about 1 ms of our Python; 0.42 of
+`PostgresSaver`'s 11.5 ms would be 4.8 ms, below what a new process with a new session and two
+statements costs on this machine. The goal of 0.50 is met in some runs and missed in others:
+`python -m bench.pg resume` (11 repeats, load average 4 on 2 cores) 0.52 and 0.67 in two runs
+back to back, the whole section 0.56 (12.8 ms against 22.8).
 
 """
 

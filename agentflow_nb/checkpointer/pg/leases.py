@@ -46,7 +46,6 @@ class Leases:
         self._owners: dict[str, str] = {}  # thread id -> owner token of our lease
         self._stops: set[str] = set()  # owner tokens whose run was asked to stop
         self._closed = threading.Event()
-        self._held = threading.Event()  # set by the first lease (and by `close`)
         self._started = False
         self._served = threading.Event()  # set when the renewal thread has ended
         self._ident: int | None = None
@@ -68,8 +67,7 @@ class Leases:
         with self._lock:
             self._owners[thread_id] = owner
             self._stops.discard(owner)
-        self._held.set()
-        self.start()
+        self._start()
 
     def drop(self, thread_id: str) -> str | None:
         """Forget our lease on `thread_id`; its owner token."""
@@ -98,9 +96,7 @@ class Leases:
 
     # -- the renewal and listener thread ---------------------------------------------------
 
-    def start(self) -> None:
-        """Start the renewal thread, if it is not running (`add` does; `PgCheckpointer` calls it
-        earlier, while the server takes the lease). Until a lease is held it only waits."""
+    def _start(self) -> None:
         with self._lock:
             if self._started or self._closed.is_set():
                 return
@@ -118,7 +114,6 @@ class Leases:
 
     def _serve(self) -> None:
         interval = self.seconds / 3
-        self._held.wait()  # started before the first lease was taken, which may be refused
         # Short runs end before this: they need no listener connection, since every checkpoint
         # write also reports a stop request.
         self._closed.wait(min(interval, _QUIET))
@@ -184,6 +179,5 @@ class Leases:
     def close(self) -> None:
         """Stop renewing (held leases then expire) and close the listener."""
         self._closed.set()
-        self._held.set()
         if self._started and self._ident != threading.get_ident():
             self._served.wait(timeout=5.0)

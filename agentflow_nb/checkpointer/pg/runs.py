@@ -93,7 +93,7 @@ class RunControl(BaseCheckpointer):
     def _acquire_row(self, cur: Any, thread_id: str, owner: str, params: dict[str, Any]) -> tuple[Any, ...]:
         conn = cur.connection
         prepare = self.db.prepare if self.db.owned else conn.prepare_threshold is not None
-        rows = wire.execute(conn, self._acquire_statement, params, prepare=prepare, meanwhile=self._while_acquiring)
+        rows = wire.execute(conn, self._acquire_statement, params, prepare=prepare)
         if not rows:
             cur.execute(self.sql.thread_row, (thread_id,))
             now = cur.fetchone()
@@ -102,14 +102,6 @@ class RunControl(BaseCheckpointer):
             raise _busy(thread_id, now)
         record = [None if value is None else value.decode() for value in rows[0]]
         return (int(record[0]), record[1], int(record[2]), record[3], record[4] == "t", *record[5:])
-
-    def _while_acquiring(self) -> None:
-        """What a run needs next and can have ready while the server takes the lease (a new
-        session's first statement on the table takes it about a millisecond): the renewal
-        thread started, the writes a resumed run makes first numbered for libpq."""
-        self.leases.start()
-        self._write_statement("write_fields")
-        self._write_statement("write_append")
 
     def _head_copy(self, thread_id: str, texts: tuple[Any, ...]) -> HeadCopy:
         """The head from the columns `sql.acquire` read (as text), and its messages (a second

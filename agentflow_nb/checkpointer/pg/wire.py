@@ -17,7 +17,7 @@ import hashlib
 import re
 import select
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["Statement", "execute", "pending", "prepare_ahead", "settle"]
@@ -62,17 +62,10 @@ class Statement:
 
 
 def execute(
-    conn: Any,
-    statement: Statement,
-    values: Mapping[str, Any],
-    *,
-    prepare: bool,
-    meanwhile: Callable[[], object] | None = None,
-    again: bool = True,
+    conn: Any, statement: Statement, values: Mapping[str, Any], *, prepare: bool, again: bool = True
 ) -> list[list[bytes | None]]:
     """Run `statement` with `values` on psycopg connection `conn` (autocommit, idle, ours for
-    now); its rows as text values (None for NULL). `meanwhile()`, if given, is called once the
-    statement is sent, while the server runs it.
+    now); its rows as text values (None for NULL).
 
     Raises:
         psycopg.Error: the server refused the statement (the class its SQLSTATE maps to), or
@@ -86,31 +79,17 @@ def execute(
     if not prepare or count == 0:  # a first use sends it unnamed: a short-lived process pays no extra round trip
         uses[statement.name] = 1
         pgconn.send_query_params(statement.sql, params)
-        _meanwhile(conn, meanwhile)
         return _rows(conn, _wait(conn))
     if count == 1:  # used again on this connection: prepare it once
         pgconn.send_prepare(statement.name, statement.sql)
         _rows(conn, _wait(conn))
         uses[statement.name] = 2
     pgconn.send_query_prepared(statement.name, params)
-    _meanwhile(conn, meanwhile)
     result = _wait(conn)
     if again and result.status == _FATAL and result.error_field(_SQLSTATE) == _UNDEFINED_STATEMENT:
         uses[statement.name] = 1  # the session was reset under us: prepare again, once
         return execute(conn, statement, values, prepare=prepare, again=False)
     return _rows(conn, result)
-
-
-def _meanwhile(conn: Any, work: Callable[[], object] | None) -> None:
-    """Push the statement just queued to the server, then do `work` while it runs there."""
-    if work is None:
-        return
-    try:
-        conn.pgconn.flush()  # what is left unsent (a full socket buffer) `_wait` sends
-        work()
-    except BaseException:
-        conn.close()  # a statement in flight: this connection cannot be reused
-        raise
 
 
 _SQLSTATE = ord("C")  # libpq's PG_DIAG_SQLSTATE field code
