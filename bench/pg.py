@@ -105,27 +105,50 @@ print(time.perf_counter() - start)
 }
 
 
-def resume(dsn: str, repeats: int = 5) -> dict[str, float]:
-    """Seconds for a new process to load a paused 1,000-step thread and run its last node."""
-    out = {}
-    for fw in (ours, langgraph_peer):
-        samples = []
-        for i in range(repeats):
-            store = fw.EXTRA["pg"]()
-            thread = f"long-{fw.NAME}-{i}"
-            app = fw.resume_graph(None, store)
-            if fw is ours:
-                app.invoke({"counter": 0}, config={"thread_id": thread, "recursion_limit": 1005})
-                schema = store.schema
-            else:
-                app.invoke({"counter": 0}, {"configurable": {"thread_id": thread}, "recursion_limit": 1005})
-                schema = ""
-            code = (RESUME[fw.NAME].replace("DSN", repr(dsn)).replace("SCHEMA", repr(schema))
-                    .replace("THREAD", repr(thread)))
-            done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-            samples.append(float(done.stdout.strip().splitlines()[-1]))
-        out[fw.NAME] = statistics.median(samples)
-    return out
+RESUME_REPEATS = 11
+
+
+def resume(dsn: str, repeats: int = RESUME_REPEATS) -> dict[str, float]:
+    """Seconds for a new process to load a paused 1,000-step thread and run its last node.
+
+    The peers take turns, each repeat in the other order, so that what the server does in the
+    background (writing out the 1,000 steps just made, autovacuum after the earlier parts) falls
+    on both alike; before each resume the server is settled (`_settle`)."""
+    samples: dict[str, list[float]] = {ours.NAME: [], langgraph_peer.NAME: []}
+    for i in range(repeats):
+        for fw in (ours, langgraph_peer) if i % 2 == 0 else (langgraph_peer, ours):
+            samples[fw.NAME].append(_resume_once(fw, dsn, f"long-{fw.NAME}-{i}"))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _resume_once(fw: Any, dsn: str, thread: str) -> float:
+    """Pause a fresh 1,000-step thread, settle the server, and time a new process resuming it."""
+    store = fw.EXTRA["pg"]()
+    app = fw.resume_graph(None, store)
+    if fw is ours:
+        app.invoke({"counter": 0}, config={"thread_id": thread, "recursion_limit": 1005})
+        schema = store.schema
+    else:
+        app.invoke({"counter": 0}, {"configurable": {"thread_id": thread}, "recursion_limit": 1005})
+        schema = ""
+    _settle(dsn)
+    code = RESUME[fw.NAME].replace("DSN", repr(dsn)).replace("SCHEMA", repr(schema)).replace("THREAD", repr(thread))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _settle(dsn: str, patience: float = 10.0) -> None:
+    """Let the server finish what the writes before left it to do: a `CHECKPOINT` (the dirty
+    pages written now, not by the checkpointer during the next resume) and no autovacuum worker
+    running (waited for up to `patience` seconds)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        deadline = time.monotonic() + patience
+        busy = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+        while conn.execute(busy).fetchone()[0] and time.monotonic() < deadline:  # type: ignore[index]
+            time.sleep(0.05)
 
 
 WORKER = {
@@ -286,7 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("parts", nargs="*", metavar="PART",
                         help=f"only these measurements ({', '.join(PARTS)}); default: the whole section")
     parser.add_argument("--rounds", type=int, default=7, help="rounds of the per-step loop (default 7)")
-    parser.add_argument("--repeats", type=int, default=5, help="resumes per framework (default 5)")
+    parser.add_argument("--repeats", type=int, default=RESUME_REPEATS,
+                        help=f"resumes per framework (default {RESUME_REPEATS})")
     args = parser.parse_args(argv)
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:
