@@ -275,8 +275,9 @@ a subgraph one and three levels down, in agentflow_nb and LangGraph, the outermo
 the checkpointer.
 
 Storage (section 9, `bench/storage.py`, also runnable alone: `python bench/storage.py`): opening
-a 10,000-message file thread beside LangGraph's SqliteSaver and a 100,000-message one, opening
-time per MiB of a large last line, `get_state_history(limit=N)` of a 20,000-step thread, and the
+a 10,000-message file thread beside LangGraph's SqliteSaver (in a process of its own, both stores
+alike: see the storage prose below) and a 100,000-message one, opening time per MiB of a large
+last line, `get_state_history(limit=N)` of a 20,000-step thread, and the
 per-step cost at 10 and 10,000 messages for every form a node result can take.
 
 Pause/resume round trip (section 10, `bench/roundtrip.py`, also runnable alone): a one-node loop
@@ -387,10 +388,9 @@ returns.
 Opening a 10,000-message file thread (a new store and graph, `get_state`) was profiled with
 cProfile and perf: 75% of it is pydantic-core building the state from the JSON bytes (10,000
 `Message` models: each an object, its `__dict__`, its fields-set set, its metadata dict), and
-most of the rest is freeing the state opened before (about 3 ms: every `Message` and its set)
-and the kernel zeroing fresh pages for them. The JSON already went to `model_validate_json` as
-bytes, with the collector paused (see `codec._gc_paused`). What changed: pydantic-core's string
-cache, which looks up every short string of a document to keep one copy of each, is off for
+most of the rest is the kernel zeroing fresh pages for them. The JSON already went to
+`model_validate_json` as bytes, with the collector paused (see `codec._gc_paused`). What
+changed: pydantic-core's string cache, which looks up every short string of a document to keep one copy of each, is off for
 loading (a validator built from the schema's own core schema with `cache_strings="none"`; the
 messages' ids, texts and timestamps hardly repeat): validation took about 15% less. And a
 snapshot's messages are copied once from the bytes read into the document validated, not six
@@ -398,7 +398,49 @@ times (read, line split, line end cut, checksum body, messages slice, document):
 views (`memoryview`) of the bytes read, the checksum runs over the view, and the pieces of a
 chain are joined once. Every record is still validated through the state schema, nothing named
 in the data is imported, and a damaged or forged record is still a `CheckpointCorruptError`
-naming file and line. What is left is the floor of validating every message as a model.
+naming file and line.
+
+That still missed issue 12's goal in `make bench` (0.34 of SqliteSaver's time) while
+`python bench/storage.py` alone gave 0.21, so opening was measured again with CPU time and page faults
+beside the clock (the machine is shared: its wall clock is noisy). Not the collector: a
+`gc.callbacks` hook saw no collection during an open, also with 3.3 million live objects. What
+varies is memory. The state of a 10,000-message thread was 12.4 MB of small objects
+(`tracemalloc`), and where they land decides what opening costs. When the previous state's
+arenas had gone back to the OS, each open (before the change below) took some 3,450 page faults,
+at about 2.7 µs each on this machine (a virtual one; touching 12 MB of fresh memory takes 8.3
+ms): 9 ms of 20. In a heap left fragmented (a new process that first keeps a random third of 3
+million small objects, `storage.fragment_heap`), ours took 18-22 ms of CPU against 11-15 in a
+clean one, SqliteSaver 83-105 against 80-90 (`storage.open_times` in new processes, three of
+each, alternating, after the change below; the machine was loaded, so CPU times vary too): a
+store that spends its time building many small objects pays more for a scattered heap than one
+that spends it elsewhere. `make bench` runs this section after sections 1 and 2 in the same
+process; after just those two (before the change below, one run each), ours took 19.6 ms of CPU
+against 15.3 in a new process, SqliteSaver 84.8 against 79.7. A storage number should not depend
+on which workloads ran before it, so the comparison now runs in a process of its own
+(`storage.open_times_apart`), both stores interleaved as before, as section 4 does for resumes;
+the table's second row shows both in a fragmented heap, which a long-running notebook can have.
+And each sample's result is now freed after the clock stops, for both: SqliteSaver's values had
+been freed inside its clock (about 5 ms), ours in the collection before the next sample.
+
+Then the memory itself: pydantic-core keeps, per model, a set of the fields its input gave, and
+at the fifth field that set grows from 8 slots to 32: 728 bytes, more than the rest of a message
+(object, `__dict__`, metadata dict, strings: about 500). A message whose `metadata` is empty
+(most of a conversation) is now written without it; it loads back as `{}`, the field's default,
+and is built with four fields given: validating 10,000 of them took 8.6 ms of CPU instead of
+11.2 (same process, alternating), an open in a new process 2,110 page faults instead of 3,460;
+beside SqliteSaver, ours took 16-18 ms of CPU instead of 20-20.5 in a clean heap and 15.5-16
+instead of 21.5-25 in the fragmented one (0.17-0.19 of SqliteSaver's CPU time there, was
+0.25-0.26), the old and the new code alternating in new processes. The writer removes only a
+message's own `,"metadata":{},` (every saved message is a `Message`, its fields in order, and a
+JSON string cannot hold `,"`); files written before load as they did. Tried and dropped: laying
+the document out in the read buffer instead of joining a copy (no gain that could be measured: a
+large buffer comes back from malloc without faults), and sharing one fields-set among the
+messages with a validator function per message (the call cost more than the memory saved, and
+pydantic-core reuses a model's own built validator wherever that model appears, so a copy of the
+state's schema cannot change how its messages are built). Left: validating every message as a
+model. (`get_state` from sync code reaches the store through the background loop and a worker
+thread, two thread hops SqliteSaver does not make; against a `run_here` call in the caller's
+thread, their cost was within the noise of this machine.)
 ## A cold PostgreSQL resume (issue 11)
 
 `python -m bench.pg resume` starts a new process per resume; the clock starts after imports

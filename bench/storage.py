@@ -1,17 +1,20 @@
 """Storage benchmarks: opening long threads, history with a limit, growth per node result form.
 
 Run alone with `python bench/storage.py` (prints its section), or as part of `make bench`.
-Every time is a median over repeats in this process; the LangGraph comparison runs in the same
-process, interleaved with ours, so a noisy moment hits both alike.
+Every time is a median over repeats; the LangGraph comparison runs interleaved with ours, so a
+noisy moment hits both alike, in a process of its own (`open_times_apart`), so that what earlier
+sections left in the heap weighs on neither.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,13 +33,18 @@ MS = 1e3
 US = 1e6
 CLOCK = time.process_time  # the clock of the growth stamps (see `growth_by_form`)
 FORMS = ("dict", "Message", "list", "str", "state", "Command")
+FRAGMENTS = 3_000_000  # small objects made before opening in a fragmented heap (a third kept)
 
 
 def timed(run: Callable[[], object]) -> float:
+    """Seconds `run` takes, after a full collection; what it returns is freed after the clock
+    stops (opening is measured, not dropping what was opened), for every store alike."""
     gc.collect()
     start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
+    result = run()
+    elapsed = time.perf_counter() - start
+    del result
+    return elapsed
 
 
 # -- opening a long thread ----------------------------------------------------------------------
@@ -104,6 +112,35 @@ def open_times(size: int = 10_000, repeats: int = 9) -> tuple[float, float]:
         return statistics.median(samples["ours"]), statistics.median(samples["theirs"])
     finally:
         shutil.rmtree(folder)
+
+
+def open_times_apart(size: int = 10_000, repeats: int = 9, fragments: int = 0) -> tuple[float, float]:
+    """`open_times` in a new process, both stores alike. Opening builds tens of thousands of small
+    objects; in a process that ran other workloads before (`make bench`'s earlier sections) they
+    land in a heap those left fragmented, which costs a store that builds many small objects more
+    than one that spends its time elsewhere (see the bench README's storage prose). With
+    `fragments`, the new process first makes a heap like that on purpose (`fragment_heap`)."""
+    code = (f"from bench.storage import fragment_heap, open_times; kept = fragment_heap({fragments}); "
+            f"print(*open_times({size}, {repeats}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    ours, theirs = map(float, done.stdout.split()[-2:])
+    return ours, theirs
+
+
+def fragment_heap(count: int) -> list[object]:
+    """Make `count` small objects of mixed kinds and keep a third of them, chosen at random: a
+    heap whose free blocks are scattered over every arena, as a long-lived process has. Returns
+    what is kept (the caller holds it)."""
+    made: list[object] = []
+    for i in range(count):
+        kind = i % 5
+        made.append({} if kind == 0 else [i] if kind == 1 else str(i) * (1 + i % 7) if kind == 2
+                    else (i, i) if kind == 3 else {i: i})
+    random.Random(5).shuffle(made)
+    kept = made[: count // 3]
+    del made
+    gc.collect()
+    return kept
 
 
 def open_big(size: int = 100_000, repeats: int = 3) -> float:
@@ -228,9 +265,10 @@ def _stamps(saver, form: str, size: int, steps: int) -> list[float]:
 
 def measure() -> dict:
     """Every storage number of the report."""
-    ours, theirs = open_times()
+    ours, theirs = open_times_apart()
     return {
         "open": (ours, theirs),
+        "open_fragmented": open_times_apart(fragments=FRAGMENTS),
         "open_big": open_big(),
         "per_mib": open_by_line_size(),
         "history": history_times(),
@@ -264,11 +302,15 @@ def _goal(label: str, measured: str, target: str, met: bool) -> str:
 def section(results: dict, number: int = 7) -> list[str]:
     """The report section, Markdown lines."""
     ours, theirs = results["open"]
+    frag_ours, frag_theirs = results["open_fragmented"]
     lines = [f"## {number}. Storage: opening long threads, history with a limit, growth per result form", "",
              "Opening: a new store and graph (as a new process would have; the file is in the OS cache) "
-             "load the newest checkpoint of a thread.", "",
+             "load the newest checkpoint of a thread, in a process of their own (both stores alike, "
+             f"interleaved); the second row first keeps a third of {FRAGMENTS:,} small objects, scattered.", "",
              "| thread | agentflow_nb (JSONL) | LangGraph (SqliteSaver) | ours / LangGraph |", "|---|---:|---:|---:|",
              f"| 10,000 messages | {ours * MS:.1f} ms | {theirs * MS:.1f} ms | {ours / theirs:.2f} |",
+             f"| 10,000 messages, in a fragmented heap (see the prose) | {frag_ours * MS:.1f} ms | "
+             f"{frag_theirs * MS:.1f} ms | {frag_ours / frag_theirs:.2f} |",
              f"| 100,000 messages | {results['open_big'] * MS:.0f} ms | | |", "",
              "A thread whose last line holds one large message (time per MiB of file, so a flat row is "
              "linear in the bytes read):", "", "| last line | ms per MiB |", "|---:|---:|"]

@@ -223,3 +223,38 @@ def test_a_loaded_state_goes_through_the_schemas_validators_also_after_the_schem
     Ticket.model_rebuild(force=True)
     with pytest.raises(CheckpointCorruptError, match="amount.*string"):  # the rebuilt schema is the one used
         asyncio.run(FileCheckpointer(tmp_path).aget("t", schema=Ticket))
+
+
+
+_TRICKY = ',"metadata":{},'  # what the writer leaves out of a message whose metadata is empty
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_empty_metadata_is_left_out_of_what_is_saved_and_every_message_comes_back_as_it_was(tmp_path, kind):
+    import json
+
+    from agentflow_nb import FileCheckpointer, Message, StateGraph
+
+    messages = [
+        Message.text_message("plain"),
+        Message.text_message(f"looks like a field: {_TRICKY} and a quote \" and a backslash \\"),
+        Message.text_message("kept", nested={"a": 1, "metadata": {}, "timestamp": 2}, note=_TRICKY),
+        Message(content="ends in a backslash \\", role="tool"),
+    ]
+    graph = StateGraph().add_node("ECHO", lambda s: Message.text_message("done", role="assistant"))
+    saver = FileCheckpointer(tmp_path) if kind == "file" else InMemoryCheckpointer()
+    config = {"thread_id": "t"}
+    expected = graph.compile(checkpointer=saver).invoke({"messages": messages}, config)["messages"]
+    assert len(expected) == 5
+    stores = [saver, FileCheckpointer(tmp_path)] if kind == "file" else [saver]  # the same, and a new one
+    for store in stores:
+        loaded = graph.compile(checkpointer=store).get_state(config).state.messages
+        assert loaded == expected
+        assert [m.metadata for m in loaded] == [m.metadata for m in expected]
+        assert type(loaded[0].metadata) is dict and loaded[0].metadata is not loaded[1].metadata
+    if kind == "file":
+        lines = (tmp_path / "t.jsonl").read_text().splitlines()
+        saved = [m for line in lines for m in json.loads(line)["messages"]]
+        assert [("metadata" in m) for m in saved] == [False, False, True, False, False]
+        assert saved[2]["metadata"] == {"nested": {"a": 1, "metadata": {}, "timestamp": 2}, "note": _TRICKY}
+        assert saved[1]["content"] == messages[1].content
