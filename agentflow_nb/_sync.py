@@ -89,19 +89,29 @@ class CtrlC:
             )
 
 
+def _arm(ctrl_c: CtrlC | None) -> Any:
+    """Catch Ctrl-C as `ctrl_c` says: only in the main thread, and only when nobody else has
+    taken SIGINT over. Returns what `_disarm` needs to undo it (None: nothing was done)."""
+    if ctrl_c is None or threading.current_thread() is not threading.main_thread() \
+            or _getsignal(_SIGINT) is not signal.default_int_handler:
+        return None
+    return _signal(_SIGINT, ctrl_c.on_sigint)
+
+
+def _disarm(previous: Any) -> None:
+    if previous is not None:
+        _signal(_SIGINT, previous)
+
+
 @contextmanager
 def _armed(ctrl_c: CtrlC | None) -> Iterator[None]:
-    """Catch Ctrl-C as `ctrl_c` says while the body runs: only in the main thread, and only when
-    nobody else has taken SIGINT over."""
-    main = threading.current_thread() is threading.main_thread()
-    if ctrl_c is None or not main or _getsignal(_SIGINT) is not signal.default_int_handler:
-        yield
-        return
-    previous = _signal(_SIGINT, ctrl_c.on_sigint)
+    """`_arm` while the body runs (a sync call without a result to wait for uses the two
+    directly: this context manager's own machinery is a good part of a short call)."""
+    previous = _arm(ctrl_c)
     try:
         yield
     finally:
-        _signal(_SIGINT, previous)
+        _disarm(previous)
 
 
 # `signal`'s own functions, without the module's enum conversions (at every sync call)
@@ -137,7 +147,7 @@ class _KeptRunner:
     def __init__(self) -> None:
         self.runner = _private()
         self.context = contextvars.copy_context()  # one for the thread's runs, as `Runner.run` keeps one
-        loop = self.runner.get_loop()
+        self.loop = loop = self.runner.get_loop()
         #: The loop's queue of ready callbacks, for `_first_step_here`: asyncio's own loops have
         #: one (uvloop's do not); in debug mode the loop times each callback itself.
         self.ready: deque[asyncio.Handle] | None = None if loop.get_debug() else getattr(loop, "_ready", None)
@@ -145,7 +155,7 @@ class _KeptRunner:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """`Runner.run(coro)` without what `run_here` does not need: its SIGINT handler (Ctrl-C is
         `CtrlC`'s; `signal.getsignal`'s enum conversions at every call) and its checks."""
-        loop = self.runner.get_loop()
+        loop = self.loop
         task = loop.create_task(coro, context=self.context)
         if self._first_step_here(loop) and task.done() and not self.ready:
             return task.result()
@@ -170,8 +180,8 @@ class _KeptRunner:
         # async generators registered with the loop (closed by it)
         loop._thread_id = threading.get_ident()  # type: ignore[attr-defined]
         _set_running_loop(loop)
-        sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
-                               finalizer=loop._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
+        sys.set_asyncgen_hooks(
+            loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
         try:
             step._run()  # the task's step, in its context, with the loop's own error handling
         finally:
@@ -223,14 +233,16 @@ def run_here(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
     it (a second Ctrl-C) may leave tasks behind: that loop is then closed, its tasks cancelled.
     """
     kept = _kept_runner()
+    previous = _arm(ctrl_c)
     try:
-        with _armed(ctrl_c):
-            result = kept.run(coro)
+        result = kept.run(coro)
     except BaseException as exc:
-        if not isinstance(exc, Exception) or asyncio.all_tasks(kept.runner.get_loop()):
+        _disarm(previous)
+        if not isinstance(exc, Exception) or asyncio.all_tasks(kept.loop):
             kept.runner.close()
             _kept.runner = None  # the next call starts a new loop
         raise
+    _disarm(previous)
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
     return result

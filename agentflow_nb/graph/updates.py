@@ -241,7 +241,7 @@ def new_state(schema: type[AgentState], thread_id: str, input: Mapping[str, Any]
 
 def _check_input(values: Any) -> None:
     """Refuse input that is not a mapping, or that sets the engine's own keys."""
-    if not isinstance(values, Mapping):
+    if type(values) is not dict and not isinstance(values, Mapping):  # a dict, tested first: at every run
         raise TypeError(
             f"input must be a dict of state fields, e.g. "
             f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'
