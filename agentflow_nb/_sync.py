@@ -156,10 +156,22 @@ class _KeptRunner:
         """`Runner.run(coro)` without what `run_here` does not need: its SIGINT handler (Ctrl-C is
         `CtrlC`'s; `signal.getsignal`'s enum conversions at every call) and its checks."""
         loop = self.loop
-        task = loop.create_task(coro, context=self.context)
-        if self._first_step_here(loop) and task.done() and not self.ready:
-            return task.result()
-        return loop.run_until_complete(task)
+        if self.ready is not None and loop._task_factory is None:  # type: ignore[attr-defined]
+            # what `loop.create_task` makes without a task factory, out of debug mode
+            task = asyncio.Task(coro, loop=loop, context=self.context)
+        else:
+            task = loop.create_task(coro, context=self.context)
+        try:
+            if self._first_step_here(loop) and task.done() and not self.ready:
+                return task.result()
+            return loop.run_until_complete(task)
+        except BaseException:
+            # what ends the call (a second Ctrl-C too) reaches the caller: the task's copy counts
+            # as seen, else the task's finaliser logs it, in whatever a later collection interrupts
+            if task.done() and not task.cancelled():
+                task.exception()
+            del task  # nor does this frame, kept by the traceback, keep the task alive
+            raise
 
     def _first_step_here(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Run the new task's first step right here when nothing else is due on the loop, as
@@ -183,8 +195,11 @@ class _KeptRunner:
         sys.set_asyncgen_hooks(
             loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
         try:
-            step._run()  # the task's step, in its context, with the loop's own error handling
+            # the task's step in its context, as `Handle._run` calls it (a task's step lets no
+            # exception out but `KeyboardInterrupt` and `SystemExit`, which `_run` passes on too)
+            step._context.run(step._callback, *step._args)
         finally:
+            del step  # the handle holds the task: not kept by a traceback of this frame
             sys.set_asyncgen_hooks(*hooks)
             _set_running_loop(None)
             loop._thread_id = None  # type: ignore[attr-defined]

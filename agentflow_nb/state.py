@@ -141,7 +141,7 @@ def _blank_meta() -> ExecutionMeta:
     return meta
 
 
-# pydantic's own slots, set the way `model_copy` sets them
+# pydantic's own slots, set the way `model_copy` sets them (also by `graph.updates`' direct copies)
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
