@@ -387,10 +387,14 @@ before the call returns, as on the loop), goes on with `run_until_complete` as b
 run each case both ways. Ctrl-C is armed without a context manager, a config and an input are
 recognised as dicts before the `Mapping` ABC is asked, and a new state's default metadata is a
 copy of one made once. Per trip: 1.16M instructions and 7,360 simulated misses before, 1.04M
-and 6,620 after; a wall-clock A/B of the two trees (alternating processes, `make bench`'s
-method) about 16% less. What is left per sync call is a `Task` and its step, Ctrl-C's two
-`sigaction` calls, and the run's own work; most of the rest of a cold trip is the interpreter
-and pydantic-core being fetched again.
+and 6,620 after; section 3 on a shared machine, both trees run back to back: ours 640-690 µs
+before, 565-585 after, LangGraph 3.7-4.0 ms (0.17 before, 0.15 after: the goal of 0.10 is not
+met yet). What is left per sync call, cold (perf_counter after a collect, an empty coroutine):
+driving the bare coroutine about 30 µs, with the `Task` and its step about 85, the whole
+`run_here` about 125, and arming and disarming Ctrl-C alone about 50 (two `sigaction` system
+calls); then the run's own work. The `Task` stays (`current_task()`, `asyncio.timeout` in a
+store need it) and so does Ctrl-C; most of the rest of a cold trip is the interpreter and
+pydantic-core being fetched again for the run's own work.
 
 A file round trip was then profiled on its own (`strace -c` over 100 trips for system calls,
 `valgrind --tool=callgrind` over 200 trips with `durable=False` for instructions, perf_counter
