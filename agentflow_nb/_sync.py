@@ -13,8 +13,11 @@ import asyncio
 import concurrent.futures
 import contextvars
 import signal
+import sys
 import threading
 import weakref
+from asyncio.events import _set_running_loop
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -86,19 +89,29 @@ class CtrlC:
             )
 
 
+def _arm(ctrl_c: CtrlC | None) -> Any:
+    """Catch Ctrl-C as `ctrl_c` says: only in the main thread, and only when nobody else has
+    taken SIGINT over. Returns what `_disarm` needs to undo it (None: nothing was done)."""
+    if ctrl_c is None or threading.current_thread() is not threading.main_thread() \
+            or _getsignal(_SIGINT) is not signal.default_int_handler:
+        return None
+    return _signal(_SIGINT, ctrl_c.on_sigint)
+
+
+def _disarm(previous: Any) -> None:
+    if previous is not None:
+        _signal(_SIGINT, previous)
+
+
 @contextmanager
 def _armed(ctrl_c: CtrlC | None) -> Iterator[None]:
-    """Catch Ctrl-C as `ctrl_c` says while the body runs: only in the main thread, and only when
-    nobody else has taken SIGINT over."""
-    main = threading.current_thread() is threading.main_thread()
-    if ctrl_c is None or not main or _getsignal(_SIGINT) is not signal.default_int_handler:
-        yield
-        return
-    previous = _signal(_SIGINT, ctrl_c.on_sigint)
+    """`_arm` while the body runs (a sync call without a result to wait for uses the two
+    directly: this context manager's own machinery is a good part of a short call)."""
+    previous = _arm(ctrl_c)
     try:
         yield
     finally:
-        _signal(_SIGINT, previous)
+        _disarm(previous)
 
 
 # `signal`'s own functions, without the module's enum conversions (at every sync call)
@@ -134,12 +147,63 @@ class _KeptRunner:
     def __init__(self) -> None:
         self.runner = _private()
         self.context = contextvars.copy_context()  # one for the thread's runs, as `Runner.run` keeps one
+        self.loop = loop = self.runner.get_loop()
+        #: The loop's queue of ready callbacks, for `_first_step_here`: asyncio's own loops have
+        #: one (uvloop's do not); in debug mode the loop times each callback itself.
+        self.ready: deque[asyncio.Handle] | None = None if loop.get_debug() else getattr(loop, "_ready", None)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """`Runner.run(coro)` without what `run_here` does not need: its SIGINT handler (Ctrl-C is
         `CtrlC`'s; `signal.getsignal`'s enum conversions at every call) and its checks."""
-        loop = self.runner.get_loop()
-        return loop.run_until_complete(loop.create_task(coro, context=self.context))
+        loop = self.loop
+        if self.ready is not None and loop._task_factory is None:  # type: ignore[attr-defined]
+            # what `loop.create_task` makes without a task factory, out of debug mode
+            task = asyncio.Task(coro, loop=loop, context=self.context)
+        else:
+            task = loop.create_task(coro, context=self.context)
+        try:
+            if self._first_step_here(loop) and task.done() and not self.ready:
+                return task.result()
+            return loop.run_until_complete(task)
+        except BaseException:
+            # what ends the call (a second Ctrl-C too) reaches the caller: the task's copy counts
+            # as seen, else the task's finaliser logs it, in whatever a later collection interrupts
+            if task.done() and not task.cancelled():
+                task.exception()
+            del task  # nor does this frame, kept by the traceback, keep the task alive
+            raise
+
+    def _first_step_here(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Run the new task's first step right here when nothing else is due on the loop, as
+        the loop's first turn would run it, and as Python 3.12's eager tasks start: with the
+        loop marked running in this thread and the task current. A sync call of a plain graph
+        whose sync nodes never wait on anything ends in that step, without a turn of the loop
+        (selector poll, `run_forever`'s set-up): that turn is most of a short call's cost when
+        the CPU caches are cold. A task that awaits something, or left other callbacks due, is
+        then run on by `run_until_complete` as before."""
+        ready = self.ready
+        # only the new task's step is due (the loop keeps no callback or timer from an earlier
+        # call): it is the one the loop's next turn would run first
+        if ready is None or len(ready) != 1 or loop._scheduled:  # type: ignore[attr-defined]
+            return False
+        step = ready.popleft()
+        hooks = sys.get_asyncgen_hooks()
+        # what `run_forever` sets up for its callbacks: `get_running_loop()`, `is_running()`,
+        # async generators registered with the loop (closed by it)
+        loop._thread_id = threading.get_ident()  # type: ignore[attr-defined]
+        _set_running_loop(loop)
+        sys.set_asyncgen_hooks(
+            loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
+        try:
+            # the task's step in its context, as `Handle._run` calls it (a task's step lets no
+            # exception out but `KeyboardInterrupt` and `SystemExit`, which `_run` passes on too)
+            step._context.run(step._callback, *step._args)
+        finally:
+            del step  # the handle holds the task: not kept by a traceback of this frame
+            sys.set_asyncgen_hooks(*hooks)
+            _set_running_loop(None)
+            loop._thread_id = None  # type: ignore[attr-defined]
+        return True
 
     def __del__(self) -> None:
         try:
@@ -184,14 +248,16 @@ def run_here(coro: Coroutine[Any, Any, T], ctrl_c: CtrlC | None = None) -> T:
     it (a second Ctrl-C) may leave tasks behind: that loop is then closed, its tasks cancelled.
     """
     kept = _kept_runner()
+    previous = _arm(ctrl_c)
     try:
-        with _armed(ctrl_c):
-            result = kept.run(coro)
+        result = kept.run(coro)
     except BaseException as exc:
-        if not isinstance(exc, Exception) or asyncio.all_tasks(kept.runner.get_loop()):
+        _disarm(previous)
+        if not isinstance(exc, Exception) or asyncio.all_tasks(kept.loop):
             kept.runner.close()
             _kept.runner = None  # the next call starts a new loop
         raise
+    _disarm(previous)
     if ctrl_c is not None:
         ctrl_c.raise_if_pressed()
     return result

@@ -127,6 +127,26 @@ class ExecutionMeta(BaseModel):
         self.interrupt_data = None
 
 
+_BLANK_META = ExecutionMeta()  # never changed: only copied
+
+
+def _blank_meta() -> ExecutionMeta:
+    """A new thread's metadata, equal to `ExecutionMeta()`: a copy of one made once (every new
+    state makes one; validating the defaults again each time costs several times this)."""
+    meta = object.__new__(ExecutionMeta)
+    meta.__dict__.update(_BLANK_META.__dict__)  # immutable values only
+    _set_fields_set(meta, set())
+    _set_extra(meta, None)
+    _set_private(meta, None)
+    return meta
+
+
+# pydantic's own slots, set the way `model_copy` sets them (also by `graph.updates`' direct copies)
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
 class AgentState(BaseModel):
     """The state a graph passes from node to node.
 
@@ -143,7 +163,7 @@ class AgentState(BaseModel):
     model_config = ConfigDict(extra="allow", validate_assignment=True, ser_json_inf_nan="constants")
 
     messages: list[Message] = Field(default_factory=list)
-    execution_meta: ExecutionMeta = Field(default_factory=ExecutionMeta)
+    execution_meta: ExecutionMeta = Field(default_factory=_blank_meta)
 
     def set_interrupt(
         self,

@@ -17,7 +17,7 @@ def run_config(config: Config | None) -> dict[str, Any]:
     """A run's config as a fresh dict, with a new `thread_id` (and a warning) when it has none."""
     if config is None:
         config = {}
-    if not isinstance(config, Mapping):
+    if type(config) is not dict and not isinstance(config, Mapping):  # a dict, tested first: at every call
         raise TypeError(f"config must be a dict like {{'thread_id': 'my-thread'}}, got `{config!r}`")
     cfg = dict(config)
     if cfg.get("thread_id") is None:
@@ -26,7 +26,9 @@ def run_config(config: Config | None) -> dict[str, Any]:
             f"config has no `thread_id`, so this run got thread `{cfg['thread_id']}`; pass "
             "config={'thread_id': ...} to be able to resume it", UserWarning, stacklevel=3,
         )
-    thread_id(cfg, "invoke")
+    found = cfg["thread_id"]
+    if type(found) is not str or not found:
+        thread_id(cfg, "invoke")  # says what is wrong
     return cfg
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter
 from agentflow_nb.checkpointer.base import FRAME_KEY, appended_since
 from agentflow_nb.graph.assign import assign_all
 from agentflow_nb.errors import UnknownFieldError, did_you_mean
-from agentflow_nb.state import AgentState, ExecutionMeta, Message
+from agentflow_nb.state import AgentState, ExecutionMeta, Message, _set_extra, _set_fields_set, _set_private
 
 __all__ = [
     "apply_input",
@@ -63,11 +63,9 @@ def copy_with(model: M, update: Mapping[str, Any] | None = None) -> M:
     return copy
 
 
-# pydantic's own slots, set the way `model_copy` sets them, without `object.__setattr__`'s lookup
+# pydantic's own slots are set the way `model_copy` sets them (`state._set_fields_set` & co.),
+# without `object.__setattr__`'s lookup
 _new = object.__new__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def with_meta(state: AgentState, **changes: Any) -> AgentState:
@@ -241,7 +239,7 @@ def new_state(schema: type[AgentState], thread_id: str, input: Mapping[str, Any]
 
 def _check_input(values: Any) -> None:
     """Refuse input that is not a mapping, or that sets the engine's own keys."""
-    if not isinstance(values, Mapping):
+    if type(values) is not dict and not isinstance(values, Mapping):  # a dict, tested first: at every run
         raise TypeError(
             f"input must be a dict of state fields, e.g. "
             f'{{"messages": [Message.text_message("hi")]}}; got a `{type(values).__name__}`'

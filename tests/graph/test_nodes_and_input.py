@@ -16,7 +16,7 @@ from agentflow_nb import (
     UnknownFieldError,
     UnknownThreadError,
 )
-from agentflow_nb.state import AgentState
+from agentflow_nb.state import AgentState, ExecutionMeta
 
 
 class Order(AgentState):
@@ -161,6 +161,16 @@ def test_invalid_input_raises_and_leaves_the_saved_thread_untouched():
 def test_input_cannot_set_the_engine_metadata():
     with pytest.raises(ValueError, match="`execution_meta` is managed by the engine"):
         run(single(lambda s: None), {"execution_meta": {"status": "completed"}})
+
+
+def test_each_new_state_gets_its_own_default_metadata():
+    first, second = AgentState(), AgentState(messages=[])
+    assert first.execution_meta == ExecutionMeta() and first.execution_meta.model_fields_set == set()
+    first.execution_meta.step = 7
+    first.execution_meta.set_interrupt("NODE", "why")
+    # nothing set on one state's metadata reaches another's, nor the next new state's
+    assert second.execution_meta == ExecutionMeta() == AgentState().execution_meta
+    assert first.execution_meta.step == 7 and first.execution_meta.model_fields_set >= {"step"}
 
 
 def test_input_must_be_a_dict():
