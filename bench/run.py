@@ -452,7 +452,12 @@ process; after just those two (before the change below, one run each), ours took
 against 15.3 in a new process, SqliteSaver 84.8 against 79.7. A storage number should not depend
 on which workloads ran before it, so the comparison now runs in a process of its own
 (`storage.open_times_apart`), both stores interleaved as before, as section 4 does for resumes;
-the table's second row shows both in a fragmented heap, which a long-running notebook can have.
+the table's second row shows both in a fragmented heap, which a long-running notebook can have. One
+process's number is not another's, though: in new processes, one after the other on a quiet
+machine, ours took 10.6, 11.0, 16.5 and 18.8 ms against SqliteSaver's 71-96 (0.15 to 0.25),
+each the median of 9 samples in its process; where a process's heap and pages land decides
+which (coordinator, `storage.open_times_apart()` four times). So the comparison runs in 5 new
+processes and reports the median of their medians, for both stores alike.
 And each sample's result is now freed after the clock stops, for both: SqliteSaver's values had
 been freed inside its clock (about 5 ms), ours in the collection before the next sample.
 
