@@ -456,7 +456,7 @@ the table's second row shows both in a fragmented heap, which a long-running not
 process's number is not another's, though: in new processes, one after the other on a quiet
 machine, ours took 10.6, 11.0, 16.5 and 18.8 ms against SqliteSaver's 71-96 (0.15 to 0.25),
 each the median of 9 samples in its process; where a process's heap and pages land decides
-which (coordinator, `storage.open_times_apart()` four times). So the comparison runs in 5 new
+which (`storage.open_times_apart(processes=1)`, four times). So the comparison runs in 5 new
 processes and reports the median of their medians, for both stores alike.
 And each sample's result is now freed after the clock stops, for both: SqliteSaver's values had
 been freed inside its clock (about 5 ms), ours in the collection before the next sample.
