@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import tempfile
 from pathlib import Path
 
 from burr.core import ApplicationBuilder, State, action, default, expr
 from burr.core.persistence import InMemoryPersister, SQLitePersister
+from bench import scratch
 
 NAME = "Burr"
 _ids = itertools.count()
@@ -28,7 +28,7 @@ def saver(kind: str, folder: Path | None = None):
         return None
     if kind == "memory":
         return InMemoryPersister()
-    folder = folder or Path(tempfile.mkdtemp(prefix="burr-bench-"))
+    folder = folder or scratch.folder("burr-bench-")
     persister = SQLitePersister(db_path=str(folder / "burr.sqlite"), connect_kwargs={"check_same_thread": False})
     persister.initialize()
     return persister

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, TypedDict
@@ -15,6 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from bench import scratch
 
 NAME = "LangGraph"
 _ids = itertools.count()
@@ -39,7 +39,7 @@ def saver(kind: str, folder: Path | None = None):
         return None
     if kind == "memory":
         return InMemorySaver()
-    folder = folder or Path(tempfile.mkdtemp(prefix="lg-bench-"))
+    folder = folder or scratch.folder("lg-bench-")
     return SqliteSaver(sqlite3.connect(str(folder / "checkpoints.sqlite"), check_same_thread=False))
 
 

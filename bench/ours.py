@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from agentflow_nb import END, START, AgentState, FileCheckpointer, InMemoryCheckpointer, Message, StateGraph
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint, StateChanges
+from bench import scratch
 
 NAME = "agentflow_nb"
 _ids = itertools.count()
@@ -53,7 +53,7 @@ def saver(kind: str, folder: Path | None = None) -> BaseCheckpointer:
         return NoCheckpointer()
     if kind == "memory":
         return InMemoryCheckpointer()
-    return FileCheckpointer(folder or tempfile.mkdtemp(prefix="af-bench-"))
+    return FileCheckpointer(folder or scratch.folder("af-bench-"))
 
 
 def loop(kind: str, steps: int, folder: Path | None = None):

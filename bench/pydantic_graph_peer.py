@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic_graph import BaseNode, End, Graph, GraphRunContext
 from pydantic_graph.persistence.file import FileStatePersistence
 from pydantic_graph.persistence.in_mem import FullStatePersistence, SimpleStatePersistence
+from bench import scratch
 
 NAME = "pydantic-graph"
 _ids = itertools.count()
@@ -33,7 +33,7 @@ GRAPH = Graph(nodes=[Step])
 
 
 def loop(kind: str, steps: int, folder: Path | None = None):
-    folder = folder or Path(tempfile.mkdtemp(prefix="pg-bench-"))
+    folder = folder or scratch.folder("pg-bench-")
 
     def run() -> int:
         LIMIT[0] = steps

@@ -15,7 +15,6 @@ import gc
 import itertools
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import ours  # noqa: E402
+from bench import ours, scratch  # noqa: E402
 
 KINDS = ("memory", "file")
 TRIPS = 25  # timed round trips per thread
@@ -109,7 +108,7 @@ def pydantic_graph_trips(kind: str) -> Trips:
         if kind == "memory":
             persistence: Any = FullStatePersistence()
         else:
-            persistence = FileStatePersistence(Path(tempfile.mkdtemp(prefix="pgr-")) / "run.json")
+            persistence = FileStatePersistence(scratch.folder("pgr-") / "run.json")
         await loop_graph.initialize(Step(), persistence, state=Counter())
         took = []
         for _ in range(n):
