@@ -220,7 +220,13 @@ def test_the_saved_picture_hides_while_live_and_shows_once_the_kernel_is_gone(pa
              const r = await fetch(`/api/contents/${path}?token=${token}&content=1`);
              return JSON.stringify(await r.json()).includes("thread ui-demo: completed at FINALIZE");
            }""", arg=[path, jupyter.token], polling=250, timeout=120_000)
-    jupyter.shut_down_everything()  # the widgets' kernel is gone: reopen the saved notebook
+    # The person closes the tab, the kernel goes, and later the saved notebook is opened again.
+    # The tab goes first: a page still open while its session is deleted may start a new kernel
+    # and write the notebook again, which is not what this test is about.
+    page.goto("about:blank")
+    jupyter.shut_down_everything()
+    saved = (jupyter.root / path).read_text(encoding="utf-8")
+    assert "thread ui-demo: completed at FINALIZE" in saved, "the saved picture left the notebook file"
     page.goto(f"{jupyter.url}/lab/workspaces/{jupyter.folder}/tree/{path}?token={jupyter.token}")
     fallback = page.locator(".af_static_fallback")
     expect(fallback).to_be_visible(timeout=120_000)
