@@ -361,7 +361,10 @@ next run uses it only while the store says it is still the newest checkpoint
 the file still has the device, inode, size and modification time it had right after that
 write; the default, used by PostgreSQL, is "don't know", so those runs load). The lock file is
 written over, never cut. What is left in a file round trip is mostly the one fsync of the pause
-(`durable=True`); LangGraph's SqliteSaver commits (and syncs its WAL) more than once per resume.
+(`durable=True`); LangGraph's SqliteSaver commits (and syncs its WAL) more than once per resume,
+and pydantic-graph's file persistence never syncs. Section 10's last row takes the flush out of
+all three (ours `durable=False`, SQLite `synchronous=NORMAL`, its usual setting with a WAL):
+what is left is each framework's own work around its file.
 
 Section 3's in-memory round trip (a new thread invoked to a breakpoint, then resumed with `{}`;
 `gc.collect()` before each sample, for both frameworks) was then profiled cold. Without the
