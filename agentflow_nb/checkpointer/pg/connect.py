@@ -14,14 +14,19 @@ early: a host name would be looked up, which may block, and making a store must 
 from __future__ import annotations
 
 import os
+import re
 import select
 import time
 from typing import Any
+from urllib.parse import unquote
 
 __all__ = ["Primed"]
 
 _OK, _READING, _WRITING, _FAILED = 3, 1, 2, 0  # libpq's PostgresPollingStatusType
 _BAD = 1  # CONNECTION_BAD
+#: A URI with no query string (which may name hosts too): its hosts, each with an optional port.
+_URI_HOSTS = re.compile(r"postgres(?:ql)?://(?:[^@/?#]*@)?([^/?#]*)(?:/[^?#]*)?")
+_URI_PORT = re.compile(r":\d*$")
 
 
 class Primed:
@@ -92,15 +97,23 @@ def _wait(sock: int, write: bool, deadline: float) -> bool:
 
 def _by_address(psycopg: Any, conninfo: str) -> bool:
     """Whether every host of `conninfo` is an address or a socket directory: no name lookup."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        params = conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError:
-        return False
-    if params.get("hostaddr") or os.environ.get("PGHOSTADDR"):
+    if os.environ.get("PGHOSTADDR"):
         return True
-    hosts = str(params.get("host") or os.environ.get("PGHOST") or "").split(",")
+    found = _URI_HOSTS.fullmatch(conninfo)
+    if found is not None:  # the usual URI, read here: psycopg's parser costs a short script 0.1-0.2 ms
+        given = [_URI_PORT.sub("", host).strip("[]") for host in found.group(1).split(",")]
+        hosts = [unquote(host) for host in given] if any(given) else [os.environ.get("PGHOST") or ""]
+    else:
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError:
+            return False
+        if params.get("hostaddr"):
+            return True
+        hosts = [str(params.get("host") or os.environ.get("PGHOST") or "")]
+    hosts = [host for text in hosts for host in text.split(",")]
     return all(not host or host == "localhost" or host.startswith(("/", "@")) or _is_ip(host) for host in hosts)
 
 
