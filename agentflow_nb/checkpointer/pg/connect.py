@@ -23,7 +23,7 @@ from urllib.parse import unquote
 __all__ = ["Primed"]
 
 _OK, _READING, _WRITING, _FAILED = 3, 1, 2, 0  # libpq's PostgresPollingStatusType
-_BAD = 1  # CONNECTION_BAD
+_BAD, _AWAITING_RESPONSE = 1, 4  # libpq's ConnStatusType
 #: A URI with no query string (which may name hosts too): its hosts, each with an optional port.
 _URI_HOSTS = re.compile(r"postgres(?:ql)?://(?:[^@/?#]*@)?([^/?#]*)(?:/[^?#]*)?")
 _URI_PORT = re.compile(r":\d*$")
@@ -58,21 +58,27 @@ class Primed:
         return cls(pgconn, state)
 
     def finish(self, psycopg: Any, kwargs: dict[str, Any], timeout: float) -> Any:
-        """The connection as a psycopg `Connection` set up as `kwargs` say, or None when it
-        failed or took longer than `timeout` seconds (the caller then connects as usual)."""
+        """A cursor on the connection, a psycopg `Connection` set up as `kwargs` say, or None
+        when it failed or took longer than `timeout` seconds (the caller then connects as usual)."""
         pgconn, state = self.pgconn, self.state
         deadline = time.monotonic() + timeout
+        cur = None
         try:
             while state != _OK:
+                if cur is None and pgconn.status == _AWAITING_RESPONSE:
+                    # The startup packet is sent and the server sets up the session: make the
+                    # connection's Python objects meanwhile (they ask the server nothing).
+                    cur = psycopg.Cursor(psycopg.Connection(pgconn))
                 if state == _FAILED or not _wait(pgconn.socket, state == _WRITING, deadline):
                     pgconn.finish()
                     return None
                 state = pgconn.connect_poll()
             pgconn.nonblocking = 1  # as psycopg's own connect leaves it
-            conn = psycopg.Connection(pgconn)
-            conn.autocommit = bool(kwargs.get("autocommit", False))
-            conn.prepare_threshold = kwargs.get("prepare_threshold", 5)
-            return conn
+            if cur is None:
+                cur = psycopg.Connection(pgconn).cursor()
+            cur.connection.autocommit = bool(kwargs.get("autocommit", False))
+            cur.connection.prepare_threshold = kwargs.get("prepare_threshold", 5)
+            return cur
         except BaseException:
             pgconn.finish()
             raise
