@@ -486,71 +486,50 @@ thread, their cost was within the noise of this machine.)
 ## A cold PostgreSQL resume (issue 11)
 
 `python -m bench.pg resume` starts a new process per resume; the clock starts after imports
-and includes connecting, for both stores. Spans of one cold resume of ours (perf_counter
-around each part, `log_min_duration_statement=0` on a throwaway cluster), before and after:
-connecting took 3.3 ms of which libpq and the server's new session are about 2.5 (a new
-backend process, then its set-up; `PostgresSaver` pays the same); the lease-and-load statement
-3.1 ms, most of it the new session loading the catalog of four tables (threads, checkpoints,
-messages, schema_versions) and planning SELECTs on them, which needs column statistics
-(another catalog to load); the write 0.7; the release 0.4. Now: the thread's row keeps a copy
-of the head checkpoint where the thread comes to rest (its fields, up to 32 KB, and the
-checkpoint's columns), so taking the lease reads the head in the same INSERT ... ON CONFLICT on
-one table (about 1 ms in a new session; a SELECT of the chain had cost 1.2 ms more), the
-schema's version comes from an inlined `schema_version()` function instead of a fourth table
-(0.3 ms less), and messages are read by a second statement only when the head has some (a
-subquery on them cost 0.55 ms even when it found none). The lease ends in the run's last write
-(`aput_last`), so no release statement. The store starts its first connection when it is made
-(libpq's non-blocking connect: the server starts its backend process while the graph is built
-and the run begins; a thread cannot do this, since libpq's blocking connect holds the
-interpreter's lock), and the write the resumed run makes first is sent to be prepared right
-after the lease (the server parses it while the run loads the head and runs its node). Fewer
-indexes did not matter (dropping the partial index on forks and the status index changed
-nothing measurable). A running step leaves the copy out, so the per-step write stays as before.
-On this machine while other jobs kept it 2-4 times oversubscribed: ours 5.7-9.4 ms against
-`PostgresSaver`'s 11.5-17.2 (0.41-0.66 in five runs of `--repeats 9`; 0.80-0.88 before).
+and includes making the store (connecting) and building the graph, for both stores. The peers
+take turns, each repeat in the other order, with the server settled before each resume
+(`CHECKPOINT`, no autovacuum worker running); each gets a fresh 1,000-step thread.
 
-Why the ratio looked worse inside the whole section (0.68 in `make bench`, 0.54 for `resume`
-alone just after): it was not reproducible as a cause. Run the old way (each peer's five
-resumes in a row, ours first, right after `step` and `grow`) the section gave 0.43 and
-`resume` alone 0.34; run the new way (below) three times alone, with the same code, 0.60,
-0.45 and 0.38, and 0.42 after `step` and `grow`. No autovacuum worker was running when any
-of those resumes started (looked at before each), and our tables are new for each resume
-(a schema per store), so neither bloat nor statistics of ours enter; dropping the status and
-fork indexes again changed neither the lease (0.9-1.2 ms in a new session) nor the write
-(0.55-0.6). What differs between runs is the machine's load, which moves `PostgresSaver`'s
-time (11-26 ms between runs here) more than ours, since it does more. The harness now gives
-both peers the same conditions and more samples: their resumes take turns, in the other order
-each repeat; 11 repeats, not 5; and before each resume the server is settled (`CHECKPOINT`,
-and no autovacuum worker running), so that neither pays for what the writes before left.
+Where a cold resume of ours goes on a quiet machine (load average below 1; perf_counter spans
+in the child, `log_min_duration_statement=0` for the server's side; typical of five): our
+Python before the first statement 1.0 ms (making the store 0.4, libpq's `connect_start` half
+of it; the graph 0.2; the sync call's start 0.4, half of it making its event loop), then 2.6 ms
+until the connection is ready. That part is the server's and `PostgresSaver` pays all of it: a new
+backend answers libpq's SSL request 1.3-1.7 ms after the connect starts and sets the session up
+in another 1.7-2.2 ms once the startup packet comes (3.8 ms alone, connect to ready). Then the
+lease 1.5 ms (the server parses it for 1.0: it is the session's first statement, and a
+session's first touch of any table costs 0.5 ms over `SELECT 1`, of the threads table 0.3 more,
+its status index 0.1-0.2 of that); our Python from the lease's row to the write 0.95 (reading
+the row 0.25, building the state 0.2, engine and node 0.2, planning the write 0.35), behind
+which the server prepares the write (0.4-0.5 ms); the write 0.5-0.7; the run's end 0.15. So
+0.42 of `PostgresSaver`'s 13-15 ms (5.5-6.2 ms) would leave about 2 ms after the connection,
+and the lease and the write alone take 2-2.2 ms of server time in a new session: one statement
+to take the lease and read the head, one to write, is the floor of this design.
 
-Where a cold resume of ours goes now (perf_counter spans in the child, 25 resumes, load
-average 2-4 on 2 cores; best and median): from the clock's start to a connection ready
-3.2-3.4 ms (median 8.8-9.0: the part that load stretches most, for both peers), from there to
-the write (the lease statement, loading the state, the node) 1.9-2.0 (2.4), the write and the
-end of the run 0.75 (0.95). The connection is the server's. Starting it when the store is
-made helps less than it seemed: the server does the expensive part (setting up the session,
-1.5-2 ms) only once the startup packet arrives, which libpq sends after the answer to its SSL
-request, which comes once the backend process exists (about 1 ms); so 1 ms of other work
-before finishing costs 0.8 ms, not nothing. In a new session, `SELECT 1` takes 0.2 ms, a
-`SELECT` of the thread's row 0.55, the lease's `INSERT ... ON CONFLICT` 0.8-1.0, the same as
-a bare `UPDATE` of the row: the lease is at the floor of a first write to one table. The
-client's own CPU for a resume is 2.5-3 ms, half of it the engine and graph; ours: making the
-store 0.4 (libpq's `connect_start` 0.18), the lease's bookkeeping 0.1, loading the state 0.17,
-planning the write 0.11.
+This round, each measured interleaved against the code before it: the write is sent to be
+prepared as soon as the lease's row arrives (before the row is read); the connection's psycopg
+objects are made while the server sets up the session; the statements run through libpq are
+numbered once, at import; a URI's hosts are read with a regular expression when deciding to
+connect early (psycopg's conninfo parser took 0.1-0.2 ms); the lease's `ttl` is typed, since an
+untyped parameter beside an `interval` makes a new session weigh every `*` operator (0.13 ms of
+the lease; 40 fresh sessions each). The first four brought a resume's instructions in the clock
+from 1.4 M to 0.7 M (`valgrind --tool=callgrind`, with and without the clock's part) and, in
+the bench's own procedure, the median from 8.85 and 9.30 ms to 8.74 and 8.54 (12 and 16
+resumes each); the typed `ttl` 8.73 to 7.99 (14 each). `python -m bench.pg resume` now gives
+0.45, 0.47 and 0.49 in three runs back to back (ours 7.1-8.4 ms, `PostgresSaver` 15.7-17.2),
+against 0.59 and 0.56 for the code before, run the same way on the same quiet machine; the goal
+holds, without the margin of 0.42 asked for. `step`, `grow` and `rate` did not move.
 
-Tried and dropped, each measured against the code before it in the same run (25-41 resumes
-each, interleaved): sending libpq's SSL request (or, with `sslmode=disable`, the startup
-packet) when the store is made; doing the lease's next work while the server runs its
-statement (starting the renewal thread, numbering the first writes); planning the write ahead
-too (an `EXPLAIN` of it after the prepare: 0.05 ms off the write). Each looked 0.05-0.1 ms
-better in one run and 0.2-0.7 ms worse in others: with every core busy, work moved beside the
-server's competes with it for a core (a new thread runs at once on the core the server's
-process needs) instead of filling idle time. So a resume of ours is the server's new session
-(which `PostgresSaver` pays too) plus two statements and about 1 ms of our Python; 0.42 of
-`PostgresSaver`'s 11.5 ms would be 4.8 ms, below what a new process with a new session and two
-statements costs on this machine. The goal of 0.50 is met in some runs and missed in others:
-`python -m bench.pg resume` (11 repeats, load average 4 on 2 cores) 0.52 and 0.67 in two runs
-back to back, the whole section 0.56 (12.8 ms against 22.8).
+Tried and dropped (quiet machine, interleaved): connecting in a thread (psycopg's
+`PGconn.connect` and `reset` keep the interpreter's lock for the whole connect, 3-5 ms in which
+the caller stalls); sending the SSL request when the store is made (0.1 ms better in one run,
+0.9 worse in another: the backend's answer comes after the graph is built anyway); starting the
+lease's renewal thread before the lease (0.8 ms worse, twice) or, to measure, not at all (no
+change); the head's arrays as `text[]` instead of JSON, the version as a constant instead of
+`schema_version()`, `ON CONFLICT ON CONSTRAINT` (none changed the lease in a new session); not
+preparing the write ahead (0.5 ms worse); touching the checkpoints' indexes before the write
+(0.15 ms off the write for a 0.3 ms statement). Dropping the threads' status index would take
+0.1-0.2 ms off the lease and make `threads(status=...)` read the whole table; it stays.
 
 """
 

@@ -87,8 +87,8 @@ class LocalPool:
         if cur is not None:
             return self._settled(cur)
         try:
-            conn = primed.finish(self.psycopg, self.kwargs, self.timeout) if primed is not None else None
-            return (conn or self.psycopg.connect(self.conninfo, **self.kwargs)).cursor()
+            cur = primed.finish(self.psycopg, self.kwargs, self.timeout) if primed is not None else None
+            return cur or self.psycopg.connect(self.conninfo, **self.kwargs).cursor()
         except BaseException:
             self._forget()
             raise

@@ -25,7 +25,7 @@ from agentflow_nb.checkpointer.pg.leases import Leases, default_owner_name
 from agentflow_nb.checkpointer.pg.migrate import check_not_newer, current_version, migrate
 from agentflow_nb.checkpointer.pg.plan import plan_write, small
 from agentflow_nb.checkpointer.pg.rows import CorruptCheckpointError, build, chain, checked, fields_of, meta_of, split
-from agentflow_nb.checkpointer.pg.runs import RunControl, checked_thread_id
+from agentflow_nb.checkpointer.pg.runs import RunControl, checked_thread_id, numbered
 from agentflow_nb.checkpointer.pg.sql import LATEST, Statements
 from agentflow_nb.errors import ThreadBusyError, ThreadConflictError
 from agentflow_nb.state import AgentState
@@ -84,7 +84,7 @@ class PgCheckpointer(RunControl):
         super().__init__()
         self.sql = Statements(schema)
         # A step's write, in its three shapes (see `Statements`), run through libpq directly;
-        # each is numbered for libpq when first used.
+        # each taken for this schema when first used (`numbered`).
         self._writes: dict[str, wire.Statement] = {}
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be > 0, got `{lease_seconds!r}`")
@@ -184,7 +184,7 @@ class PgCheckpointer(RunControl):
         """The write of `shape` (`write_fields`, `write_append` or `write`), numbered for libpq."""
         statement = self._writes.get(shape)
         if statement is None:
-            statement = self._writes[shape] = wire.Statement(getattr(self.sql, shape))
+            statement = self._writes[shape] = numbered(shape, self.schema)
         return statement
 
     def _refused(self, thread_id: str, checkpoint_id: str, expected: str | None, owner: str | None) -> int:

@@ -57,8 +57,21 @@ class Statement:
             raise ValueError("a statement for `wire` may hold no `%` besides `%(name)s` placeholders")
         self.sql = text.encode()
         self.order = tuple(numbers)
-        # Named after its text: stores on other schemas that share a pool never collide.
-        self.name = b"agentflow_" + hashlib.blake2b(self.sql, digest_size=12).hexdigest().encode()
+        self.name = _name(self.sql)
+
+    def renamed(self, old: str, new: str) -> Statement:
+        """This statement with `old` in its text replaced by `new` (one schema's name by
+        another's), numbered as this one is, without reading the text again."""
+        statement = Statement.__new__(Statement)
+        statement.sql = self.sql.replace(old.encode(), new.encode())
+        statement.order = self.order
+        statement.name = _name(statement.sql)
+        return statement
+
+
+def _name(sql: bytes) -> bytes:
+    # Named after its text: stores on other schemas that share a pool never collide.
+    return b"agentflow_" + hashlib.blake2b(sql, digest_size=12).hexdigest().encode()
 
 
 def execute(
