@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import langgraph_peer, ours  # noqa: E402
+from bench import langgraph_peer, ours, scratch  # noqa: E402
 from bench.harness import steady_per_step  # noqa: E402
 
 US = 1e6
@@ -198,11 +198,9 @@ def wait_for_go():
 
 def throughput(dsn: str, workers: int = 4, count: int = 150) -> dict[str, float]:
     """Threads (10 steps each) completed per second by `workers` processes together."""
-    import tempfile
-
     out = {}
     for fw in (ours, langgraph_peer):
-        go = Path(tempfile.mkdtemp(prefix="bench-go-")) / "go"
+        go = scratch.folder("bench-go-") / "go"
         schema = f"bench_w{next(_schemas)}"
         code = _GO + WORKER[fw.NAME]
         procs = []
