@@ -126,6 +126,24 @@ def test_a_50_node_pipeline_is_readable_at_the_default_zoom_with_a_minimap(page,
     assert float(graph.get_attribute("data-scale")) > scale
 
 
+def test_centring_during_a_smooth_move_lands_on_the_current_node(page, jupyter):
+    """A move asked for while the last one is still under way (pauses in quick succession, or
+    keys) is measured from where the view is going, not from where it is on screen: once it
+    settles, the current node is in the middle of the graph view, not pushed aside."""
+    graph, current = paused_in_view(page, jupyter, "pipeline.ipynb", "STEP_37")
+    graph.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")  # five smooth pans of 40 px, each starting a move
+    page.keyboard.press("c")  # ... and centre the current node while they are still moving
+    page.wait_for_function(
+        """([o, i]) => { if (o.querySelector(".af_canvas").getAnimations().length) return false;  // settled
+             const a = o.getBoundingClientRect(), b = i.getBoundingClientRect();
+             return Math.abs((a.left + a.right) / 2 - (b.left + b.right) / 2) < 3
+               && Math.abs((a.top + a.bottom) / 2 - (b.top + b.bottom) / 2) < 3; }""",
+        arg=[graph.element_handle(), current.element_handle()], polling="raf", timeout=30_000,
+    )
+
+
 def test_a_30_way_fan_out_is_laid_out_across_and_stays_readable_and_clickable(page, jupyter):
     graph, worker = paused_in_view(page, jupyter, "fanout.ipynb", "WORKER_17")
     split, join = node(page, "SPLIT").bounding_box(), node(page, "JOIN").bounding_box()

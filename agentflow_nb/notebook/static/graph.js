@@ -62,12 +62,23 @@ into, o or shift+F11 step out, x stop, Esc back to live">click: break before · 
     view.scale = scale;
     apply(true);
   };
+  // Where a node's centre is in the drawing (its px at scale 1), or null while it is not laid out.
+  // Taken from the SVG, not from the screen: during a smooth move the screen still lags `view`,
+  // and a second move measured there would add what is left of the first (pauses that come
+  // quickly, one after another, then pushed the graph out of sight).
+  const spot = (node) => {
+    const b = node.getBBox(), m = node.getCTM();
+    if (!m || (!b.width && !b.height)) return null;
+    const x = b.x + b.width / 2, y = b.y + b.height / 2;
+    return { x: m.a * x + m.c * y + m.e, y: m.b * x + m.d * y + m.f };
+  };
   const centre = (id, smooth) => {
     const node = find(id);
-    if (!node) return;
-    const r = node.getBoundingClientRect(), b = box.getBoundingClientRect();
-    view.x += b.left + b.width / 2 - (r.left + r.width / 2);
-    view.y += b.top + b.height / 2 - (r.top + r.height / 2);
+    const at = node && spot(node);
+    if (!at) return;
+    const p = port();
+    view.x = p.w / 2 - at.x * view.scale;
+    view.y = p.h / 2 - at.y * view.scale;
     apply(smooth);
   };
   const follow = (smooth) => {
