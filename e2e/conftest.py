@@ -108,8 +108,10 @@ def _answering(jupyter: Jupyter, ended: threading.Event, deadline: float = 120) 
 
 
 @pytest.fixture(scope="session")
-def server():
-    """JupyterLab (which also serves Notebook 7) on a scratch folder; always stopped at the end."""
+def server(request):
+    """JupyterLab (which also serves Notebook 7) on a scratch folder; always stopped at the end.
+    Its log (every request, every save) is kept as `FAILED-server.log` beside the screenshots
+    when a test failed."""
     base = Path(tempfile.mkdtemp(prefix="agentflow-e2e-"))
     work = base / "work"
     work.mkdir()
@@ -124,7 +126,7 @@ def server():
          f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
          f"--LabApp.workspaces_dir={base / 'workspaces'}", f"--LabApp.user_settings_dir={base / 'settings'}",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--ServerApp.shutdown_no_activity_timeout=0", "--MappingKernelManager.cull_idle_timeout=0"],
+         "--ServerApp.shutdown_no_activity_timeout=0", "--ServerApp.log_level=DEBUG", "--MappingKernelManager.cull_idle_timeout=0"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=work, text=True,
     )
     ready, ended, found = threading.Event(), threading.Event(), []
@@ -147,6 +149,9 @@ def server():
             process.wait(30)
         reader.join(30)
         process.stdout.close()
+        if request.session.testsfailed:
+            SHOTS.mkdir(exist_ok=True)
+            shutil.copy(base / "server.log", SHOTS / "FAILED-server.log")
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -174,7 +179,7 @@ def jupyter(server):
 @pytest.fixture(scope="session")
 def browser():
     SHOTS.mkdir(exist_ok=True)
-    for old in SHOTS.glob("FAILED-*.png"):  # what failed in an earlier run
+    for old in SHOTS.glob("FAILED-*"):  # what failed in an earlier run
         old.unlink()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -226,7 +226,10 @@ def test_the_saved_picture_hides_while_live_and_shows_once_the_kernel_is_gone(pa
     page.goto("about:blank")
     jupyter.shut_down_everything()
     saved = (jupyter.root / path).read_text(encoding="utf-8")
-    assert "thread ui-demo: completed at FINALIZE" in saved, "the saved picture left the notebook file"
+    folder = (jupyter.root / path).parent  # what else is there, should the file have changed since
+    assert "thread ui-demo: completed at FINALIZE" in saved, (
+        "the saved picture left the notebook file (see FAILED-server.log): "
+        f"{sorted(p.name for p in folder.iterdir())}, {sorted(p.name for p in folder.glob('.ipynb_checkpoints/*'))}")
     page.goto(f"{jupyter.url}/lab/workspaces/{jupyter.folder}/tree/{path}?token={jupyter.token}")
     fallback = page.locator(".af_static_fallback")
     expect(fallback).to_be_visible(timeout=120_000)
