@@ -281,6 +281,15 @@ def _validate(schema: type[AgentState], text: str | bytes) -> AgentState:
         return validate(text)
 
 
+def prepare(schema: type[AgentState]) -> None:
+    """Build, once per process, what saving and loading states of `schema` needs (its JSON
+    validator; whether it writes fields its own way). Compiling a graph asks for it, so that a
+    short-lived process (a script resuming one thread) builds it while its store connects,
+    not between reading the thread and running the node."""
+    _json_validator(schema)
+    has_custom_serializers(schema)
+
+
 def _json_validator(schema: type[AgentState]) -> Callable[[str | bytes], AgentState]:
     """`schema`'s own validator, built again from its core schema without the string cache.
 

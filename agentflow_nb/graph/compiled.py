@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentflow_nb import _sync
 from agentflow_nb.checkpointer.base import BaseCheckpointer, Checkpoint
+from agentflow_nb.checkpointer.codec import prepare as prepare_codec
 from agentflow_nb.checkpointer.memory import InMemoryCheckpointer
 from agentflow_nb.errors import GraphError
 from agentflow_nb.graph.breakpoints import Breakpoints
@@ -93,6 +94,10 @@ class CompiledGraph(ThreadEditing):
         self.plain = _plain(self)
         self._kept: dict[str, Checkpoint] = {}  # per thread: where its last run here ended (see `aload`)
         self._kept_lock = threading.Lock()
+        #: Whether the store can confirm a kept checkpoint is still the newest (`ahead`); if
+        #: not (PostgreSQL), keeping one would be work for nothing.
+        self._keeps = type(checkpointer).ahead is not BaseCheckpointer.ahead
+        prepare_codec(self.schema)  # a process's first save or load then need not wait for it
         self._breakpoints: Breakpoints | None = None  # the compiled ones, built at the first run
 
     # -- running --------------------------------------------------------------------------
@@ -273,6 +278,8 @@ class CompiledGraph(ThreadEditing):
     def keep(self, thread_id: str, checkpoint: Checkpoint | None) -> None:
         """Remember `checkpoint`, just saved by a run as the thread's newest (a private copy),
         for `aload`; or, with None, forget the thread. The newest `KEPT` threads are kept."""
+        if not self._keeps:
+            return
         if checkpoint is not None:
             state = node_copy(checkpoint.state)
             # messages are frozen but their metadata dicts are not: the run's caller holds the same

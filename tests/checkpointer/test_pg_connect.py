@@ -90,3 +90,72 @@ def test_a_resumed_runs_first_write_is_prepared_with_the_lease_and_used(
     result = _paused_app(resumer, talk).invoke({}, config={"thread_id": "t"})
     assert result["state"].approved and result["state"].counter == 1
     assert seen == [[expected.name.decode()]]
+
+
+def test_bad_arguments_are_refused_before_connecting_and_good_ones_connect_first(pg_dsn, monkeypatch):
+    from agentflow_nb.checkpointer.pg import connect, store
+
+    order: list[str] = []
+    start, statements = connect.Primed.start.__func__, store.Statements
+
+    def started(cls, *args):
+        order.append("connect")
+        return start(cls, *args)
+
+    def built(schema):
+        order.append("statements")
+        return statements(schema)
+
+    monkeypatch.setattr(connect.Primed, "start", classmethod(started))
+    monkeypatch.setattr(store, "Statements", built)
+    with pytest.raises(ValueError, match="not a plain name"):
+        PgCheckpointer(pg_dsn, schema='x"; DROP TABLE t; --')
+    with pytest.raises(ValueError, match="lease_seconds"):
+        PgCheckpointer(pg_dsn, lease_seconds=-1)
+    assert order == []
+    PgCheckpointer(pg_dsn, schema="fine").close()
+    assert order == ["connect", "statements"]  # the server sets the connection up meanwhile
+
+
+def test_the_renewal_thread_is_started_before_the_lease_is_asked_for(make_pg, monkeypatch):
+    saver = make_pg()
+    app = _paused_app(saver, talk=False)
+    started_at_lease: list[bool] = []
+    real = wire.execute
+
+    def execute(conn, statement, values, **kwargs):
+        if statement.sql == saver._acquire_statement.sql:
+            started_at_lease.append(saver.leases._started)
+        return real(conn, statement, values, **kwargs)
+
+    monkeypatch.setattr(wire, "execute", execute)
+    app.invoke({"counter": 0}, config={"thread_id": "t"})
+    assert started_at_lease and all(started_at_lease)  # (asked twice on a new schema: before and after migrating)
+    assert app.invoke({}, config={"thread_id": "t"})["state"].approved
+
+
+def test_a_store_that_cannot_confirm_the_newest_checkpoint_gets_no_kept_copy(make_pg):
+    from agentflow_nb import InMemoryCheckpointer
+
+    on_pg, in_memory = _paused_app(make_pg(), talk=True), _paused_app(InMemoryCheckpointer(), talk=True)
+    for app in (on_pg, in_memory):
+        app.invoke({"counter": 0}, config={"thread_id": "t"})
+    assert not on_pg._kept  # PostgreSQL cannot say `ahead` cheaply: a copy would never be used
+    assert list(in_memory._kept) == ["t"]
+    result = on_pg.invoke({}, config={"thread_id": "t"})
+    assert result["state"].approved and [m.content for m in result["messages"]] == ["worked", "sent"]
+
+
+def test_compiling_builds_the_state_decoder_a_first_load_needs(make_pg):
+    from agentflow_nb.checkpointer import codec
+
+    class Fresh(Ticket):
+        note: str = ""
+
+    assert Fresh not in codec._validators
+    graph = StateGraph(Fresh)
+    graph.add_node("WORK", lambda s: {"counter": s.counter + 1})
+    graph.add_edge(START, "WORK").add_edge("WORK", END)
+    app = graph.compile(checkpointer=make_pg())
+    assert Fresh in codec._validators
+    assert app.invoke({"note": "n"}, config={"thread_id": "t"})["state"].counter == 1

@@ -67,7 +67,7 @@ class Leases:
         with self._lock:
             self._owners[thread_id] = owner
             self._stops.discard(owner)
-        self._start()
+        self.start()
 
     def drop(self, thread_id: str) -> str | None:
         """Forget our lease on `thread_id`; its owner token."""
@@ -96,7 +96,8 @@ class Leases:
 
     # -- the renewal and listener thread ---------------------------------------------------
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the renewal thread, once."""
         with self._lock:
             if self._started or self._closed.is_set():
                 return

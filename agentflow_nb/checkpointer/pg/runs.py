@@ -64,6 +64,7 @@ class RunControl(BaseCheckpointer):
         params = {"thread": thread_id, "owner": owner, "name": self.leases.name, "ttl": self.lease_seconds}
         missing = (self.db.psycopg.errors.UndefinedTable, self.db.psycopg.errors.UndefinedColumn,
                    self.db.psycopg.errors.UndefinedFunction)
+        self.leases.start()  # its thread starts while the connection or the statement is waited for
         try:
             record = self.db.run(lambda cur: self._acquire_row(cur, thread_id, owner, params))
         except missing:  # a database never set up, or set up by an older agentflow_nb: migrate, once

@@ -26,7 +26,7 @@ from agentflow_nb.checkpointer.pg.migrate import check_not_newer, current_versio
 from agentflow_nb.checkpointer.pg.plan import plan_write, small
 from agentflow_nb.checkpointer.pg.rows import CorruptCheckpointError, build, chain, checked, fields_of, meta_of, split
 from agentflow_nb.checkpointer.pg.runs import RunControl, checked_thread_id, numbered
-from agentflow_nb.checkpointer.pg.sql import LATEST, Statements
+from agentflow_nb.checkpointer.pg.sql import LATEST, Statements, quote_schema
 from agentflow_nb.errors import ThreadBusyError, ThreadConflictError
 from agentflow_nb.state import AgentState
 
@@ -82,16 +82,18 @@ class PgCheckpointer(RunControl):
         retry_seconds: float = 30.0,
     ) -> None:
         super().__init__()
-        self.sql = Statements(schema)
-        # A step's write, in its three shapes (see `Statements`), run through libpq directly;
-        # each taken for this schema when first used (`numbered`).
-        self._writes: dict[str, wire.Statement] = {}
+        quote_schema(schema)  # a bad name is refused before anything connects
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be > 0, got `{lease_seconds!r}`")
+        # First, since it starts connecting (see `connect`): the rest is made while the server
+        # sets up the connection.
+        self.db = Database(target, prepare=prepare, max_connections=max_connections, retry_seconds=retry_seconds)
+        self.sql = Statements(schema)
+        # A step's write, in its three shapes (see `Statements`), run through libpq directly.
+        self._writes = {shape: numbered(shape, schema) for shape in ("write_fields", "write_append", "write")}
         self.schema = schema
         self.lease_seconds = float(lease_seconds)
         self.max_value_bytes = max_value_bytes
-        self.db = Database(target, prepare=prepare, max_connections=max_connections, retry_seconds=retry_seconds)
         self.leases = Leases(self.db, self.sql, seconds=self.lease_seconds,
                              name=owner_name or default_owner_name(), listen=listen)
         self._ready = False
@@ -182,10 +184,7 @@ class PgCheckpointer(RunControl):
 
     def _write_statement(self, shape: str) -> wire.Statement:
         """The write of `shape` (`write_fields`, `write_append` or `write`), numbered for libpq."""
-        statement = self._writes.get(shape)
-        if statement is None:
-            statement = self._writes[shape] = numbered(shape, self.schema)
-        return statement
+        return self._writes[shape]
 
     def _refused(self, thread_id: str, checkpoint_id: str, expected: str | None, owner: str | None) -> int:
         """Why a write matched no row: raise the error, or return the seq if it was saved after all
