@@ -105,7 +105,7 @@ print(time.perf_counter() - start)
 }
 
 
-RESUME_REPEATS = 11
+RESUME_REPEATS = 21
 
 
 def resume(dsn: str, repeats: int = RESUME_REPEATS) -> dict[str, float]:
@@ -115,15 +115,15 @@ def resume(dsn: str, repeats: int = RESUME_REPEATS) -> dict[str, float]:
     background (writing out the 1,000 steps just made, autovacuum after the earlier parts) falls
     on both alike; before each resume the server is settled (`_settle`)."""
     samples: dict[str, list[float]] = {ours.NAME: [], langgraph_peer.NAME: []}
+    stores = {fw.NAME: fw.EXTRA["pg"]() for fw in (ours, langgraph_peer)}  # one each, as a deployment has
     for i in range(repeats):
         for fw in (ours, langgraph_peer) if i % 2 == 0 else (langgraph_peer, ours):
-            samples[fw.NAME].append(_resume_once(fw, dsn, f"long-{fw.NAME}-{i}"))
+            samples[fw.NAME].append(_resume_once(fw, stores[fw.NAME], dsn, f"long-{fw.NAME}-{i}"))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def _resume_once(fw: Any, dsn: str, thread: str) -> float:
+def _resume_once(fw: Any, store: Any, dsn: str, thread: str) -> float:
     """Pause a fresh 1,000-step thread, settle the server, and time a new process resuming it."""
-    store = fw.EXTRA["pg"]()
     app = fw.resume_graph(None, store)
     if fw is ours:
         app.invoke({"counter": 0}, config={"thread_id": thread, "recursion_limit": 1005})

@@ -520,6 +520,31 @@ resumes each); the typed `ttl` 8.73 to 7.99 (14 each). `python -m bench.pg resum
 against 0.59 and 0.56 for the code before, run the same way on the same quiet machine; the goal
 holds, without the margin of 0.42 asked for. `step`, `grow` and `rate` did not move.
 
+A second round (`python -m bench.pg resume`, and spans of the child's client work after the
+connection is ready, cold resumes of the old and new code interleaved, medians of 12 each):
+that client work went from 1.10 to 0.76 ms. A profile of the window between the lease's row and
+the write showed about 430 Python calls at 1.3-2 µs each: code that is cold in a new process,
+and cold again after every wait, since the server's backend runs meanwhile. What moved: the
+store starts connecting before it builds its statements (libpq's connect began 74 µs after the
+clock, now 43; the three write statements are numbered then too); the lease's renewal thread
+starts before the lease, so its start (about 90 µs) waits with the connection; a graph keeps no
+copy of where a run left its thread when the store cannot confirm the copy is still the newest
+(`ahead`: PostgreSQL never could, so the copy, 60 µs at each run's end, was never used); and
+compiling a graph builds its state's JSON validator (35 µs that the first load paid). The
+same code takes 5.7 ms in one hour and 8 in another on this shared machine (the server's part,
+connecting and the first statement, swings most: the lease alone 0.9 to 1.8 ms), so the ratio
+moves with it: 0.45-0.48 in a quiet spell, 0.50-0.52 in a slow one. The resume part now uses one
+store per framework for all its resumes, as `PostgresSaver` always did (before, each resume of
+ours made a new schema and store, whose renewal threads stayed open), and 21 resumes each.
+Tried this round and dropped: the head's arrays as `text[]` parsed by psycopg's loader (no
+change to the lease); `sslmode=allow` for a local server, which skips the SSL request (no
+change: the connection waits for the server's new process, not for the round trip); running
+everything once before the clock (an in-memory resume of the same graph: no measurable change);
+planning the write ahead with `EXPLAIN EXECUTE` (0.2 ms off the write, for 0.5 ms of server
+work that the client's Python no longer covers). A session's first statement costs the server
+0.5-0.7 ms whatever it reads (a catalog row by key costs more than our lease), so two
+statements in a new session remain the floor.
+
 Tried and dropped (quiet machine, interleaved): connecting in a thread (psycopg's
 `PGconn.connect` and `reset` keep the interpreter's lock for the whole connect, 3-5 ms in which
 the caller stalls); sending the SSL request when the store is made (0.1 ms better in one run,
