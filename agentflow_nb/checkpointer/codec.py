@@ -35,6 +35,7 @@ __all__ = [
     "has_custom_serializers",
     "json_name",
     "message_bytes",
+    "prepare",
     "split_messages",
     "thaw",
 ]
