@@ -37,13 +37,12 @@ class RunControl(BaseCheckpointer):
     schema: str
     lease_seconds: float
     _ready: bool
+    #: A step's write in each of its three shapes (`write_fields`, `write_append`, `write`),
+    #: numbered for libpq (`numbered`).
+    _writes: dict[str, wire.Statement]
 
     def _ensure(self) -> None:
         """Apply migrations on first use: provided by `PgCheckpointer`."""
-        raise NotImplementedError
-
-    def _write_statement(self, shape: str) -> wire.Statement:
-        """The write statement for a step of `shape`: provided by `PgCheckpointer`."""
         raise NotImplementedError
 
     @cached_property
@@ -83,7 +82,7 @@ class RunControl(BaseCheckpointer):
         if copy is not None and copy.row.n and self._prepares_ahead():
             # As in `_acquire_row`, once the head's messages are read: a conversation's next step
             # appends some.
-            statement = self._write_statement("write_append")
+            statement = self._writes["write_append"]
             self.db.run(lambda cur: wire.prepare_ahead(cur.connection, statement))
         if taken_from:
             log.warning("took over thread `%s` from `%s`, whose lease had expired", thread_id, taken_from)
@@ -105,7 +104,7 @@ class RunControl(BaseCheckpointer):
             # The head is in the row and has no messages: the run's next statement is its first
             # write, of a step that adds none. Sent now, before anything else is done with the
             # row, the server prepares it while the run loads the head and runs its node.
-            wire.prepare_ahead(conn, self._write_statement("write_fields"))
+            wire.prepare_ahead(conn, self._writes["write_fields"])
         record = [None if value is None else value.decode() for value in rows[0]]
         return (int(record[0]), record[1], int(record[2]), record[3], record[4] == "t", *record[5:])
 

@@ -17,7 +17,6 @@ from typing import Any
 from agentflow_nb import _sync
 from agentflow_nb._sync import off_loop
 from agentflow_nb.checkpointer.base import Checkpoint, StateChanges
-from agentflow_nb.checkpointer.pg import wire
 from agentflow_nb.checkpointer.pg.db import Database
 from agentflow_nb.checkpointer.pg.history import read_history, statuses
 from agentflow_nb.checkpointer.pg.known import HeadCopy, KnownThreads
@@ -161,7 +160,7 @@ class PgCheckpointer(RunControl):
 
         shape = "write" if plan.params["copy_log"] is not None else "write_append" if plan.params["bodies"] \
             else "write_fields"
-        statement = self._write_statement(shape)
+        statement = self._writes[shape]
         try:
             rows = self.db.write(statement, params)
         except self.db.psycopg.errors.UniqueViolation as exc:
@@ -181,10 +180,6 @@ class PgCheckpointer(RunControl):
             elif rows[0][1] == b"t" and owner is not None:
                 self.leases.flag(owner)
         self.known.seen(thread_id, (checkpoint.checkpoint_id, seq), {checkpoint.checkpoint_id: plan.meta(seq)})
-
-    def _write_statement(self, shape: str) -> wire.Statement:
-        """The write of `shape` (`write_fields`, `write_append` or `write`), numbered for libpq."""
-        return self._writes[shape]
 
     def _refused(self, thread_id: str, checkpoint_id: str, expected: str | None, owner: str | None) -> int:
         """Why a write matched no row: raise the error, or return the seq if it was saved after all
