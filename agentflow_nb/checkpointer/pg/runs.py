@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -40,10 +41,8 @@ class RunControl(BaseCheckpointer):
     #: A step's write in each of its three shapes (`write_fields`, `write_append`, `write`),
     #: numbered for libpq (`numbered`).
     _writes: dict[str, wire.Statement]
-
-    def _ensure(self) -> None:
-        """Apply migrations on first use: provided by `PgCheckpointer`."""
-        raise NotImplementedError
+    #: Applies the migrations on first use (`PgCheckpointer._ensure`).
+    _ensure: Callable[[], None]
 
     @cached_property
     def _acquire_statement(self) -> wire.Statement:
