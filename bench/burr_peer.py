@@ -7,6 +7,7 @@ from pathlib import Path
 
 from burr.core import ApplicationBuilder, State, action, default, expr
 from burr.core.persistence import InMemoryPersister, SQLitePersister
+
 from bench import scratch
 
 NAME = "Burr"

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic_graph import BaseNode, End, Graph, GraphRunContext
 from pydantic_graph.persistence.file import FileStatePersistence
 from pydantic_graph.persistence.in_mem import FullStatePersistence, SimpleStatePersistence
+
 from bench import scratch
 
 NAME = "pydantic-graph"

@@ -42,14 +42,12 @@ Trips = Callable[[int], list[float]]  # runs n round trips on a fresh thread, re
 
 
 def ours_trips(kind: str) -> Trips:
-    from agentflow_nb import END, START, StateGraph
+    from agentflow_nb import END, START, FileCheckpointer, StateGraph
 
     graph = StateGraph(ours.Count)
     graph.add_node("STEP", lambda s: {"counter": s.counter + 1})
     graph.add_edge(START, "STEP")
     graph.add_conditional_edges("STEP", lambda s: "STEP" if s.counter < 10**9 else END, {"STEP": "STEP", END: END})
-    from agentflow_nb import FileCheckpointer
-
     store = FileCheckpointer(scratch.folder("af-bench-"), durable=False) if kind == NO_FSYNC else ours.saver(kind)
     app = graph.compile(checkpointer=store, interrupt_after=["STEP"])
 
@@ -185,6 +183,7 @@ def goal_rows(found: dict[tuple[str, str], float]) -> list[str]:
         rows.append(f"| pause/resume round trip, {label} | {ratio:.3f} | at most 0.10 | "
                     f"{'met' if ratio <= 0.10 else 'MISSED'} |")
     return rows
+
 
 if __name__ == "__main__":
     print("\n".join(section(measure(), 0)))

@@ -126,7 +126,8 @@ def server(request):
          f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
          f"--LabApp.workspaces_dir={base / 'workspaces'}", f"--LabApp.user_settings_dir={base / 'settings'}",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--ServerApp.shutdown_no_activity_timeout=0", "--ServerApp.log_level=DEBUG", "--MappingKernelManager.cull_idle_timeout=0"],
+         "--ServerApp.shutdown_no_activity_timeout=0", "--ServerApp.log_level=DEBUG",
+         "--MappingKernelManager.cull_idle_timeout=0"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=work, text=True,
     )
     ready, ended, found = threading.Event(), threading.Event(), []
